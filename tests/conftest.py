@@ -1,0 +1,7 @@
+"""Shared pytest configuration: every fixture family lives in its own module."""
+
+pytest_plugins = [
+    "tests.fixtures.server",
+    "tests.fixtures.docker",
+    "tests.fixtures.federation",
+]

@@ -1,0 +1,115 @@
+"""The one exception hierarchy of the v6flow library.
+
+    V6FlowError
+    ├── DeserializationError        a wire payload could not be decoded
+    ├── ConfigurationError          a setting or config file field is wrong (names the field)
+    ├── ClientError                 the server answered with an error
+    │   ├── AuthenticationError     401: no, bad or expired credentials
+    │   ├── PermissionDenied        403 (and v4's 401 "not allowed" answers)
+    │   ├── NotFound                404
+    │   ├── BadRequest              400 / 422
+    │   └── ServerError             5xx, or the server cannot be reached
+    ├── RunFailed                   a remote run ended in a failure status
+    ├── TaskTimeout                 waiting for a task took longer than allowed
+    └── AlgorithmError              raised inside an algorithm container
+        ├── MissingEnvironment      a contract env var is missing
+        ├── DataLoadError           a database could not be read
+        └── MethodNotFound          the input names a function the package lacks
+"""
+
+from __future__ import annotations
+
+
+class V6FlowError(Exception):
+    """Root of every error raised by v6flow."""
+
+
+class DeserializationError(V6FlowError):
+    """A wire payload (JSON, base64, env value) could not be decoded."""
+
+
+class ConfigurationError(V6FlowError):
+    """A configuration value is wrong; ``field`` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class ClientError(V6FlowError):
+    """The server answered with an error status; ``msg`` is the server's reason."""
+
+    def __init__(self, msg: str, *, status_code: int | None = None,
+                 method: str | None = None, url: str | None = None) -> None:
+        where = f" ({method} {url} → {status_code})" if method and url else ""
+        super().__init__(f"{msg}{where}")
+        self.msg = msg
+        self.status_code = status_code
+        self.method = method
+        self.url = url
+
+
+class AuthenticationError(ClientError):
+    """Credentials are missing, wrong or expired (HTTP 401)."""
+
+
+class PermissionDenied(ClientError):
+    """The caller is known but not allowed to do this (HTTP 403)."""
+
+
+class NotFound(ClientError):
+    """The resource does not exist or is not visible to the caller (HTTP 404)."""
+
+
+class BadRequest(ClientError):
+    """The request was malformed or violates a rule (HTTP 400/422)."""
+
+
+class ServerError(ClientError):
+    """The server failed (5xx) or could not be reached."""
+
+
+class RunFailed(V6FlowError):
+    """A run on a node ended in a failure status (crashed, not allowed, ...)."""
+
+    def __init__(self, *, run_id: int, organization_id: int, status: str,
+                 log_tail: str = "", task_id: int | None = None) -> None:
+        tail = f"\n--- log tail ---\n{log_tail}" if log_tail else ""
+        super().__init__(
+            f"run {run_id} (organization {organization_id}) ended '{status}'{tail}"
+        )
+        self.run_id = run_id
+        self.task_id = task_id
+        self.organization_id = organization_id
+        self.status = status
+        self.log_tail = log_tail
+
+
+class TaskTimeout(V6FlowError):
+    """A task did not finish within the allowed time."""
+
+    def __init__(self, task_id: int, seconds: float) -> None:
+        super().__init__(f"task {task_id} did not finish within {seconds:g} s")
+        self.task_id = task_id
+        self.seconds = seconds
+
+
+class AlgorithmError(V6FlowError):
+    """An error inside an algorithm container; the wrapper turns it into exit code 1."""
+
+
+class MissingEnvironment(AlgorithmError):
+    """A contract environment variable is missing."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"environment variable {name} is not set")
+        self.name = name
+
+
+class DataLoadError(AlgorithmError):
+    """A database the task asked for could not be loaded."""
+
+
+class MethodNotFound(AlgorithmError):
+    """The input names a method that the algorithm package does not define."""
