@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.server",
     "tests.fixtures.docker",
     "tests.fixtures.federation",
+    "tests.fixtures.reference",
 ]

@@ -11,10 +11,13 @@
     │   └── ServerError             5xx, or the server cannot be reached
     ├── RunFailed                   a remote run ended in a failure status
     ├── TaskTimeout                 waiting for a task took longer than allowed
-    └── AlgorithmError              raised inside an algorithm container
-        ├── MissingEnvironment      a contract env var is missing
-        ├── DataLoadError           a database could not be read
-        └── MethodNotFound          the input names a function the package lacks
+    ├── AlgorithmError              raised inside an algorithm container
+    │   ├── MissingEnvironment      a contract env var is missing
+    │   ├── DataLoadError           a database could not be read
+    │   └── MethodNotFound          the input names a function the package lacks
+    └── ImageError                  building an image failed (host side)
+        ├── EngineUnavailable       the Docker engine cannot be reached
+        └── ImageBuildError         a build step failed (carries the log tail)
 """
 
 from __future__ import annotations
@@ -113,3 +116,20 @@ class DataLoadError(AlgorithmError):
 
 class MethodNotFound(AlgorithmError):
     """The input names a method that the algorithm package does not define."""
+
+
+class ImageError(V6FlowError):
+    """Building or finding a container image failed (host side, v6flow.images)."""
+
+
+class EngineUnavailable(ImageError):
+    """The Docker engine cannot be reached; the message says how to start it."""
+
+
+class ImageBuildError(ImageError):
+    """An image build step failed; ``log_tail`` holds the last lines of its output."""
+
+    def __init__(self, message: str, *, log_tail: str = "") -> None:
+        tail = f"\n--- build log tail ---\n{log_tail}" if log_tail else ""
+        super().__init__(f"{message}{tail}")
+        self.log_tail = log_tail

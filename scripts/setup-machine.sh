@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs and starts what v6flow needs on a fresh Debian 12 machine (idempotent):
+# Docker engine (docker.io + dockerd), debootstrap (offline base image), PostgreSQL (tests),
+# and a virtualenv in .venv with v6flow and its extras.
+#   scripts/setup-machine.sh [demo|test]     (default: test)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose="${1:-test}"
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+need_pkgs=()
+command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
+if [ "$purpose" = test ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  need_pkgs+=(postgresql)
+fi
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  echo "== installing ${need_pkgs[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "== starting dockerd"
+  as_root sh -c 'nohup dockerd >/var/log/v6flow-dockerd.log 2>&1 &'
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start: see /var/log/v6flow-dockerd.log" >&2; exit 1; }
+fi
+
+if [ "$purpose" = test ]; then
+  version=$(ls /etc/postgresql 2>/dev/null | sort -n | tail -1)
+  if [ -n "$version" ] && ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
+    echo "== starting PostgreSQL $version"
+    as_root pg_ctlcluster "$version" main start
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  python3 -m venv .venv
+fi
+extras=all
+[ "$purpose" = test ] && extras=test
+stamp=".venv/.v6flow-installed-$extras-$(sha1sum pyproject.toml | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  echo "== installing Python dependencies (.[${extras}])"
+  .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/pip install -q -e ".[${extras}]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import v6flow" && touch "$stamp"
+fi
