@@ -14,7 +14,9 @@
     ├── AlgorithmError              raised inside an algorithm container
     │   ├── MissingEnvironment      a contract env var is missing
     │   ├── DataLoadError           a database could not be read
-    │   └── MethodNotFound          the input names a function the package lacks
+    │   ├── MethodNotFound          the input names a function the package lacks
+    │   ├── MethodFailed            the method raised (the cause is chained)
+    │   └── OutputError             the return value is not JSON-serialisable
     └── ImageError                  building an image failed (host side)
         ├── EngineUnavailable       the Docker engine cannot be reached
         └── ImageBuildError         a build step failed (carries the log tail)
@@ -133,3 +135,15 @@ class ImageBuildError(ImageError):
         tail = f"\n--- build log tail ---\n{log_tail}" if log_tail else ""
         super().__init__(f"{message}{tail}")
         self.log_tail = log_tail
+
+
+class MethodFailed(AlgorithmError):
+    """The algorithm method raised; the original exception is the ``__cause__``."""
+
+    def __init__(self, method: str, exc: BaseException) -> None:
+        super().__init__(f"error while calling {method}: {type(exc).__name__}: {exc}")
+        self.method = method
+
+
+class OutputError(AlgorithmError):
+    """The return value of the algorithm method cannot be written as JSON."""

@@ -98,7 +98,7 @@ def import_rootfs(rootfs: Path, tag: str) -> None:
     """
     if shutil.which("docker") is None:
         raise ImageBuildError("the docker command-line client is needed to import the rootfs")
-    tar = subprocess.Popen(  # noqa: S603 - fixed argument list
+    tar = subprocess.Popen(
         ["tar", "-C", str(rootfs), "--exclude", f"./{_DONE_MARKER}", "-c", "."],
         stdout=subprocess.PIPE,
     )

@@ -1,0 +1,317 @@
+"""AlgorithmClient: what an algorithm container uses to reach the federation via its node.
+
+Wire-compatible with ``vantage6.algorithm.client.AlgorithmClient`` 4.15.2 (CONTRACT §2): the
+same sub-clients and methods, the same requests against the node proxy at
+``f"{HOST}:{PORT}{API_PATH}"``, authenticated with the container token. Differences, on
+purpose:
+
+- errors are ``v6flow.errors.ClientError`` subclasses carrying the server's ``msg`` (v4 logs
+  and returns the error body);
+- :meth:`AlgorithmClient.wait_for_results` starts polling after 0.1 s (x1.5, at most 2 s) instead
+  of 1 s (x1.5, at most 300 s), and raises :class:`~v6flow.errors.RunFailed` when the subtask
+  failed instead of silently dropping the failed runs' results;
+- :meth:`ResultClient.from_task` returns results ordered by run id ascending, which is the order
+  of the ``organizations`` list given to ``task.create`` (v4 follows the server: newest first).
+
+The transport is injectable: :class:`~v6flow.algorithm.mock.MockAlgorithmClient` is this class
+over an in-memory transport, so the mock runs exactly this code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from v6flow.algorithm._env import ContainerIdentity
+from v6flow.client._errors import raise_for_response
+from v6flow.errors import ClientError, RunFailed, ServerError, TaskTimeout
+from v6flow.status import RunStatus
+from v6flow.wire import input_to_wire, result_from_wire
+
+log = logging.getLogger("v6flow.algorithm")
+
+#: First poll delay of wait_for_results, growth factor and cap (seconds).
+POLL_START, POLL_FACTOR, POLL_MAX = 0.1, 1.5, 2.0
+#: Attempts for a request whose connection fails (the proxy may be starting), 0.25 s apart.
+CONNECT_ATTEMPTS = 20
+
+
+class _SubClient:
+    def __init__(self, parent: AlgorithmClient) -> None:
+        self.parent = parent
+
+
+class OrganizationClient(_SubClient):
+    """Organizations of the collaboration (or study) of this container."""
+
+    def get(self, id_: int) -> dict[str, Any]:
+        """``GET /organization/<id>``."""
+        return self.parent.request(f"organization/{id_}")  # type: ignore[no-any-return]
+
+    def list(self) -> list[dict[str, Any]]:
+        """All organizations in the collaboration (or study), all pages."""
+        p = self.parent
+        params = ({"study_id": p.study_id} if p.study_id
+                  else {"collaboration_id": p.collaboration_id})
+        return p.paginate("organization", params)
+
+
+class CollaborationClient(_SubClient):
+    """The collaboration of this container."""
+
+    def get(self) -> dict[str, Any]:
+        """``GET /collaboration/<collaboration_id>``."""
+        return self.parent.request(  # type: ignore[no-any-return]
+            f"collaboration/{self.parent.collaboration_id}"
+        )
+
+
+class StudyClient(_SubClient):
+    """Studies (only ``get``: v4's ``study.list`` always fails for containers)."""
+
+    def get(self, id_: int) -> dict[str, Any]:
+        """``GET /study/<id>``."""
+        return self.parent.request(f"study/{id_}")  # type: ignore[no-any-return]
+
+
+class TaskClient(_SubClient):
+    """Create subtasks (same image, same databases) and read tasks."""
+
+    def get(self, task_id: int) -> dict[str, Any]:
+        """``GET /task/<id>``."""
+        return self.parent.request(f"task/{task_id}")  # type: ignore[no-any-return]
+
+    def create(self, input_: dict[str, Any], organizations: Sequence[int] | None = None,
+               name: str = "subtask", description: str | None = None) -> dict[str, Any]:
+        """Create a subtask of this container's task (CONTRACT §2.2 body).
+
+        Args:
+            input_: ``{"method", "args", "kwargs"}`` for the partial function.
+            organizations: Organization ids that run it, in the order results come back.
+            name: Task name.
+            description: Task description (default names this node).
+
+        Returns:
+            The created task (has ``id``).
+
+        Raises:
+            ClientError: the server refused (e.g. 401 for a foreign image).
+        """
+        p = self.parent
+        orgs = list(organizations or [])
+        p.blob_store_enabled()
+        for org_id in orgs:  # v4 reads each org's public key here (the node encrypts)
+            p.request(f"organization/{org_id}")
+        body: dict[str, Any] = {
+            "name": name,
+            "image": p.image,
+            "collaboration_id": p.collaboration_id,
+            "description": description or f"task from container on node_id={p.node_id}",
+            "organizations": [{"id": org, "input": input_to_wire(input_)} for org in orgs],
+            "databases": p.databases,
+        }
+        if p.study_id:
+            body["study_id"] = p.study_id
+        if p.store_id:
+            body["store_id"] = p.store_id
+        return p.request("task", method="post", json=body)  # type: ignore[no-any-return]
+
+
+class RunClient(_SubClient):
+    """Runs of tasks in the same job (inputs/results as stored, not decoded)."""
+
+    def get(self, id_: int) -> dict[str, Any]:
+        """``GET /run/<id>``."""
+        return self.parent.request(f"run/{id_}")  # type: ignore[no-any-return]
+
+    def from_task(self, task_id: int) -> list[dict[str, Any]]:
+        """All runs of a task (all pages), ordered by run id ascending."""
+        runs = self.parent.paginate("run", {"task_id": task_id})
+        return sorted(runs, key=lambda run: int(run.get("id") or 0))
+
+
+class ResultClient(_SubClient):
+    """Decoded results of runs."""
+
+    def get(self, id_: int) -> Any:
+        """The decoded result of one run (``GET /result/<id>``; None when empty)."""
+        item = self.parent.request(f"result/{id_}")
+        return result_from_wire(item["result"]) if item.get("result") else None
+
+    def from_task(self, task_id: int) -> list[Any]:
+        """Decoded results of a task's runs, all pages, ordered by run id ascending.
+
+        Runs without a result (failed ones) are left out, like v4.
+        """
+        items = self.parent.paginate("result", {"task_id": task_id})
+        items = sorted(items, key=_run_id)
+        return [result_from_wire(item["result"]) for item in items if item.get("result")]
+
+
+def _run_id(item: dict[str, Any]) -> int:
+    run = item.get("run")
+    if isinstance(run, dict) and run.get("id") is not None:
+        return int(run["id"])
+    return int(item.get("id") or 0)
+
+
+class AlgorithmClient:
+    """Talk to the federation through the node proxy with the container token.
+
+    Args:
+        token: The container JWT (``TOKEN_FILE``).
+        host: ``HOST`` (e.g. ``http://127.0.0.1``).
+        port: ``PORT``; left out of the URL when empty.
+        path: ``API_PATH`` (``""``: the proxy serves at its root).
+        transport: httpx transport (tests and the mock inject one).
+        timeout: Per-request timeout in seconds.
+
+    Raises:
+        DeserializationError: the token is not a JWT with an object ``sub``.
+    """
+
+    def __init__(self, token: str, host: str = "http://127.0.0.1", port: int | str | None = 8080,
+                 path: str = "", *, transport: httpx.BaseTransport | None = None,
+                 timeout: float = 60.0) -> None:
+        self.identity = ContainerIdentity.from_token(token)
+        ident = self.identity
+        self.image, self.databases = ident.image, ident.databases
+        self.node_id, self.organization_id = ident.node_id, ident.organization_id
+        self.collaboration_id, self.study_id = ident.collaboration_id, ident.study_id
+        self.store_id, self.task_id = ident.store_id, ident.task_id
+        self.base_url = f"{host}:{port}{path}" if port not in (None, "") else f"{host}{path}"
+        self._token = token
+        self._http = httpx.Client(
+            base_url=self.base_url, transport=transport, timeout=timeout, trust_env=False,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        self.organization = OrganizationClient(self)
+        self.collaboration = CollaborationClient(self)
+        self.study = StudyClient(self)
+        self.task = TaskClient(self)
+        self.run = RunClient(self)
+        self.result = ResultClient(self)
+
+    @property
+    def token(self) -> str:
+        """The container token (needed to build child clients, e.g. in the mock)."""
+        return self._token
+
+    def request(self, endpoint: str, json: Any = None, method: str = "get",
+                params: dict[str, Any] | None = None,
+                headers: dict[str, str] | None = None) -> Any:
+        """One request to the proxy; returns the decoded JSON body.
+
+        The positional order ``(endpoint, json, method, params)`` is v4's ``ClientBase.request``.
+
+        Raises:
+            ClientError: error status (subclass by status, with the server's ``msg``), or
+                ``ServerError`` when the proxy stays unreachable or answers non-JSON.
+        """
+        url = endpoint.lstrip("/")
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                response = self._http.request(method.upper(), url, params=params, json=json,
+                                              headers=headers)
+                break
+            except httpx.ConnectError as exc:
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise ServerError(f"cannot reach the node proxy at {self.base_url}: {exc}",
+                                      method=method.upper(), url=url) from exc
+                time.sleep(0.25)
+            except httpx.TransportError as exc:
+                raise ServerError(f"request to the node proxy failed: {exc}",
+                                  method=method.upper(), url=url) from exc
+        raise_for_response(response)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError("the node proxy answered with a non-JSON body",
+                              status_code=response.status_code, method=method.upper(),
+                              url=str(response.request.url)) from exc
+
+    def paginate(self, endpoint: str, params: dict[str, Any] | None = None) -> list[Any]:
+        """All items of a paginated list (follows ``links.next`` with ``page=N``)."""
+        page, items = 1, []
+        while True:
+            body = self.request(endpoint, params={**(params or {}), "page": page})
+            items.extend(body.get("data", []))
+            if not (body.get("links") or {}).get("next"):
+                return items
+            page += 1
+
+    def blob_store_enabled(self) -> bool:
+        """``GET /blobstream/status`` (any error means no blob store, like v4)."""
+        try:
+            body = self.request("blobstream/status")
+        except ClientError:
+            return False
+        return bool(isinstance(body, dict) and body.get("blob_store_enabled"))
+
+    def wait_for_task(self, task_id: int, *, interval: float = POLL_START,
+                      timeout: float | None = None) -> RunStatus:
+        """Poll ``GET /task/<id>/status`` until the task finished; return its status.
+
+        Raises:
+            TaskTimeout: ``timeout`` seconds passed first.
+        """
+        started, delay = time.monotonic(), interval
+        while True:
+            status = _status(self.request(f"task/{task_id}/status").get("status"))
+            if status.is_finished:
+                return status
+            if timeout is not None and time.monotonic() - started + delay > timeout:
+                raise TaskTimeout(task_id, timeout)
+            time.sleep(delay)
+            delay = min(delay * POLL_FACTOR, POLL_MAX)
+
+    def wait_for_results(self, task_id: int, interval: float = POLL_START, *,
+                         timeout: float | None = None) -> list[Any]:
+        """Wait for a subtask and return its decoded results (ordered by run id).
+
+        Raises:
+            RunFailed: a run of the task failed (carries its status and log tail).
+            TaskTimeout: ``timeout`` seconds passed first.
+        """
+        status = self.wait_for_task(task_id, interval=interval, timeout=timeout)
+        if status.is_failed:
+            for run in self.run.from_task(task_id):
+                if _status(run.get("status")).is_failed:
+                    raise RunFailed(
+                        run_id=int(run["id"]), task_id=task_id, status=str(run.get("status")),
+                        organization_id=int((run.get("organization") or {}).get("id") or 0),
+                        log_tail="\n".join(str(run.get("log") or "").splitlines()[-30:]),
+                    )
+            raise RunFailed(run_id=0, organization_id=0, status=str(status), task_id=task_id)
+        return self.result.from_task(task_id)
+
+    def authenticate(self, credentials: dict[str, Any] | None = None,
+                     path: str | None = None) -> NotImplementedError:
+        """Containers cannot log in; returns (not raises) NotImplementedError like v4."""
+        return NotImplementedError("Algorithm containers cannot authenticate!")
+
+    def refresh_token(self) -> NotImplementedError:
+        """Containers cannot refresh; returns (not raises) NotImplementedError like v4."""
+        return NotImplementedError("Algorithm containers cannot refresh their token!")
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> AlgorithmClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _status(value: Any) -> RunStatus:
+    try:
+        return RunStatus(str(value))
+    except ValueError:
+        return RunStatus.UNKNOWN_ERROR
+

@@ -1,0 +1,147 @@
+"""``wrap_algorithm()``: the entry point of every algorithm container (CONTRACT §1.2-1.7).
+
+It reads ``PKG_NAME`` (set by the Dockerfile, not encoded), decodes every env var in place,
+reads ``INPUT_FILE`` (``{"method", "args", "kwargs"}``), calls the method of the package and
+writes its JSON return value to ``OUTPUT_FILE``. Everything below raises ``v6flow.errors``
+types; only :func:`wrap_algorithm` turns them into exit code 1 with the traceback on stderr.
+
+The return value is serialised *before* ``OUTPUT_FILE`` is opened, so a non-JSON return value
+leaves the file untouched (v4 truncated it first).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from v6flow.algorithm._env import decode_environ, require_env
+from v6flow.errors import (
+    AlgorithmError,
+    DeserializationError,
+    MethodFailed,
+    MethodNotFound,
+    MissingEnvironment,
+    OutputError,
+)
+from v6flow.wire import json_from_bytes, json_to_bytes
+
+log = logging.getLogger("v6flow.algorithm")
+
+
+def load_input(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and validate the input file.
+
+    Raises:
+        DeserializationError: the file is not a UTF-8 JSON object with a string ``method``.
+        MissingEnvironment: the file does not exist.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise MissingEnvironment(f"INPUT_FILE ({path}: {exc.strerror})") from exc
+    value = json_from_bytes(raw)
+    if not isinstance(value, dict) or not isinstance(value.get("method"), str):
+        raise DeserializationError(
+            "algorithm input must be a JSON object with a string 'method' (and optional "
+            "'args' list and 'kwargs' object)"
+        )
+    return value
+
+
+def run_method(input_: Mapping[str, Any], package: str) -> Any:
+    """Import ``package`` and call ``input_["method"](*args, **kwargs)``.
+
+    Raises:
+        AlgorithmError: the package cannot be imported.
+        MethodNotFound: the package has no such callable.
+        MethodFailed: the method raised (chained); v6flow ``AlgorithmError`` s raised by the
+            decorators (missing env, unreadable data) pass through unchanged.
+    """
+    try:
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise AlgorithmError(f"cannot import algorithm package {package!r}: {exc}") from exc
+    name = str(input_["method"])
+    method = getattr(module, name, None)
+    if not callable(method):
+        raise MethodNotFound(f"package {package!r} has no function {name!r}")
+    args = list(input_.get("args") or [])
+    kwargs = dict(input_.get("kwargs") or {})
+    log.info("calling %s.%s", package, name)
+    try:
+        return method(*args, **kwargs)
+    except AlgorithmError:
+        raise
+    except Exception as exc:
+        raise MethodFailed(name, exc) from exc
+
+
+def write_output(value: Any, path: str | os.PathLike[str]) -> None:
+    """Serialise ``value`` to JSON first, then write it to ``path``.
+
+    Raises:
+        OutputError: the value is not JSON-serialisable (the file is left untouched).
+    """
+    try:
+        payload = json_to_bytes(value)
+    except DeserializationError as exc:
+        raise OutputError(
+            f"the algorithm returned a {type(value).__name__}, which is not JSON-serialisable; "
+            f"return dicts, lists, strings, numbers, booleans or None ({exc})"
+        ) from exc
+    Path(path).write_bytes(payload)
+
+
+def run_from_environ() -> None:
+    """Do the whole wrapper job from ``os.environ`` (raises instead of exiting).
+
+    Raises:
+        MissingEnvironment: ``PKG_NAME``, ``INPUT_FILE`` or ``OUTPUT_FILE`` is missing.
+        V6FlowError: anything :func:`load_input`, :func:`run_method` or
+            :func:`write_output` raises.
+    """
+    package = os.environ.get("PKG_NAME")
+    if not package:
+        raise MissingEnvironment("PKG_NAME (set it in the Dockerfile: ENV PKG_NAME=<package>)")
+    decode_environ()
+    input_ = load_input(require_env("INPUT_FILE"))
+    output_file = require_env("OUTPUT_FILE")
+    result = run_method(input_, package)
+    write_output(result, output_file)
+    log.info("wrote the result of %s to %s", input_["method"], output_file)
+
+
+class _Formatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()} > {record.getMessage()}"
+
+
+def wrap_algorithm(log_traceback: bool = True) -> None:
+    """Run the algorithm method named in ``INPUT_FILE``; exit 1 on any error.
+
+    Args:
+        log_traceback: Print the traceback on stderr (set False if error messages could leak
+            sensitive data; the one-line error is always printed).
+    """
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger("v6flow")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        run_from_environ()
+    except Exception as exc:
+        sys.stdout.flush()
+        if log_traceback:
+            traceback.print_exc(file=sys.stderr)
+        sys.stderr.write(f"error > {type(exc).__name__}: {exc}\n")
+        sys.stderr.flush()
+        sys.exit(1)
+    finally:
+        root.removeHandler(handler)

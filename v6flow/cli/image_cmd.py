@@ -1,0 +1,100 @@
+"""``v6flow image``: build the offline base image and algorithm images."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from v6flow.errors import ConfigurationError, EngineUnavailable, ImageError
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+_out = Console()
+_err = Console(stderr=True)
+
+#: Exit codes of this sub-command.
+EXIT_BUILD_FAILED = 1
+EXIT_ENGINE_OR_CONFIG = 2
+
+
+def _progress(verbose: bool) -> Callable[[str], None]:
+    """Progress callback: v6flow's own steps (lower-case) and docker's ``Step`` lines.
+
+    With ``verbose`` every line of the build output is shown.
+    """
+
+    def show(line: str) -> None:
+        if verbose or line.startswith("Step ") or line[:1].islower():
+            _out.print(line, highlight=False, markup=False)
+
+    return show
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    code = EXIT_ENGINE_OR_CONFIG if isinstance(exc, EngineUnavailable | ConfigurationError) \
+        else EXIT_BUILD_FAILED
+    _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False,
+               soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.command("build-base")
+def build_base(
+    tag: Annotated[str | None, typer.Option(
+        "--tag", "-t", help="Tag (default: BASE_IMAGE)")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Cache for the rootfs and wheels (default ~/.cache/v6flow)")] = None,
+    nocache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every step")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every build line")] = False,
+) -> None:
+    """Build the base image offline (debootstrap + host wheelhouse, no registry)."""
+    from v6flow import images
+
+    started = time.monotonic()
+    try:
+        with _out.status("building the base image"):
+            built = images.build_base_image(
+                tag=tag or images.BASE_IMAGE, cache_dir=cache_dir,
+                progress=_progress(verbose), nocache=nocache,
+            )
+    except (ImageError, ConfigurationError) as exc:
+        raise _fail(exc) from None
+    _out.print(f"[green]built[/green] {built} in {time.monotonic() - started:.1f} s")
+
+
+@app.command("build")
+def build(
+    path: Annotated[Path, typer.Argument(help="Build context with a Dockerfile")],
+    tag: Annotated[str, typer.Option("--tag", "-t", help="Image tag, e.g. v6flow/summary:latest")],
+    base: Annotated[str | None, typer.Option(help="BASE_IMAGE build argument")] = None,
+    nocache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every step")] = False,
+    network: Annotated[bool, typer.Option(help="Allow network access during the build")] = False,
+    requirement: Annotated[list[str] | None, typer.Option(
+        "--requirement", "-r",
+        help="Extra requirement whose wheels are fetched on the host into wheels/ (repeatable)",
+    )] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every build line")] = False,
+) -> None:
+    """Build an algorithm image FROM the base image (builds the base first if missing)."""
+    from v6flow import images
+
+    if not path.is_dir():
+        _err.print(f"[bold red]error:[/bold red] {escape(str(path))} is not a directory",
+                   highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_ENGINE_OR_CONFIG)
+    started = time.monotonic()
+    try:
+        with _out.status(f"building {tag}"):
+            images.build_algorithm_image(
+                path, tag, base=base or images.BASE_IMAGE, progress=_progress(verbose),
+                nocache=nocache, network=network, requirements=requirement or (),
+            )
+    except (ImageError, ConfigurationError) as exc:
+        raise _fail(exc) from None
+    _out.print(f"[green]built[/green] {tag} in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,336 @@
+"""Offline builds of the v6flow base image and of algorithm images (host side).
+
+The base image needs no registry at all:
+
+1. ``debootstrap --variant=minbase`` makes a Debian bookworm rootfs with python3 (cached);
+2. ``tar | docker import`` turns it into ``v6flow/rootfs:bookworm``;
+3. a ``docker build`` with ``network_mode="none"`` creates ``/opt/venv`` and installs
+   ``v6flow[data]`` from a wheelhouse made on the host (``/opt/wheels`` stays in the image).
+
+Algorithm images are ordinary ``docker build`` contexts whose Dockerfile starts with
+``ARG BASE_IMAGE`` / ``FROM ${BASE_IMAGE}`` and installs its package with
+``pip install --no-index --find-links /opt/wheels <pkg>``. Wheels the package needs beyond the
+base can be put in a ``wheels/`` folder of the build context, or named with
+``requirements=[...]``: their wheels are then fetched on the host (cached) and added to
+``wheels/`` of a staged copy of the context (the Dockerfile copies ``wheels/`` to
+``/opt/wheels``, as tests/algorithms/v6compat does).
+
+Examples:
+    >>> from v6flow.images import ensure_base_image, build_algorithm_image
+    >>> ensure_base_image()                                    # doctest: +SKIP
+    'v6flow/base:0.1.0'
+    >>> build_algorithm_image("flows/summary", "v6flow/summary:latest")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import v6flow
+from v6flow._images import rootfs as _rootfs
+from v6flow._images import wheelhouse as _wheelhouse
+from v6flow.errors import EngineUnavailable, ImageBuildError
+
+if TYPE_CHECKING:
+    import docker
+
+BASE_IMAGE = f"v6flow/base:{v6flow.__version__}"
+ROOTFS_IMAGE = "v6flow/rootfs:bookworm"
+#: Labels every image built here carries (``v6flow.image`` is ``base`` or ``algorithm``).
+LABEL_IMAGE = "v6flow.image"
+LABEL_SOURCE_HASH = "v6flow.source_hash"
+LABEL_DEPS_HASH = "v6flow.deps_hash"
+LABEL_VERSION = "v6flow.version"
+
+Progress = Callable[[str], None]
+
+ENGINE_HELP = (
+    "Start the Docker engine (`sudo systemctl start docker`, or "
+    "`nohup dockerd >/tmp/dockerd.log 2>&1 &`), or install it with `apt-get install docker.io`; "
+    "set DOCKER_HOST if it listens somewhere else."
+)
+
+_BASE_DOCKERFILE = """\
+FROM {rootfs}
+ENV VIRTUAL_ENV=/opt/venv \\
+    PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+    PYTHONUNBUFFERED=1 \\
+    LANG=C.UTF-8 \\
+    PIP_NO_INDEX=1 \\
+    PIP_FIND_LINKS=/opt/wheels \\
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \\
+    PIP_ROOT_USER_ACTION=ignore
+RUN python3 -m venv /opt/venv
+COPY deps/ /opt/wheels/
+RUN pip install --no-index --find-links /opt/wheels -r /opt/wheels/{requirements}
+COPY own/ /opt/wheels/
+RUN pip install --no-index --find-links /opt/wheels "v6flow[data]=={version}" \\
+ && python -c "import v6flow, jwt, httpx, pandas, pyarrow"
+WORKDIR /
+"""
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/v6flow`` (or ``~/.cache/v6flow``): rootfs and wheels live here."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "v6flow"
+
+
+def docker_client() -> docker.DockerClient:
+    """Connect to the Docker engine (``DOCKER_HOST`` or the local socket) and ping it.
+
+    Raises:
+        EngineUnavailable: the SDK is missing or the engine does not answer.
+    """
+    try:
+        import docker
+        import docker.errors
+    except ImportError as exc:
+        raise EngineUnavailable(
+            "the Docker SDK is not installed: pip install 'v6flow[node]'"
+        ) from exc
+    try:
+        client = docker.from_env(timeout=600)  # a quiet pip step must not time out
+        client.ping()
+    except docker.errors.DockerException as exc:
+        raise EngineUnavailable(f"cannot reach the Docker engine ({exc}). {ENGINE_HELP}") from exc
+    return client
+
+
+def image_labels(client: docker.DockerClient, tag: str) -> dict[str, str] | None:
+    """Labels of a local image, or None when no image has this tag."""
+    import docker.errors
+
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return None
+    return dict(image.labels or {})
+
+
+def _stream_build(client: docker.DockerClient, *, context: Path, tag: str,
+                  buildargs: Mapping[str, str], labels: Mapping[str, str],
+                  network_mode: str | None, nocache: bool, progress: Progress) -> str:
+    """Run one ``docker build``, forwarding its output lines; return the image id."""
+    import docker.errors
+
+    lines: list[str] = []
+    image_id = ""
+    try:
+        stream = client.api.build(
+            path=str(context), tag=tag, buildargs=dict(buildargs), labels=dict(labels),
+            network_mode=network_mode, rm=True, forcerm=True, pull=False, nocache=nocache,
+            decode=True,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise ImageBuildError(
+                    f"docker build of {tag} failed: {str(chunk['error']).strip()}",
+                    log_tail="\n".join(lines[-25:]),
+                )
+            text = str(chunk.get("stream", "")).rstrip()
+            if text:
+                lines.extend(text.splitlines())
+                progress(text)
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and "ID" in aux:
+                image_id = str(aux["ID"])
+    except docker.errors.APIError as exc:
+        raise ImageBuildError(f"docker build of {tag} failed: {exc}",
+                              log_tail="\n".join(lines[-25:])) from exc
+    return image_id
+
+
+def build_base_image(*, tag: str = BASE_IMAGE, cache_dir: Path | None = None,
+                     client: docker.DockerClient | None = None,
+                     progress: Progress | None = None, nocache: bool = False) -> str:
+    """Build the base image offline: debootstrap rootfs → import → venv with v6flow[data].
+
+    Args:
+        tag: Tag of the base image.
+        cache_dir: Where the rootfs and wheels are cached (default :func:`default_cache_dir`).
+        client: Docker client (default :func:`docker_client`).
+        progress: Callback for progress lines (the CLI prints them).
+        nocache: Rebuild every Dockerfile step.
+
+    Returns:
+        The tag.
+
+    Raises:
+        EngineUnavailable: no Docker engine.
+        ImageBuildError: debootstrap, pip (on the host) or the docker build failed.
+        ConfigurationError: not run from a source checkout of v6flow.
+    """
+    cache = cache_dir or default_cache_dir()
+    client = client or docker_client()
+    with _wheelhouse.cache_lock(cache, "base-image"):
+        _build_base_locked(client, tag=tag, cache=cache, progress=progress, nocache=nocache)
+    return tag
+
+
+def _build_base_locked(client: docker.DockerClient, *, tag: str, cache: Path,
+                       progress: Progress | None, nocache: bool) -> None:
+    """The base build itself; the caller holds the ``base-image`` cache lock."""
+    say = progress or (lambda _msg: None)
+    house = _wheelhouse.ensure_wheelhouse(cache, progress=say)
+    if image_labels(client, ROOTFS_IMAGE) is None:
+        rootfs = _rootfs.ensure_rootfs(cache, progress=say)
+        say(f"importing {rootfs} as {ROOTFS_IMAGE}")
+        _rootfs.import_rootfs(rootfs, ROOTFS_IMAGE)
+    with tempfile.TemporaryDirectory(prefix="v6flow-base-", dir=cache) as tmp:
+        context = Path(tmp)
+        _link_tree(house.deps, context / "deps")
+        _link_tree(house.own, context / "own")
+        (context / "Dockerfile").write_text(_BASE_DOCKERFILE.format(
+            rootfs=ROOTFS_IMAGE, requirements=_wheelhouse.REQUIREMENTS_FILE,
+            version=v6flow.__version__,
+        ))
+        say(f"docker build {tag} (offline, network none)")
+        _stream_build(
+            client, context=context, tag=tag, buildargs={}, network_mode="none",
+            nocache=nocache, progress=say,
+            labels={LABEL_IMAGE: "base", LABEL_VERSION: v6flow.__version__,
+                    LABEL_SOURCE_HASH: house.source_hash, LABEL_DEPS_HASH: house.deps_hash},
+        )
+
+
+def base_image_is_current(client: docker.DockerClient, tag: str = BASE_IMAGE) -> bool:
+    """True when ``tag`` exists and was built from the sources of this checkout.
+
+    Outside a source checkout (v6flow installed from a wheel) existence is enough.
+    """
+    labels = image_labels(client, tag)
+    if labels is None:
+        return False
+    try:
+        root = _wheelhouse.source_root()
+    except v6flow.errors.ConfigurationError:
+        return True
+    return (labels.get(LABEL_SOURCE_HASH) == _wheelhouse.source_hash(root)
+            and labels.get(LABEL_DEPS_HASH) == _wheelhouse.deps_hash(root))
+
+
+def ensure_base_image(*, tag: str = BASE_IMAGE, cache_dir: Path | None = None,
+                      client: docker.DockerClient | None = None,
+                      progress: Progress | None = None) -> str:
+    """Return ``tag``, building the base image first if it is missing or outdated.
+
+    Raises:
+        EngineUnavailable: no Docker engine.
+        ImageBuildError: the build failed.
+    """
+    client = client or docker_client()
+    if base_image_is_current(client, tag):
+        return tag
+    cache = cache_dir or default_cache_dir()
+    with _wheelhouse.cache_lock(cache, "base-image"):
+        if not base_image_is_current(client, tag):  # another process may have built it
+            _build_base_locked(client, tag=tag, cache=cache, progress=progress, nocache=False)
+    return tag
+
+
+def build_algorithm_image(path: str | os.PathLike[str], tag: str, *, base: str = BASE_IMAGE,
+                          client: docker.DockerClient | None = None,
+                          labels: Mapping[str, str] | None = None,
+                          progress: Progress | None = None, nocache: bool = False,
+                          network: bool = False, requirements: Sequence[str] = (),
+                          cache_dir: Path | None = None) -> str:
+    """Build an algorithm image from a folder whose Dockerfile does ``FROM ${BASE_IMAGE}``.
+
+    Args:
+        path: Build context containing a ``Dockerfile`` (and optionally ``wheels/``).
+        tag: Image tag, e.g. ``v6flow/summary:latest``.
+        base: Value of the ``BASE_IMAGE`` build argument; the default base is built if missing.
+        client: Docker client (default :func:`docker_client`).
+        labels: Extra image labels (``v6flow.image=algorithm`` is always set).
+        progress: Callback for build output lines.
+        nocache: Rebuild every step.
+        network: Give the build network access (off: builds must be offline).
+        requirements: Extra requirements (e.g. ``vantage6-algorithm-tools==4.15.2``): their
+            wheels are fetched on the host (cached) and put in the context's ``wheels/``
+            folder, next to whatever is already there.
+        cache_dir: Cache for those wheels (default :func:`default_cache_dir`).
+
+    Returns:
+        The tag.
+
+    Raises:
+        ImageBuildError: no Dockerfile, the base is missing, or the build failed.
+        EngineUnavailable: no Docker engine.
+    """
+    context = Path(path)
+    if not (context / "Dockerfile").is_file():
+        raise ImageBuildError(f"{context} has no Dockerfile")
+    say = progress or (lambda _msg: None)
+    client = client or docker_client()
+    if base == BASE_IMAGE:
+        ensure_base_image(client=client, progress=say)
+    elif image_labels(client, base) is None:
+        raise ImageBuildError(f"base image {base} is not present locally (builds never pull)")
+    all_labels: dict[str, Any] = {LABEL_IMAGE: "algorithm", **(labels or {})}
+    build = functools.partial(
+        _stream_build, client, tag=tag, buildargs={"BASE_IMAGE": base}, labels=all_labels,
+        network_mode=None if network else "none", nocache=nocache, progress=say,
+    )
+    if not requirements:
+        build(context=context)
+        return tag
+    cache = cache_dir or default_cache_dir()
+    wheels = _extra_wheels(cache, requirements, say)
+    with tempfile.TemporaryDirectory(prefix="v6flow-ctx-", dir=cache) as tmp:
+        staged = Path(tmp) / "context"
+        shutil.copytree(context, staged, ignore=shutil.ignore_patterns("__pycache__"))
+        (staged / "wheels").mkdir(exist_ok=True)
+        for wheel in wheels.glob("*.whl"):
+            if not (staged / "wheels" / wheel.name).exists():
+                _link_file(wheel, staged / "wheels" / wheel.name)
+        build(context=staged)
+    return tag
+
+
+def _extra_wheels(cache: Path, requirements: Sequence[str], say: Progress) -> Path:
+    """Cached folder with wheels of ``requirements`` (and their dependencies)."""
+    key = hashlib.sha256("\n".join(sorted(requirements)).encode()).hexdigest()[:16]
+    folder = cache / "wheels" / f"extra-{key}"
+    with _wheelhouse.cache_lock(cache, "wheels"):
+        if not (folder / ".complete").is_file():
+            say(f"fetching wheels for {', '.join(requirements)} on the host")
+            shutil.rmtree(folder, ignore_errors=True)
+            _wheelhouse.collect_wheels(requirements, folder)
+            (folder / ".complete").write_text("\n".join(requirements) + "\n")
+    return folder
+
+
+def _link_tree(src: Path, dest: Path) -> None:
+    """Hard-link (or copy, across file systems) the files of ``src`` into ``dest``."""
+    dest.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.is_file():
+            _link_file(item, dest / item.name)
+
+
+def _link_file(src: Path, dest: Path) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
+
+
+__all__ = [
+    "BASE_IMAGE",
+    "ROOTFS_IMAGE",
+    "base_image_is_current",
+    "build_algorithm_image",
+    "build_base_image",
+    "default_cache_dir",
+    "docker_client",
+    "ensure_base_image",
+    "image_labels",
+]
