@@ -1,0 +1,35 @@
+"""The HTTP layer: routers, dependencies, error handlers, pagination and resource shapes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server.api.routes import (
+    collaboration,
+    events,
+    kill,
+    misc,
+    node,
+    organization,
+    result,
+    role,
+    run,
+    task,
+    token,
+    user,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    token.router,
+    organization.router,
+    collaboration.router,
+    node.router,
+    user.router,
+    task.router,
+    run.router,
+    result.router,
+    kill.router,
+    role.router,
+    events.router,
+    misc.router,
+)

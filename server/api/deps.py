@@ -1,0 +1,125 @@
+"""Request dependencies: one unit of work per request and the caller's identity.
+
+``WorkDep`` opens one session per request, commits when the route returned (before the
+response is sent, ``scope="function"``), rolls back on any error, and only then publishes
+the events the route queued in its outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from server.auth.principals import (
+    ClientType,
+    ContainerIdentity,
+    Identity,
+    NodeIdentity,
+    UserIdentity,
+)
+from server.errors import ForbiddenError, UnauthorizedError
+from server.events import Outbox
+from server.services.auth import resolve_identity
+from server.state import AppState
+
+
+@dataclass
+class Work:
+    """The session of this request and the events to publish after its commit."""
+
+    session: Session
+    outbox: Outbox = field(default_factory=Outbox)
+
+
+def get_state(request: Request) -> AppState:
+    """The running app's state."""
+    state: AppState = request.app.state.v6flow
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_work(state: StateDep) -> Iterator[Work]:
+    """One transaction per request; events go out only after a successful commit."""
+    session = state.session_factory()
+    work = Work(session)
+    try:
+        yield work
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    work.outbox.flush_to(state.bus)
+
+
+WorkDep = Annotated[Work, Depends(get_work, scope="function")]
+
+
+def bearer_token(request: Request) -> str:
+    """The token of the ``Authorization: Bearer <token>`` header.
+
+    Raises:
+        UnauthorizedError: the header is missing or not a bearer token.
+    """
+    header = request.headers.get("authorization")
+    if not header:
+        raise UnauthorizedError("Missing Authorization Header")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise UnauthorizedError("Authorization header must be 'Bearer <token>'")
+    return token.strip()
+
+
+BearerDep = Annotated[str, Depends(bearer_token)]
+
+
+def get_identity(state: StateDep, work: WorkDep, token: BearerDep) -> Identity:
+    """Resolve the bearer access token into an identity (once per request)."""
+    return resolve_identity(session=work.session, issuer=state.token_issuer(), token=token)
+
+
+IdentityDep = Annotated[Identity, Depends(get_identity)]
+
+
+def _only(*types: type[Identity]) -> Callable[[Identity], Identity]:
+    allowed = ", ".join(sorted(t.__name__.removesuffix("Identity").lower() for t in types))
+
+    def check(identity: IdentityDep) -> Identity:
+        if not isinstance(identity, types):
+            raise ForbiddenError(
+                f"This endpoint is not available to {identity.client_type.value} tokens "
+                f"(allowed: {allowed})"
+            )
+        return identity
+
+    return check
+
+
+UserPrincipal = Annotated[UserIdentity, Depends(_only(UserIdentity))]
+NodePrincipal = Annotated[NodeIdentity, Depends(_only(NodeIdentity))]
+ContainerPrincipal = Annotated[ContainerIdentity, Depends(_only(ContainerIdentity))]
+UserOrNodePrincipal = Annotated[UserIdentity | NodeIdentity,
+                                Depends(_only(UserIdentity, NodeIdentity))]
+UserOrContainerPrincipal = Annotated[UserIdentity | ContainerIdentity,
+                                     Depends(_only(UserIdentity, ContainerIdentity))]
+AnyPrincipal = IdentityDep
+
+__all__ = [
+    "AnyPrincipal",
+    "ClientType",
+    "ContainerPrincipal",
+    "NodePrincipal",
+    "StateDep",
+    "UserOrContainerPrincipal",
+    "UserOrNodePrincipal",
+    "UserPrincipal",
+    "Work",
+    "WorkDep",
+]

@@ -1,0 +1,78 @@
+"""The FastAPI application factory (no import-time side effects)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import Engine, update
+from starlette.concurrency import run_in_threadpool
+
+from server.api import ROUTERS
+from server.api.error_handlers import register_error_handlers
+from server.auth.tokens import TokenIssuer
+from server.db.migrate import upgrade_to_head
+from server.db.models import Authenticatable
+from server.db.session import make_engine, make_session_factory
+from server.events import EventBus, InProcessEventBus
+from server.services import bootstrap
+from server.settings import ServerSettings
+from server.state import AppState
+
+API_PREFIX = "/api"
+log = structlog.get_logger(__name__)
+
+
+def prepare_database(state: AppState) -> TokenIssuer:
+    """Migrate, seed rules/roles, create root on first start and load the JWT secret.
+
+    Raises:
+        ConfigurationError: the database has no users and no root password is set.
+    """
+    settings = state.settings
+    upgrade_to_head(state.engine)
+    with state.session_factory.begin() as session:
+        bootstrap.seed_rules_and_roles(session=session)
+        password = settings.root_password.get_secret_value() if settings.root_password else None
+        if bootstrap.ensure_root_user(session=session, root_password=password):
+            log.info("root_user_created", username=bootstrap.ROOT_USERNAME)
+        secret = (settings.jwt_secret.get_secret_value() if settings.jwt_secret
+                  else bootstrap.jwt_secret(session=session))
+        # nobody is connected to a process that is just starting
+        session.execute(update(Authenticatable).values(status="offline").where(
+            Authenticatable.type == "node", Authenticatable.status == "online"))
+    return TokenIssuer(secret=secret, access_minutes=settings.access_token_minutes,
+                       refresh_minutes=settings.refresh_token_minutes)
+
+
+def create_app(settings: ServerSettings, *, engine: Engine | None = None,
+               bus: EventBus | None = None) -> FastAPI:
+    """Build the app; the database is prepared in the lifespan (or earlier by the CLI)."""
+    engine = engine or make_engine(settings.database_url,
+                                   sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    state = AppState(settings=settings, engine=engine,
+                     session_factory=make_session_factory(engine),
+                     bus=bus or InProcessEventBus())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if state.issuer is None:
+            state.issuer = await run_in_threadpool(prepare_database, state)
+        await state.bus.start()
+        log.info("server_started", database=engine.url.render_as_string(hide_password=True))
+        try:
+            yield
+        finally:
+            await state.bus.stop()
+            engine.dispose()
+
+    app = FastAPI(title="v6flow server", version="4.15.2", lifespan=lifespan,
+                  docs_url=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json",
+                  redoc_url=None)
+    app.state.v6flow = state
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+    register_error_handlers(app)
+    return app

@@ -1,0 +1,212 @@
+"""SQLAlchemy 2 ORM models (columns and relationships only; rules live in services/)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from v6flow.wire import utcnow
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+member_table = Table(
+    "member",
+    Base.metadata,
+    Column("collaboration_id", ForeignKey("collaboration.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("organization_id", ForeignKey("organization.id", ondelete="CASCADE"), primary_key=True),
+)
+role_rule_table = Table(
+    "role_rule",
+    Base.metadata,
+    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
+    Column("rule_id", ForeignKey("rule.id", ondelete="CASCADE"), primary_key=True),
+)
+user_role_table = Table(
+    "user_role",
+    Base.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
+)
+user_rule_table = Table(
+    "user_rule",
+    Base.metadata,
+    Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    Column("rule_id", ForeignKey("rule.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class ServerSetting(Base):
+    """Key/value state the server keeps for itself (e.g. the generated JWT secret)."""
+
+    __tablename__ = "server_setting"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Organization(Base):
+    """A party of the federation."""
+
+    __tablename__ = "organization"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    domain: Mapped[str | None] = mapped_column(String(255))
+    address1: Mapped[str | None] = mapped_column(String(255))
+    address2: Mapped[str | None] = mapped_column(String(255))
+    zipcode: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(255))
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    collaborations: Mapped[list[Collaboration]] = relationship(
+        secondary=member_table, back_populates="organizations"
+    )
+
+
+class Collaboration(Base):
+    """Organizations that analyse together."""
+
+    __tablename__ = "collaboration"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    organizations: Mapped[list[Organization]] = relationship(
+        secondary=member_table, back_populates="collaborations", order_by="Organization.id"
+    )
+
+
+class Authenticatable(Base):
+    """Shared id space and presence of users and nodes."""
+
+    __tablename__ = "authenticatable"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime)
+    status: Mapped[str | None] = mapped_column(String(16))
+    __mapper_args__ = {"polymorphic_on": "type", "polymorphic_identity": "authenticatable"}  # noqa: RUF012
+
+
+class Node(Authenticatable):
+    """The daemon of one organization in one collaboration."""
+
+    __tablename__ = "node"
+    __table_args__ = (UniqueConstraint("organization_id", "collaboration_id"),)
+    id: Mapped[int] = mapped_column(ForeignKey("authenticatable.id"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    collaboration_id: Mapped[int] = mapped_column(ForeignKey("collaboration.id"))
+    organization: Mapped[Organization] = relationship()
+    collaboration: Mapped[Collaboration] = relationship()
+    __mapper_args__ = {"polymorphic_identity": "node"}  # noqa: RUF012
+
+
+class Rule(Base):
+    """One permission: operation on a resource within a scope."""
+
+    __tablename__ = "rule"
+    __table_args__ = (UniqueConstraint("name", "operation", "scope"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[str] = mapped_column(String(16))
+    description: Mapped[str | None] = mapped_column(Text)
+
+
+class Role(Base):
+    """A named bundle of rules."""
+
+    __tablename__ = "role"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organization.id"))
+    is_default_role: Mapped[bool] = mapped_column(Boolean, default=False)
+    rules: Mapped[list[Rule]] = relationship(secondary=role_rule_table)
+
+
+class User(Authenticatable):
+    """A person who logs in with a password."""
+
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(ForeignKey("authenticatable.id"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    firstname: Mapped[str | None] = mapped_column(String(255))
+    lastname: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(255), unique=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    failed_login_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_login_attempt: Mapped[datetime | None] = mapped_column(DateTime)
+    organization: Mapped[Organization] = relationship()
+    roles: Mapped[list[Role]] = relationship(secondary=user_role_table)
+    rules: Mapped[list[Rule]] = relationship(secondary=user_rule_table)
+    __mapper_args__ = {"polymorphic_identity": "user"}  # noqa: RUF012
+
+
+class Task(Base):
+    """A request to run an algorithm image at some organizations."""
+
+    __tablename__ = "task"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    image: Mapped[str] = mapped_column(String(1024))
+    collaboration_id: Mapped[int] = mapped_column(ForeignKey("collaboration.id"))
+    study_id: Mapped[int | None] = mapped_column(Integer)
+    job_id: Mapped[int] = mapped_column(Integer, index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), index=True)
+    init_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+    init_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    algorithm_store_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    runs: Mapped[list[Run]] = relationship(
+        back_populates="task", order_by="Run.id", cascade="all, delete-orphan"
+    )
+    databases: Mapped[list[TaskDatabase]] = relationship(
+        order_by="TaskDatabase.id", cascade="all, delete-orphan"
+    )
+
+
+class TaskDatabase(Base):
+    """One database (label + parameters) a task asked for."""
+
+    __tablename__ = "task_database"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"))
+    database: Mapped[str] = mapped_column(String(255))
+    parameters: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Run(Base):
+    """The execution of a task at one organization."""
+
+    __tablename__ = "run"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
+    input: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(64))
+    assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    cleanup_at: Mapped[datetime | None] = mapped_column(DateTime)
+    blob_storage_used: Mapped[bool] = mapped_column(Boolean, default=False)
+    task: Mapped[Task] = relationship(back_populates="runs")

@@ -1,0 +1,1 @@
+"""The rules of the server, one module per resource; no FastAPI imports here."""

@@ -1,0 +1,193 @@
+"""Logins, token refresh, container tokens and resolving a bearer token into an identity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from server.auth.passwords import dummy_hash, hash_api_key, verify_password
+from server.auth.permissions import CONTAINER_RULES, NODE_RULES, RuleKey, rule_key
+from server.auth.principals import (
+    ClientType,
+    ContainerIdentity,
+    Identity,
+    NodeIdentity,
+    UserIdentity,
+)
+from server.auth.tokens import TokenIssuer, TokenPair, TokenType
+from server.db.models import Node, Organization, Role, Task, User
+from server.errors import BadRequestError, UnauthorizedError
+from server.services.task_state import task_is_finished
+from v6flow.wire import utcnow
+
+LOGIN_FAILED = "Failed to login"
+CONTAINER_TOKEN_INVALID = "Container-token is not valid"  # noqa: S105 - a message
+
+
+def login_user(*, session: Session, issuer: TokenIssuer, username: str,
+               password: str) -> tuple[User, TokenPair]:
+    """Check a username/password and hand out a token pair.
+
+    Raises:
+        UnauthorizedError: unknown user or wrong password (same message, same timing).
+    """
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        verify_password(password, dummy_hash())
+        raise UnauthorizedError(LOGIN_FAILED)
+    user.last_login_attempt = utcnow()
+    if not verify_password(password, user.password_hash):
+        user.failed_login_attempts += 1
+        raise UnauthorizedError(LOGIN_FAILED)
+    user.failed_login_attempts = 0
+    user.last_seen = utcnow()
+    roles = [role.name for role in user.roles]
+    return user, issuer.issue_pair(subject_id=user.id, client_type=ClientType.USER, roles=roles)
+
+
+def login_node(*, session: Session, issuer: TokenIssuer, api_key: str) -> tuple[Node, TokenPair]:
+    """Find the node by its API key and hand out a token pair.
+
+    Raises:
+        UnauthorizedError: no node has this key.
+    """
+    node = session.scalar(select(Node).where(Node.api_key_hash == hash_api_key(api_key)))
+    if node is None:
+        raise UnauthorizedError("Api key is not recognized!")
+    node.last_seen = utcnow()
+    return node, issuer.issue_pair(subject_id=node.id, client_type=ClientType.NODE)
+
+
+def refresh_tokens(*, session: Session, issuer: TokenIssuer,
+                   refresh_token: str) -> tuple[ClientType, int, TokenPair]:
+    """Exchange a valid refresh token of an existing user or node for a new pair.
+
+    Raises:
+        UnauthorizedError: bad/expired token or the subject no longer exists.
+    """
+    claims = issuer.decode(refresh_token, expected_type=TokenType.REFRESH)
+    client_type, subject = claims.get("client_type"), claims.get("sub")
+    if client_type == ClientType.USER and isinstance(subject, int):
+        user = session.get(User, subject)
+        if user is not None:
+            roles = [role.name for role in user.roles]
+            return ClientType.USER, subject, issuer.issue_pair(
+                subject_id=subject, client_type=ClientType.USER, roles=roles)
+    if client_type == ClientType.NODE and isinstance(subject, int) and session.get(Node, subject):
+        return ClientType.NODE, subject, issuer.issue_pair(
+            subject_id=subject, client_type=ClientType.NODE)
+    raise UnauthorizedError("Invalid refresh token")
+
+
+def database_claims(task: Task) -> list[dict[str, Any]]:
+    """The task's databases as the container token carries them: ``params | {"label"}``."""
+    claims = []
+    for database in task.databases:
+        params = json.loads(database.parameters or "{}")
+        claims.append({**params, "label": database.database})
+    return claims
+
+
+def container_token(*, session: Session, issuer: TokenIssuer, node: NodeIdentity,
+                    task_id: int, image: str) -> str:
+    """Token for the container a node is about to start for ``task_id`` (CONTRACT §6).
+
+    Raises:
+        BadRequestError: the task does not exist or is finished.
+        UnauthorizedError: wrong image, or the node is not in the task's collaboration.
+    """
+    task = session.get(Task, task_id)
+    if task is None:
+        raise BadRequestError(f"Task id={task_id} does not exist!")
+    if image != task.image:
+        raise UnauthorizedError("Image does not match the task's image")
+    if node.collaboration_id != task.collaboration_id:
+        raise UnauthorizedError("Node is not in the task's collaboration")
+    if task_is_finished(task):
+        raise BadRequestError("Task is already finished!")
+    sub = {
+        "client_type": ClientType.CONTAINER.value,
+        "node_id": node.node_id,
+        "organization_id": node.organization_id,
+        "collaboration_id": task.collaboration_id,
+        "study_id": task.study_id,
+        "store_id": task.algorithm_store_id,
+        "task_id": task.id,
+        "image": task.image,
+        "databases": database_claims(task),
+    }
+    return issuer.issue_container(sub)
+
+
+def _user_identity(session: Session, subject: Any) -> UserIdentity:
+    user = session.get(User, subject, options=[
+        selectinload(User.roles).selectinload(Role.rules), selectinload(User.rules),
+        selectinload(User.organization).selectinload(Organization.collaborations),
+    ]) if isinstance(subject, int) else None
+    if user is None:
+        raise UnauthorizedError("User does not exist (anymore)")
+    rows = [rule for role in user.roles for rule in role.rules] + list(user.rules)
+    rules: frozenset[RuleKey] = frozenset(
+        key for r in rows if (key := rule_key(r.name, r.operation, r.scope)) is not None
+    )
+    return UserIdentity(
+        client_type=ClientType.USER, organization_id=user.organization_id,
+        collaboration_ids=frozenset(c.id for c in user.organization.collaborations),
+        rules=rules, user_id=user.id, username=user.username,
+    )
+
+
+def _node_identity(session: Session, subject: Any) -> NodeIdentity:
+    node = session.get(Node, subject) if isinstance(subject, int) else None
+    if node is None:
+        raise UnauthorizedError("Node does not exist (anymore)")
+    return NodeIdentity(
+        client_type=ClientType.NODE, organization_id=node.organization_id,
+        collaboration_ids=frozenset({node.collaboration_id}), rules=NODE_RULES,
+        node_id=node.id, collaboration_id=node.collaboration_id,
+    )
+
+
+def _container_identity(session: Session, subject: Any) -> ContainerIdentity:
+    if not isinstance(subject, dict):
+        raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
+    try:
+        node_id, task_id = int(subject["node_id"]), int(subject["task_id"])
+        collaboration_id = int(subject["collaboration_id"])
+        organization_id, image = int(subject["organization_id"]), str(subject["image"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnauthorizedError(CONTAINER_TOKEN_INVALID) from exc
+    task = session.get(Task, task_id)
+    node = session.get(Node, node_id)
+    if task is None or node is None or node.collaboration_id != collaboration_id:
+        raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
+    if task_is_finished(task):
+        raise UnauthorizedError("Container-token is not valid: its task is finished")
+    return ContainerIdentity(
+        client_type=ClientType.CONTAINER, organization_id=organization_id,
+        collaboration_ids=frozenset({collaboration_id}), rules=CONTAINER_RULES,
+        node_id=node_id, collaboration_id=collaboration_id, task_id=task_id, image=image,
+        study_id=subject.get("study_id"), store_id=subject.get("store_id"),
+        databases=list(subject.get("databases") or []),
+    )
+
+
+def resolve_identity(*, session: Session, issuer: TokenIssuer, token: str) -> Identity:
+    """Verify an access token and load who it belongs to.
+
+    Raises:
+        UnauthorizedError: invalid/expired token, unknown subject, or a dead container token.
+    """
+    claims = issuer.decode(token, expected_type=TokenType.ACCESS)
+    client_type, subject = claims.get("client_type"), claims.get("sub")
+    if client_type == ClientType.USER:
+        return _user_identity(session, subject)
+    if client_type == ClientType.NODE:
+        return _node_identity(session, subject)
+    if client_type == ClientType.CONTAINER:
+        return _container_identity(session, subject)
+    raise UnauthorizedError("Unknown client type in token")
+

@@ -1,0 +1,137 @@
+"""Organizations: visibility, creation and edits."""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+
+from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy.orm import Session
+
+from server.auth.permissions import Operation, Resource, Scope
+from server.auth.principals import Identity
+from server.db.models import Collaboration, Organization, member_table
+from server.errors import BadRequestError, ForbiddenError
+from server.services.common import get_or_404
+from v6flow.schemas import OrganizationCreate, OrganizationUpdate
+
+NO_PERMISSION = "You lack the permission to do that!"
+
+
+def _shared_org_ids(identity: Identity) -> Select[int]:
+    return select(member_table.c.organization_id).where(
+        member_table.c.collaboration_id.in_(identity.collaboration_ids)
+    )
+
+
+def _visible(identity: Identity) -> ColumnElement[bool]:
+    scope = identity.scope(Resource.ORGANIZATION, Operation.VIEW)
+    if scope is Scope.GLOBAL:
+        return true()
+    if scope is Scope.COLLABORATION:
+        return (Organization.id == identity.organization_id) | Organization.id.in_(
+            _shared_org_ids(identity))
+    if scope is not None:
+        return Organization.id == identity.organization_id
+    raise ForbiddenError(NO_PERMISSION)
+
+
+def list_organizations(*, identity: Identity, name: str | None = None,
+                       country: str | None = None, collaboration_id: int | None = None,
+                       study_id: int | None = None) -> Select[Organization]:
+    """Query of the organizations the caller may see, filtered."""
+    stmt = select(Organization).where(_visible(identity)).order_by(Organization.id)
+    if name is not None:
+        stmt = stmt.where(Organization.name.like(name))
+    if country is not None:
+        stmt = stmt.where(Organization.country == country)
+    if collaboration_id is not None:
+        stmt = stmt.where(Organization.collaborations.any(Collaboration.id == collaboration_id))
+    if study_id is not None:  # studies are not supported: no organization is in one
+        stmt = stmt.where(Organization.id.is_(None))
+    return stmt
+
+
+def get_organization(*, session: Session, identity: Identity, organization_id: int) -> Organization:
+    """One organization, if visible.
+
+    Raises:
+        NotFoundError: no such organization.
+        ForbiddenError: not visible to the caller.
+    """
+    org = get_or_404(session, Organization, organization_id, "Organization")
+    if session.scalar(select(Organization.id).where(Organization.id == org.id,
+                                                    _visible(identity))) is None:
+        raise ForbiddenError(NO_PERMISSION)
+    return org
+
+
+def _decode_public_key(value: str | None) -> bytes | None:
+    if not value:
+        return None
+    try:
+        return b64decode(value.encode("ascii"), validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise BadRequestError("public_key must be the base64 encoding of a PEM key") from exc
+
+
+def _name_free(session: Session, name: str, *, except_id: int | None = None) -> None:
+    existing = session.scalar(select(Organization).where(Organization.name == name))
+    if existing is not None and existing.id != except_id:
+        raise BadRequestError(f"Organization with name '{name}' already exists!")
+
+
+def create_organization(*, session: Session, identity: Identity,
+                        data: OrganizationCreate) -> Organization:
+    """Create an organization (needs organization CREATE, global).
+
+    Raises:
+        ForbiddenError: missing permission.
+        BadRequestError: name taken or bad public key.
+    """
+    if not identity.can(Resource.ORGANIZATION, Operation.CREATE, Scope.GLOBAL):
+        raise ForbiddenError(NO_PERMISSION)
+    _name_free(session, data.name)
+    org = Organization(
+        name=data.name, domain=data.domain, address1=data.address1, address2=data.address2,
+        zipcode=data.zipcode, country=data.country,
+        public_key=_decode_public_key(data.public_key),
+    )
+    session.add(org)
+    session.flush()
+    return org
+
+
+def update_organization(*, session: Session, identity: Identity, organization_id: int,
+                        data: OrganizationUpdate) -> Organization:
+    """Change the fields present in ``data`` (organization EDIT at a covering scope).
+
+    Raises:
+        NotFoundError, ForbiddenError, BadRequestError.
+    """
+    org = get_or_404(session, Organization, organization_id, "Organization")
+    scope = identity.scope(Resource.ORGANIZATION, Operation.EDIT)
+    shared = org.id in set(session.scalars(_shared_org_ids(identity)))
+    allowed = scope is Scope.GLOBAL or (
+        scope is Scope.COLLABORATION and (shared or org.id == identity.organization_id)
+    ) or (scope is not None and org.id == identity.organization_id)
+    if not allowed:
+        raise ForbiddenError(NO_PERMISSION)
+    present = data.model_fields_set
+    if data.name is not None:
+        _name_free(session, data.name, except_id=org.id)
+        org.name = data.name
+    if "domain" in present:
+        org.domain = data.domain
+    if "address1" in present:
+        org.address1 = data.address1
+    if "address2" in present:
+        org.address2 = data.address2
+    if "zipcode" in present:
+        org.zipcode = data.zipcode
+    if "country" in present:
+        org.country = data.country
+    if "public_key" in present:
+        org.public_key = _decode_public_key(data.public_key)
+    session.flush()
+    return org

@@ -1,0 +1,178 @@
+"""Runs and results: visibility, listing, node updates, live logs and kills."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, select, true, tuple_
+from sqlalchemy.orm import Session, selectinload
+
+from server.auth.permissions import Operation, Resource, Scope
+from server.auth.principals import Identity, NodeIdentity
+from server.db.models import Node, Run, Task
+from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from server.events import EventName, Outbox
+from server.services.common import get_or_404
+from server.services.organizations import NO_PERMISSION
+from v6flow.schemas import RunUpdate
+from v6flow.status import RunStatus
+from v6flow.wire import utcnow
+
+ALREADY_FINISHED = "Cannot update an already finished algorithm run!"
+
+
+def _visible(identity: Identity) -> ColumnElement[bool]:
+    scope = identity.scope(Resource.RUN, Operation.VIEW)
+    if scope is Scope.GLOBAL:
+        return true()
+    if scope is Scope.COLLABORATION:
+        return Task.collaboration_id.in_(identity.collaboration_ids)
+    if scope is not None:
+        return Run.organization_id == identity.organization_id
+    raise ForbiddenError(NO_PERMISSION)
+
+
+def list_runs(*, session: Session, identity: Identity, task_id: int | None = None,
+              organization_id: int | None = None, node_id: int | None = None,
+              collaboration_id: int | None = None, state: str | None = None,
+              status: str | None = None) -> Select[Run]:
+    """Query of the visible runs, newest first, filtered (``state=open``: not finished)."""
+    stmt = (select(Run).join(Run.task).where(_visible(identity)).order_by(Run.id.desc())
+            .options(selectinload(Run.task).selectinload(Task.runs),
+                     selectinload(Run.task).selectinload(Task.databases)))
+    if task_id is not None:
+        stmt = stmt.where(Run.task_id == task_id)
+    if organization_id is not None:
+        stmt = stmt.where(Run.organization_id == organization_id)
+    if collaboration_id is not None:
+        stmt = stmt.where(Task.collaboration_id == collaboration_id)
+    if node_id is not None:
+        node = session.get(Node, node_id)
+        if node is None:
+            stmt = stmt.where(Run.id.is_(None))
+        else:
+            stmt = stmt.where(Run.organization_id == node.organization_id,
+                              Task.collaboration_id == node.collaboration_id)
+    if state == "open":
+        stmt = stmt.where(Run.finished_at.is_(None))
+    elif state is not None:
+        raise BadRequestError("state must be 'open'")
+    if status is not None:
+        stmt = stmt.where(Run.status == status)
+    return stmt
+
+
+def node_index(session: Session, runs: Sequence[Run]) -> dict[tuple[int, int], Node]:
+    """The node of each (organization, collaboration) pair the runs belong to."""
+    pairs = {(run.organization_id, run.task.collaboration_id) for run in runs}
+    if not pairs:
+        return {}
+    nodes = session.scalars(select(Node).where(
+        tuple_(Node.organization_id, Node.collaboration_id).in_(list(pairs))))
+    return {(n.organization_id, n.collaboration_id): n for n in nodes}
+
+
+def get_run(*, session: Session, identity: Identity, run_id: int) -> Run:
+    """One visible run.
+
+    Raises:
+        NotFoundError, ForbiddenError.
+    """
+    run = get_or_404(session, Run, run_id, "Run")
+    visible = session.scalar(
+        select(Run.id).join(Run.task).where(Run.id == run.id, _visible(identity)))
+    if visible is None:
+        raise ForbiddenError(NO_PERMISSION)
+    return run
+
+
+def _owned_run(session: Session, identity: NodeIdentity, run_id: int) -> Run:
+    run = get_or_404(session, Run, run_id, "Run")
+    if (run.organization_id != identity.organization_id
+            or run.task.collaboration_id != identity.collaboration_id):
+        raise UnauthorizedError("This run belongs to another node")
+    return run
+
+
+def _run_update_event(outbox: Outbox, run: Run) -> None:
+    outbox.emit(EventName.RUN_UPDATE, collaboration_id=run.task.collaboration_id,
+                run_id=run.id, task_id=run.task_id, organization_id=run.organization_id,
+                status=run.status)
+
+
+def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: RunUpdate,
+               outbox: Outbox) -> Run:
+    """Apply a node's PATCH: only fields present change; a failure fails unstarted siblings.
+
+    Raises:
+        NotFoundError, UnauthorizedError (not the owning node), BadRequestError (finished).
+    """
+    run = _owned_run(session, identity, run_id)
+    if run.finished_at is not None:
+        raise BadRequestError(ALREADY_FINISHED)
+    fields = data.model_fields_set
+    if "status" in fields and data.status is not None:
+        run.status = data.status.value
+    if "started_at" in fields:
+        run.started_at = data.started_at
+    if "finished_at" in fields:
+        run.finished_at = data.finished_at
+    if "result" in fields:
+        run.result = data.result
+    if "log" in fields:
+        run.log = data.log
+    _run_update_event(outbox, run)
+    if data.status is not None and data.status.is_failed:
+        now = utcnow()
+        for sibling in run.task.runs:
+            if sibling.id != run.id and sibling.started_at is None and sibling.finished_at is None:
+                sibling.status = RunStatus.FAILED.value
+                sibling.finished_at = now
+                _run_update_event(outbox, sibling)
+    session.flush()
+    return run
+
+
+def append_log(*, session: Session, identity: NodeIdentity, run_id: int, lines: list[str],
+               outbox: Outbox) -> Run:
+    """Append live log lines of a running algorithm and emit ``algorithm_log``.
+
+    Raises:
+        NotFoundError, UnauthorizedError (not the owning node), BadRequestError (finished).
+    """
+    run = _owned_run(session, identity, run_id)
+    if run.finished_at is not None:
+        raise BadRequestError(ALREADY_FINISHED)
+    if lines:
+        run.log = (run.log or "") + "".join(f"{line}\n" for line in lines)
+        outbox.emit(EventName.ALGORITHM_LOG, collaboration_id=run.task.collaboration_id,
+                    run_id=run.id, task_id=run.task_id, organization_id=run.organization_id,
+                    lines=lines)
+    session.flush()
+    return run
+
+
+def kill_runs(*, tasks: Iterable[Task], outbox: Outbox,
+              organization_id: int | None = None) -> list[dict[str, Any]]:
+    """Mark the unfinished runs of ``tasks`` killed and tell the nodes (``kill_containers``).
+
+    With ``organization_id``, only that organization's runs are killed.
+    """
+    now = utcnow()
+    per_collaboration: dict[int, list[dict[str, Any]]] = {}
+    for task in tasks:
+        for run in task.runs:
+            if run.finished_at is not None or RunStatus(run.status).is_finished:
+                continue
+            if organization_id is not None and run.organization_id != organization_id:
+                continue
+            run.status = RunStatus.KILLED.value
+            run.finished_at = now
+            _run_update_event(outbox, run)
+            per_collaboration.setdefault(task.collaboration_id, []).append(
+                {"task_id": task.id, "run_id": run.id, "organization_id": run.organization_id})
+    for collaboration_id, kill_list in per_collaboration.items():
+        outbox.emit(EventName.KILL_CONTAINERS, collaboration_id=collaboration_id,
+                    kill_list=kill_list)
+    return [item for items in per_collaboration.values() for item in items]

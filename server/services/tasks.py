@@ -1,0 +1,229 @@
+"""Tasks: creation with the v4 rules (CONTRACT §6), visibility, listing and deletion."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy.orm import Session, selectinload
+
+from server.auth.permissions import Operation, Resource, Scope
+from server.auth.principals import ContainerIdentity, Identity, UserIdentity
+from server.db.models import Collaboration, Node, Run, Task, TaskDatabase
+from server.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
+from server.events import EventName, Outbox
+from server.services.common import get_or_404
+from server.services.organizations import NO_PERMISSION
+from server.services.runs import kill_runs
+from server.services.task_state import task_is_finished, task_status
+from v6flow.errors import DeserializationError
+from v6flow.schemas import TaskCreate
+from v6flow.status import RunStatus
+from v6flow.wire import b64decode_str, json_from_bytes, utcnow
+
+CONTAINER_TOKEN_INVALID = "Container-token is not valid"  # noqa: S105 - a message
+ENCRYPTION_UNSUPPORTED = "encrypted collaborations are not supported yet"
+
+
+def _visible(identity: Identity) -> ColumnElement[bool]:
+    scope = identity.scope(Resource.TASK, Operation.VIEW)
+    if scope is Scope.GLOBAL:
+        return true()
+    if scope is Scope.COLLABORATION:
+        return Task.collaboration_id.in_(identity.collaboration_ids)
+    if scope is not None:
+        return Task.init_org_id == identity.organization_id
+    raise ForbiddenError(NO_PERMISSION)
+
+
+def _collaboration(session: Session, data: TaskCreate) -> Collaboration:
+    if data.study_id is not None:
+        raise NotFoundError(f"Study id={data.study_id} not found (studies are not supported)")
+    if data.collaboration_id is None:
+        raise BadRequestError("collaboration_id or study_id is required")
+    return get_or_404(session, Collaboration, data.collaboration_id, "Collaboration")
+
+
+def _check_targets(session: Session, collab: Collaboration, data: TaskCreate) -> list[int]:
+    org_ids = [o.id for o in data.organizations]
+    if len(set(org_ids)) != len(org_ids):
+        raise BadRequestError("organizations lists an organization more than once")
+    members = {o.id for o in collab.organizations}
+    outside = [oid for oid in org_ids if oid not in members]
+    if outside:
+        raise BadRequestError(
+            f"Organization(s) {outside} are not part of collaboration id={collab.id}")
+    with_node = set(session.scalars(select(Node.organization_id).where(
+        Node.collaboration_id == collab.id, Node.organization_id.in_(org_ids))))
+    missing = [oid for oid in org_ids if oid not in with_node]
+    if missing:
+        raise BadRequestError(
+            f"Cannot create this task because there are no nodes registered for "
+            f"organization(s) {missing} in collaboration id={collab.id}")
+    return org_ids
+
+
+def _check_inputs(data: TaskCreate) -> None:
+    for target in data.organizations:
+        try:
+            json_from_bytes(b64decode_str(target.input))
+        except DeserializationError as exc:
+            raise BadRequestError(
+                f"Input for organization id={target.id} should be a base64 encoded JSON "
+                f"string (the collaboration is not encrypted): {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _Origin:
+    init_org_id: int
+    init_user_id: int | None
+    parent: Task | None
+    image: str
+    store_id: int | None
+
+
+def _origin(session: Session, identity: Identity, collab: Collaboration,
+            data: TaskCreate) -> _Origin:
+    if isinstance(identity, ContainerIdentity):
+        parent = session.get(Task, identity.task_id)
+        valid = (parent is not None and identity.collaboration_id == collab.id
+                 and data.image.endswith(identity.image) and not task_is_finished(parent))
+        if not valid or parent is None:
+            raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
+        return _Origin(identity.organization_id, parent.init_user_id, parent, parent.image,
+                       parent.algorithm_store_id)
+    if not isinstance(identity, UserIdentity):
+        raise ForbiddenError("Only users and algorithm containers can create tasks")
+    if identity.organization_id not in {o.id for o in collab.organizations}:
+        raise UnauthorizedError(
+            f"Your organization is not part of collaboration id={collab.id}")
+    needed = Scope.COLLABORATION if collab.id in identity.collaboration_ids else Scope.GLOBAL
+    if not identity.can(Resource.TASK, Operation.CREATE, needed):
+        raise UnauthorizedError("You lack the permission to create tasks in this collaboration")
+    return _Origin(identity.organization_id, identity.user_id, None, data.image, data.store_id)
+
+
+def create_task(*, session: Session, identity: Identity, data: TaskCreate,
+                outbox: Outbox) -> Task:
+    """Validate, authorize and store a task with one pending run per organization.
+
+    Raises:
+        NotFoundError: collaboration (or study) unknown.
+        BadRequestError: target organization outside the collaboration or without a node,
+            bad input, encrypted collaboration.
+        UnauthorizedError: no permission, or an invalid container token (v4 answers 401).
+    """
+    collab = _collaboration(session, data)
+    origin = _origin(session, identity, collab, data)
+    if collab.encrypted:
+        raise BadRequestError(ENCRYPTION_UNSUPPORTED)
+    org_ids = _check_targets(session, collab, data)
+    _check_inputs(data)
+    task = Task(
+        name=data.name, description=data.description, image=origin.image,
+        collaboration_id=collab.id, study_id=None,
+        job_id=origin.parent.job_id if origin.parent is not None else 0,
+        parent_id=origin.parent.id if origin.parent else None,
+        init_org_id=origin.init_org_id, init_user_id=origin.init_user_id,
+        algorithm_store_id=origin.store_id, created_at=utcnow(),
+    )
+    task.databases = [
+        TaskDatabase(database=db.label, parameters=json.dumps(
+            db.model_dump(exclude_none=True, exclude={"label"}), separators=(",", ":")))
+        for db in data.databases
+    ]
+    now = utcnow()
+    inputs = {o.id: o.input for o in data.organizations}
+    task.runs = [Run(organization_id=oid, input=inputs[oid], status=RunStatus.PENDING.value,
+                     assigned_at=now, blob_storage_used=False) for oid in org_ids]
+    session.add(task)
+    session.flush()
+    if origin.parent is None:
+        # A new job is numbered by its first task's id: unique without a race between
+        # concurrent requests (v4's max(job_id)+1 can hand out one number twice).
+        task.job_id = task.id
+        session.flush()
+    outbox.emit(EventName.NEW_TASK, collaboration_id=collab.id, id=task.id,
+                parent_id=task.parent_id, job_id=task.job_id)
+    return task
+
+
+def list_tasks(*, identity: Identity, init_org_id: int | None = None,
+               init_user_id: int | None = None, collaboration_id: int | None = None,
+               image: str | None = None, parent_id: int | None = None, job_id: int | None = None,
+               name: str | None = None, description: str | None = None,
+               database: str | None = None, run_id: int | None = None,
+               store_id: int | None = None, is_user_created: bool | None = None,
+               study_id: int | None = None) -> Select[Task]:
+    """Query of the visible tasks, filtered (status is filtered afterwards: it is derived)."""
+    stmt = (select(Task).where(_visible(identity)).order_by(Task.id)
+            .options(selectinload(Task.runs), selectinload(Task.databases)))
+    equal = {Task.init_org_id: init_org_id, Task.init_user_id: init_user_id,
+             Task.collaboration_id: collaboration_id, Task.parent_id: parent_id,
+             Task.job_id: job_id, Task.algorithm_store_id: store_id, Task.study_id: study_id}
+    for column, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if image is not None:
+        stmt = stmt.where(Task.image.like(image))
+    if name is not None:
+        stmt = stmt.where(Task.name.like(name))
+    if description is not None:
+        stmt = stmt.where(Task.description.like(description))
+    if database is not None:
+        stmt = stmt.where(Task.databases.any(TaskDatabase.database == database))
+    if run_id is not None:
+        stmt = stmt.where(Task.runs.any(Run.id == run_id))
+    if is_user_created is not None:
+        stmt = stmt.where(Task.parent_id.is_(None) if is_user_created
+                          else Task.parent_id.is_not(None))
+    return stmt
+
+
+def with_status(tasks: list[Task], status: str) -> list[Task]:
+    """Keep the tasks whose derived status is ``status``."""
+    return [task for task in tasks if task_status(task).value == status]
+
+
+def get_task(*, session: Session, identity: Identity, task_id: int) -> Task:
+    """One visible task.
+
+    Raises:
+        NotFoundError, ForbiddenError.
+    """
+    task = get_or_404(session, Task, task_id, "Task")
+    if session.scalar(select(Task.id).where(Task.id == task.id, _visible(identity))) is None:
+        raise ForbiddenError(NO_PERMISSION)
+    return task
+
+
+def _descendants(session: Session, task: Task) -> list[Task]:
+    """``task`` and every task below it, deepest first."""
+    order: list[Task] = []
+    frontier = [task]
+    while frontier:
+        order.extend(frontier)
+        ids = [t.id for t in frontier]
+        frontier = list(session.scalars(select(Task).where(Task.parent_id.in_(ids))))
+    return list(reversed(order))
+
+
+def delete_task(*, session: Session, identity: Identity, task_id: int, outbox: Outbox) -> None:
+    """Delete a task, its runs and its subtasks; unfinished runs are killed first.
+
+    Raises:
+        NotFoundError, ForbiddenError.
+    """
+    task = get_or_404(session, Task, task_id, "Task")
+    scope = identity.scope(Resource.TASK, Operation.DELETE)
+    allowed = scope is Scope.GLOBAL or (
+        scope is Scope.COLLABORATION and task.collaboration_id in identity.collaboration_ids
+    ) or (scope is not None and task.init_org_id == identity.organization_id)
+    if not allowed:
+        raise ForbiddenError(NO_PERMISSION)
+    family = _descendants(session, task)
+    kill_runs(tasks=family, outbox=outbox)
+    for member in family:
+        session.delete(member)
+        session.flush()
