@@ -1,0 +1,1 @@
+"""Central functions of v6flow as Prefect flows (one folder per method)."""

@@ -1,0 +1,48 @@
+"""THE end-to-end test: the summary flow over 3 real nodes equals pandas on pooled CSVs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from prefect.logging import disable_run_logger
+
+from flows.summary.flow import ServerParameters, summary_statistics
+from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
+from tests.flows.researcher import Researcher
+
+
+@pytest.mark.docker
+async def test_summary_flow_equals_pandas_on_pooled_csvs(
+        federation: Any, summary_image: str, researcher: Researcher) -> None:
+    """Federated count/missing/mean/std/min/max and category counts equal pooled pandas."""
+    # Prepare
+    server = ServerParameters(url=researcher.url, username=researcher.username,
+                              password=researcher.password)  # type: ignore[arg-type]
+    # Execute
+    with disable_run_logger():
+        table = await summary_statistics.fn(
+            collaboration_id=federation.collaboration_id, server=server, image=summary_image,
+            retries=0, timeout_seconds=120)
+    # Assert
+    assert table["organizations"] == len(federation.nodes)
+    assert_matches_pandas(table, pandas_summary(pooled_frame(federation.csv_paths)))
+
+
+@pytest.mark.docker
+async def test_summary_flow_of_chosen_columns_and_organizations(
+        federation: Any, summary_image: str, researcher: Researcher) -> None:
+    """Only the chosen organizations' rows and the chosen columns are summarised."""
+    # Prepare
+    chosen = federation.organization_ids[1:]
+    server = ServerParameters(url=researcher.url, username=researcher.username,
+                              password=researcher.password)  # type: ignore[arg-type]
+    # Execute
+    with disable_run_logger():
+        table = await summary_statistics.fn(
+            collaboration_id=federation.collaboration_id, server=server, image=summary_image,
+            organizations=chosen, columns=["bmi", "smoker"], retries=0, timeout_seconds=120)
+    # Assert
+    paths = [n.csv_path for n in federation.nodes if n.organization_id in chosen]
+    expected = pandas_summary(pooled_frame(paths)[["bmi", "smoker"]])
+    assert_matches_pandas(table, expected)

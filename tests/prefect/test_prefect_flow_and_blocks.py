@@ -1,0 +1,117 @@
+"""The summary flow's parameter checks, the Blocks and the deployment file, under Prefect."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.exceptions import ParameterTypeError
+from prefect.flows import load_flow_from_entrypoint
+
+from blocks import V6flowCollaboration, V6flowServerCredentials
+from flows.summary.flow import ServerParameters, summary_statistics
+from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
+from tests.flows.researcher import Researcher
+from v6flow.client import AsyncClient, Client
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_invalid_parameter_fails_before_any_task(server: Any) -> None:
+    """A bad collaboration_id is refused by parameter validation, naming the parameter."""
+    # Prepare
+    params = ServerParameters(url=server.url, username="root",
+                              password=server.root_password)  # type: ignore[arg-type]
+    with Client(server.url, username="root", password=server.root_password) as root:
+        before = len(root.task.list())
+        # Execute
+        with pytest.raises(ParameterTypeError) as caught:
+            await summary_statistics(collaboration_id=0, server=params)
+        after = len(root.task.list())
+    # Assert
+    assert "collaboration_id" in str(caught.value)
+    assert after == before
+
+
+async def test_credentials_block_saves_loads_and_makes_clients(server: Any) -> None:
+    """The saved Block keeps the password secret and its clients log in."""
+    # Prepare
+    name = f"creds-{uuid.uuid4().hex[:8]}"
+    await V6flowServerCredentials(url=server.url, username="root",
+                                  password=server.root_password).asave(name)  # type: ignore[arg-type]
+    # Execute
+    loaded = await V6flowServerCredentials.aload(name)
+    with loaded.get_client() as client:
+        me = client.whoami()
+    async with loaded.get_async_client() as aclient:
+        assert isinstance(aclient, AsyncClient)
+        ame = await aclient.whoami()
+    # Assert
+    assert "**" in repr(loaded.password)
+    assert me["username"] == ame["username"] == "root"
+
+
+async def test_collaboration_block_defaults() -> None:
+    """Empty default organizations mean every member organization."""
+    # Execute
+    block = V6flowCollaboration(collaboration_id=3)
+    await block.asave(f"collab-{uuid.uuid4().hex[:8]}")
+    # Assert
+    assert block.organization_ids() is None
+    assert block.databases == [{"label": "default"}]
+
+
+def test_deployment_file_points_at_the_flow() -> None:
+    """Every entrypoint of deployments/prefect.yaml loads the named flow."""
+    # Prepare
+    spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
+    # Execute
+    flows = {d["name"]: load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
+             for d in spec["deployments"]}
+    # Assert
+    assert flows["summary-statistics"].name == summary_statistics.name
+    params = spec["deployments"][0]["parameters"]
+    assert set(params) <= set(summary_statistics.parameters.properties)
+
+
+@pytest.mark.docker
+async def test_summary_flow_under_the_engine_with_a_saved_block(
+        federation: Any, summary_image: str, researcher: Researcher) -> None:
+    """The deployed shape: credentials from a saved Block, one summary@org run per node."""
+    # Prepare
+    block_name = f"fed-{uuid.uuid4().hex[:8]}"
+    await V6flowServerCredentials(url=researcher.url, username=researcher.username,
+                                  password=researcher.password).asave(block_name)  # type: ignore[arg-type]
+    # Execute
+    state = await summary_statistics(collaboration_id=federation.collaboration_id,
+                                     credentials_block=block_name, image=summary_image,
+                                     return_state=True)
+    table = await state.result()
+    async with get_client() as client:
+        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+    # Assert
+    assert_matches_pandas(table, pandas_summary(pooled_frame(federation.csv_paths)))
+    assert sorted(r.name for r in runs) == sorted(
+        f"summary@{n.organization_name}" for n in federation.nodes)
+
+
+def test_refused_requests_are_not_retried() -> None:
+    """retry_condition_fn: failed runs and timeouts retry; refused requests do not."""
+    # Prepare
+    from prefect.states import Failed
+
+    from v6flow.errors import BadRequest, PermissionDenied, RunFailed
+    from v6flow.prefect.tasks import worth_retrying
+
+    # Execute / Assert
+    assert worth_retrying(None, None, Failed(data=RunFailed(run_id=1, organization_id=2,
+                                                            status="crashed")))
+    assert worth_retrying(None, None, Failed(data=TimeoutError("slow")))
+    assert not worth_retrying(None, None, Failed(data=BadRequest("no node")))
+    assert not worth_retrying(None, None, Failed(data=PermissionDenied("no")))

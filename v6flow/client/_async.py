@@ -1,0 +1,322 @@
+"""The asyncio client, for flows: the same operations as ``Client``, driven with ``await``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
+
+import httpx
+
+from v6flow.client import _ops as ops
+from v6flow.client._auth import UserAuth, token_subject
+from v6flow.client._errors import raise_for_response, transport_errors
+from v6flow.client._sse import SYNC, Event, SSEParser
+from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines, TaskWatch, log_lines
+from v6flow.errors import ClientError, TaskTimeout
+from v6flow.status import RunStatus
+
+T = TypeVar("T")
+JSON = dict[str, Any]
+
+#: Pause before resubscribing after the event stream broke.
+RECONNECT_DELAY = 0.5
+
+
+class AsyncClient:
+    """Asyncio v6flow/vantage6-v4 REST client; same arguments as :class:`v6flow.client.Client`.
+
+    Examples:
+        >>> async with AsyncClient(url, username="root", password="…") as c:
+        ...     task = await c.task.create(1, [2], "v6flow/summary:0.1.0", "summary")
+        ...     await c.wait_for_task(task["id"], timeout=60)
+    """
+
+    def __init__(self, base_url: str, *, username: str | None = None,
+                 password: str | None = None, token: str | None = None,
+                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = UserAuth(self.base_url, username=username, password=password,
+                             access_token=token)
+        self._http = httpx.AsyncClient(base_url=self.base_url + "/", auth=self.auth,
+                                       timeout=timeout, transport=transport)
+        self.organization = AsyncOrganizations(self)
+        self.collaboration = AsyncCollaborations(self)
+        self.task = AsyncTasks(self)
+        self.run = AsyncRuns(self)
+        self.result = AsyncResults(self)
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    # -- plumbing -----------------------------------------------------------------------
+    async def request(self, call: ops.Call) -> Any:
+        """Send one call; return the decoded JSON body (None when empty).
+
+        Raises:
+            ClientError: the mapped subclass for an error status or a transport failure.
+        """
+        with transport_errors(call.method, f"{self.base_url}/{call.path}"):
+            response = await self._http.request(call.method, call.path, params=call.params,
+                                                json=call.json)
+        raise_for_response(response)
+        return response.json() if response.content else None
+
+    async def drive(self, op: ops.Op[T]) -> T:
+        """Run an I/O-free operation (see ``_ops``) against the server."""
+        try:
+            call = next(op)
+            while True:
+                call = op.send(await self.request(call))
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+
+    async def login(self) -> None:
+        """Log in now (otherwise the first request does); raises AuthenticationError."""
+        flow = self.auth.login_flow()
+        request = next(flow)
+        try:
+            while True:
+                with transport_errors(request.method, str(request.url)):
+                    response = await self._http.send(request, auth=None)
+                    await response.aread()
+                request = flow.send(response)
+        except StopIteration:
+            return
+
+    async def whoami(self) -> JSON:
+        """The logged-in user."""
+        if self.auth.access_token is None:
+            await self.login()
+        assert self.auth.access_token is not None
+        user_id = int(token_subject(self.auth.access_token))
+        return await self.drive(ops.single("GET", f"user/{user_id}"))
+
+    # -- push channel -------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def events(self) -> AsyncIterator[EventStream]:
+        """Subscribe to ``GET /events``; entered once the server confirmed (``sync``).
+
+        Raises:
+            ClientError: the first subscription failed (e.g. no push channel: 404).
+        """
+        stream = EventStream(self._http)
+        await stream.start()
+        try:
+            yield stream
+        finally:
+            await stream.stop()
+
+    async def wait_for_task(self, task_id: int, timeout: float | None = None, *,
+                            poll_interval: float = DEFAULT_POLL_INTERVAL,
+                            on_log: Callable[[LogLines], None] | None = None) -> RunStatus:
+        """Wait until the task is finished; return its final status.
+
+        Reads the status after subscribing to the push channel, then on each of the
+        task's ``run_update`` events; polls every ``poll_interval`` s as a safety net.
+
+        Raises:
+            TaskTimeout: not finished within ``timeout`` seconds.
+            ClientError: the server refused or failed.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._watch(task_id, poll_interval, on_log)
+        except TimeoutError as exc:
+            raise TaskTimeout(task_id, timeout or 0.0) from exc
+
+    async def _watch(self, task_id: int, poll_interval: float,
+                     on_log: Callable[[LogLines], None] | None) -> RunStatus:
+        watch = TaskWatch(task_id, poll_interval)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                stream = await stack.enter_async_context(self.events())
+            except ClientError:  # no push channel: poll only
+                while not (status := await self.task.status(task_id)).is_finished:
+                    await asyncio.sleep(poll_interval)
+                return status
+            event: Event | None = Event(SYNC)  # read the status once right after subscribing
+            while True:
+                batch = None if event is None else log_lines(event, task_id)
+                if batch is not None and on_log is not None:
+                    on_log(batch)
+                now = time.monotonic()
+                if watch.needs_check(event, now):
+                    watch.checked(now)
+                    status = await self.task.status(task_id)
+                    if status.is_finished:
+                        return status
+                event = await stream.next(timeout=poll_interval)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop only returns
+
+    async def task_logs(self, task_id: int, timeout: float | None = None
+                        ) -> AsyncIterator[LogLines]:
+        """Live ``algorithm_log`` lines of a task as they arrive, until it is finished."""
+        queue: asyncio.Queue[LogLines | None] = asyncio.Queue()
+        waiter = asyncio.create_task(self.wait_for_task(task_id, timeout,
+                                                        on_log=queue.put_nowait))
+        waiter.add_done_callback(lambda _: queue.put_nowait(None))
+        try:
+            while (batch := await queue.get()) is not None:
+                yield batch
+            await waiter  # re-raise a timeout or error
+        finally:
+            waiter.cancel()
+
+
+class EventStream:
+    """A live subscription to ``GET /events`` that resubscribes when the stream breaks.
+
+    Events are buffered in a queue by a background reader; after a resubscription a
+    ``sync`` event is delivered again, so a watcher re-reads what it watches.
+    """
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._ready: asyncio.Future[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Connect and wait for the server's ``sync``; raise the first connection error."""
+        self._ready = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read_forever())
+        try:
+            await self._ready
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Cancel the reader and close the stream."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+    async def next(self, timeout: float | None = None) -> Event | None:
+        """The next event, or None when none came within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
+        except TimeoutError:
+            return None
+
+    async def _read_forever(self) -> None:
+        assert self._ready is not None
+        while True:
+            try:
+                await self._read_once()
+            except (ClientError, httpx.HTTPError) as exc:
+                if not self._ready.done():
+                    self._ready.set_exception(exc if isinstance(exc, ClientError)
+                                              else ClientError(str(exc)))
+                    return
+            await asyncio.sleep(RECONNECT_DELAY)
+
+    async def _read_once(self) -> None:
+        assert self._ready is not None
+        parser = SSEParser()
+        timeout = httpx.Timeout(30.0, read=None)
+        url = f"{self._http.base_url}events"
+        with transport_errors("GET", url):
+            async with self._http.stream("GET", "events", timeout=timeout,
+                                         headers={"Accept": "text/event-stream"}) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise_for_response(response)
+                async for line in response.aiter_lines():
+                    event = parser.feed(line)
+                    if event is None:
+                        continue
+                    if event.name == SYNC and not self._ready.done():
+                        self._ready.set_result(None)
+                        continue  # the watcher reads the status right after start()
+                    self._queue.put_nowait(event)
+
+
+class _AsyncResource:
+    def __init__(self, client: AsyncClient) -> None:
+        self._c = client
+
+
+class AsyncOrganizations(_AsyncResource):
+    """``/organization``."""
+
+    async def list(self, *, collaboration_id: int | None = None,
+                   name: str | None = None) -> list[JSON]:
+        """All organizations visible to the caller."""
+        return await self._c.drive(ops.organization_list(collaboration_id=collaboration_id,
+                                                         name=name))
+
+    async def get(self, id: int) -> JSON:
+        """One organization."""
+        return await self._c.drive(ops.single("GET", f"organization/{id}"))
+
+
+class AsyncCollaborations(_AsyncResource):
+    """``/collaboration``."""
+
+    async def get(self, id: int) -> JSON:
+        """One collaboration."""
+        return await self._c.drive(ops.single("GET", f"collaboration/{id}"))
+
+
+class AsyncTasks(_AsyncResource):
+    """``/task``."""
+
+    async def create(self, collaboration_id: int, organizations: Sequence[int], image: str,
+                     method: str, args: Sequence[Any] | None = None,
+                     kwargs: dict[str, Any] | None = None,
+                     databases: Sequence[dict[str, Any]] | None = None,
+                     name: str | None = None, description: str | None = None) -> JSON:
+        """Create a task for ``organizations`` running ``method`` of ``image``."""
+        body = ops.task_create_body(
+            collaboration_id=collaboration_id, organizations=organizations, image=image,
+            method=method, args=args, kwargs=kwargs, databases=databases, name=name,
+            description=description)
+        return await self._c.drive(ops.single("POST", "task", json=body))
+
+    async def get(self, id: int, *, include_results: bool = False) -> JSON:
+        """One task."""
+        return await self._c.drive(ops.task_get(id, include_results=include_results))
+
+    async def status(self, id: int) -> RunStatus:
+        """The task's status, derived from its runs."""
+        return await self._c.drive(ops.task_status(id))
+
+    async def delete(self, id: int) -> None:
+        """Delete the task with its runs and results."""
+        await self._c.drive(ops.single("DELETE", f"task/{id}"))
+
+    async def kill(self, id: int) -> None:
+        """Ask the nodes to stop the task's runs."""
+        await self._c.drive(ops.task_kill(id))
+
+
+class AsyncRuns(_AsyncResource):
+    """``/run``."""
+
+    async def list(self, *, task_id: int | None = None,
+                   organization_id: int | None = None) -> list[JSON]:
+        """All runs (of a task)."""
+        return await self._c.drive(ops.run_list(task_id=task_id,
+                                                organization_id=organization_id))
+
+
+class AsyncResults(_AsyncResource):
+    """``/result``."""
+
+    async def from_task(self, task_id: int) -> dict[int, Any]:
+        """``{organization_id: decoded JSON result}`` of the task's finished runs."""
+        return await self._c.drive(ops.results_by_organization(task_id))
+
