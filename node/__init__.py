@@ -1,0 +1,1 @@
+"""The v6flow node daemon: runs algorithm containers for one organization at a data station."""

@@ -1,0 +1,241 @@
+"""The node daemon: events in, runs out.
+
+Start-up: log in, read the node's record, start the container proxy, follow the event stream.
+``sync`` (sent on every connect) and a periodic re-sync fetch all open runs; ``new_task``
+fetches that task's open runs; ``kill_containers`` kills matching local containers. A run the
+node already handles (in memory, or a container found by label) is never started twice.
+
+SIGTERM/SIGINT: kill running containers, report them, remove every container, network and
+volume labelled with this node, and return :data:`ExitCode.OK`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import signal
+from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import structlog
+
+from node.errors import NodeError
+from node.exit_codes import ExitCode
+from node.proxy import ProxyServer
+from node.runner import NodeContext, RunHandle, execute_run, report_failure
+from node.runtime.docker import DockerRuntime
+from node.server_link import ServerLink
+from node.settings import NodeSettings
+from v6flow.errors import AuthenticationError, ClientError
+from v6flow.status import RunStatus
+
+log = structlog.get_logger(__name__)
+
+_RESYNC_SECONDS = 30.0
+_STOP_GRACE_SECONDS = 30.0
+_FINISHED_MEMORY = 10_000
+
+
+def docker_safe(name: str) -> str:
+    """A node name usable in container names (``[a-zA-Z0-9][a-zA-Z0-9_.-]*``)."""
+    cleaned = re.sub(r"[^a-zA-Z0-9_.-]+", "-", name).strip("-.") or "node"
+    return cleaned if cleaned[0].isalnum() else f"n{cleaned}"
+
+
+class NodeDaemon:
+    """One node process."""
+
+    def __init__(self, settings: NodeSettings) -> None:
+        """Prepare the daemon (no I/O until :meth:`run`)."""
+        self.settings = settings
+        self.handles: dict[int, RunHandle] = {}
+        #: Runs this process finished recently: a stale open-run list must not restart them.
+        self._finished: OrderedDict[int, None] = OrderedDict()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._stop = asyncio.Event()
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=5.0))
+        self.link = ServerLink(server_url=settings.server_url,
+                               api_key=settings.api_key.get_secret_value(), client=self._http)
+        self.ctx: NodeContext | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        """Run a coroutine in the background, keeping a reference until it ends."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def stop(self) -> None:
+        """Ask the daemon to shut down (signal-handler safe)."""
+        self._stop.set()
+
+    async def run(self) -> ExitCode:
+        """Run until stopped; returns the process exit code."""
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=64,
+                                                     thread_name_prefix="v6flow-node"))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            return await self._run()
+        finally:
+            await self._http.aclose()
+
+    async def _login(self) -> dict[str, Any] | None:
+        """Log in and read this node's record, retrying while the server is unreachable.
+
+        Returns:
+            The node record, or None when the daemon was stopped first.
+
+        Raises:
+            AuthenticationError: the server rejected the api_key.
+        """
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                await self.link.login()
+                return await self.link.get_node()
+            except AuthenticationError:
+                raise
+            except ClientError as exc:
+                log.warning("server not reachable yet", error=str(exc), retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            delay = min(delay * 2, 10.0)
+        return None
+
+    async def _run(self) -> ExitCode:
+        try:
+            node = await self._login()
+        except AuthenticationError as exc:
+            log.error("the server rejected the api_key", error=exc.msg)
+            return ExitCode.AUTHENTICATION
+        if node is None:
+            return ExitCode.OK
+        name = docker_safe(self.settings.name or str(node.get("name") or
+                                                     f"node-{self.link.node_id}"))
+        organization = node.get("organization") or {}
+        structlog.contextvars.bind_contextvars(node=name)
+        node_dir = self.settings.task_dir / name
+        proxy_dir = node_dir / "proxy"
+        try:
+            runtime = await asyncio.to_thread(
+                DockerRuntime, node=name, proxy_dir=proxy_dir,
+                sidecar_image=self.settings.sidecar_image)
+            await asyncio.to_thread(runtime.client.ping)
+        except Exception as exc:  # docker.errors.DockerException and socket errors
+            log.error("docker engine unreachable", error=str(exc))
+            return ExitCode.DOCKER
+        self.ctx = NodeContext(settings=self.settings, link=self.link, runtime=runtime,
+                               node_dir=node_dir, node_name=name,
+                               organization_id=organization.get("id"))
+        proxy = ProxyServer(server_url=self.settings.server_url,
+                            socket_path=proxy_dir / "proxy.sock", client=self._http)
+        try:
+            await proxy.start()
+        except (NodeError, OSError, SystemExit) as exc:
+            log.error("proxy could not start", error=str(exc))
+            return ExitCode.PROXY
+        log.info("node started", node_id=self.link.node_id,
+                 organization_id=self.ctx.organization_id)
+        background = [asyncio.create_task(self.link.listen(self._on_event), name="events"),
+                      asyncio.create_task(self._resync_forever(), name="resync")]
+        await self._stop.wait()
+        log.info("stopping node")
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await self._stop_runs()
+        await asyncio.to_thread(runtime.remove_everything)
+        await proxy.stop()
+        log.info("node stopped")
+        return ExitCode.OK
+
+    # --- events ---------------------------------------------------------------------------
+    async def _on_event(self, event: str, data: dict[str, Any]) -> None:
+        if event == "sync":
+            self._spawn(self._sync())
+        elif event == "new_task" and data.get("id") is not None:
+            self._spawn(self._sync(int(data["id"])))
+        elif event == "kill_containers":
+            self._kill(data)
+
+    async def _resync_forever(self) -> None:
+        while True:
+            await asyncio.sleep(_RESYNC_SECONDS)
+            await self._sync()
+
+    async def _sync(self, task_id: int | None = None) -> None:
+        """Fetch open runs (of one task, or all) and start those not yet handled."""
+        if self._stop.is_set():
+            return
+        try:
+            runs = await self.link.open_runs(task_id)
+        except ClientError as exc:
+            log.warning("could not fetch open runs", error=str(exc), task_id=task_id)
+            return
+        for run in runs:
+            self._start(run)
+
+    def _start(self, run: dict[str, Any]) -> None:
+        run_id = int(run["id"])
+        if (run_id in self.handles or run_id in self._finished or self._stop.is_set()
+                or self.ctx is None):
+            return
+        task_id = int((run.get("task") or {}).get("id") or 0)
+        handle = self.handles[run_id] = RunHandle(run_id=run_id, task_id=task_id)
+        task = asyncio.create_task(self._guarded(run, handle), name=f"run-{run_id}")
+        self._tasks[run_id] = task
+
+    async def _guarded(self, run: dict[str, Any], handle: RunHandle) -> None:
+        assert self.ctx is not None
+        try:
+            await execute_run(self.ctx, run, handle)
+        except Exception as exc:
+            log.exception("run handling failed", run_id=handle.run_id)
+            with contextlib.suppress(Exception):
+                await report_failure(self.ctx, handle.run_id, RunStatus.UNKNOWN_ERROR,
+                                     f"node error while handling the run: "
+                                     f"{type(exc).__name__}: {exc}")
+        finally:
+            self._finished[handle.run_id] = None
+            while len(self._finished) > _FINISHED_MEMORY:
+                self._finished.popitem(last=False)
+            self.handles.pop(handle.run_id, None)
+            self._tasks.pop(handle.run_id, None)
+
+    def _kill(self, data: dict[str, Any]) -> None:
+        """Kill containers named by a ``kill_containers`` event (own organization only)."""
+        assert self.ctx is not None
+        own_org = self.ctx.organization_id
+        if data.get("node_id") is not None:
+            targets = list(self.handles) if data["node_id"] == self.link.node_id else []
+        else:
+            targets = [int(item["run_id"]) for item in data.get("kill_list") or []
+                       if item.get("run_id") is not None
+                       and item.get("organization_id") in (own_org, None)]
+        for run_id in targets:
+            handle = self.handles.get(run_id)
+            if handle is None:
+                continue
+            handle.killed = True
+            log.info("killing run on request", run_id=run_id)
+            if handle.container is not None:
+                container = handle.container
+                self._spawn(asyncio.to_thread(self.ctx.runtime.kill, container))
+
+    async def _stop_runs(self) -> None:
+        """Kill every running container and wait (bounded) for the runs to be reported."""
+        assert self.ctx is not None
+        for handle in list(self.handles.values()):
+            handle.stopping = True
+            if handle.container is not None:
+                await asyncio.to_thread(self.ctx.runtime.kill, handle.container)
+        pending = list(self._tasks.values())
+        if pending:
+            _done, still = await asyncio.wait(pending, timeout=_STOP_GRACE_SECONDS)
+            for task in still:
+                task.cancel()

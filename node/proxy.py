@@ -1,0 +1,143 @@
+"""What algorithm containers see at ``HOST:PORT``: a transparent proxy to the server.
+
+Routes are at the root (``API_PATH=""``). Every request is forwarded to ``<server_url>/<path>``
+with its method, query, body and the caller's ``Authorization`` header (the container token),
+and the server's status and body come back unchanged. When the server cannot be reached the
+proxy answers JSON ``{"msg": …}`` (never HTML), because the algorithm client calls
+``response.json()`` on every answer (CONTRACT §2.1, §2.3).
+
+The proxy listens on a unix socket; the network sidecar forwards ``127.0.0.1:8080`` to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import structlog
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from node.errors import ProxyError
+
+log = structlog.get_logger(__name__)
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "x-public-key")
+_DROPPED_RESPONSE_HEADERS = frozenset(
+    {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
+     "server", "date"}
+)
+_CONNECT_ATTEMPTS = 3
+_MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
+
+
+def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
+    """Create the proxy ASGI app.
+
+    Args:
+        server_url: the server API base, e.g. ``http://127.0.0.1:7601/api``.
+        client: the shared async client used for every upstream call.
+
+    Returns:
+        A Starlette app that forwards every path to the server.
+    """
+    base = server_url.rstrip("/")
+
+    async def forward(request: Request) -> Response:
+        path = request.path_params.get("path", "")
+        url = f"{base}/{path}"
+        headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
+        body = await request.body()
+        for attempt in range(1, _CONNECT_ATTEMPTS + 1):
+            try:
+                upstream = await client.request(
+                    request.method, url, params=list(request.query_params.multi_items()),
+                    content=body or None, headers=headers,
+                )
+                break
+            except httpx.ConnectError as exc:
+                # Nothing reached the server: safe to retry, even a POST.
+                if attempt == _CONNECT_ATTEMPTS:
+                    log.warning("proxy upstream unreachable", path=path, error=str(exc))
+                    return JSONResponse({"msg": f"node proxy: server unreachable ({exc})"},
+                                        status_code=502)
+                await asyncio.sleep(0.2 * attempt)
+            except httpx.HTTPError as exc:
+                log.warning("proxy upstream failed", path=path, error=str(exc))
+                return JSONResponse(
+                    {"msg": f"node proxy: request to server failed ({type(exc).__name__})"},
+                    status_code=502,
+                )
+        out_headers = {k: v for k, v in upstream.headers.items()
+                       if k.lower() not in _DROPPED_RESPONSE_HEADERS}
+        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+
+    return Starlette(routes=[
+        Route("/", forward, methods=_METHODS),
+        Route("/{path:path}", forward, methods=_METHODS),
+    ])
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the node daemon."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class ProxyServer:
+    """Serves the proxy app on a unix socket inside the running event loop."""
+
+    def __init__(self, *, server_url: str, socket_path: Path,
+                 client: httpx.AsyncClient) -> None:
+        """Prepare (not start) the proxy.
+
+        Args:
+            server_url: the server API base.
+            socket_path: unix socket to listen on (its folder is mounted by the sidecars).
+            client: the shared async client for upstream calls.
+        """
+        self.socket_path = socket_path
+        config = uvicorn.Config(
+            build_proxy_app(server_url, client), uds=str(socket_path), log_config=None,
+            access_log=False, lifespan="off", timeout_keep_alive=30,
+        )
+        self._server = _QuietServer(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Bind the socket and serve in the background; returns once it listens.
+
+        Raises:
+            ProxyError: the socket path is too long for AF_UNIX, or binding failed.
+        """
+        if len(str(self.socket_path).encode()) > _MAX_UNIX_PATH:
+            raise ProxyError(f"proxy socket path {self.socket_path} is longer than "
+                             f"{_MAX_UNIX_PATH} bytes; choose a shorter task_dir")
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+        self._task = asyncio.create_task(self._server.serve(), name="proxy")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # re-raises why it stopped
+                raise ProxyError("proxy stopped before it started")  # pragma: no cover
+            await asyncio.sleep(0.02)
+        # The sidecar containers may run as any user: let them connect.
+        self.socket_path.chmod(0o666)
+        log.info("proxy listening", socket=str(self.socket_path))
+
+    async def stop(self) -> None:
+        """Stop serving and remove the socket."""
+        if self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, timeout=5)
+        self.socket_path.unlink(missing_ok=True)

@@ -1,0 +1,318 @@
+"""Docker runtime of the node: images, network sidecars, algorithm containers, cleanup.
+
+Every object carries labels (``v6flow.node``, ``v6flow.type``, ``v6flow.run_id``,
+``v6flow.task_id``, ``v6flow.job_id``) so runs are found again after a restart and everything
+of a node is removed at shutdown. Blocking SDK calls run in worker threads.
+
+Network isolation: per job, a sidecar container with ``network_mode="none"`` forwards its
+``127.0.0.1:8080`` to the node proxy's unix socket; algorithm containers join the sidecar's
+network namespace (``network_mode="container:<sidecar>"``) and see nothing but ``lo``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+import structlog
+from docker.models.containers import Container
+
+from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
+from v6flow.sidecar import READY_LINE
+
+log = structlog.get_logger(__name__)
+
+LABEL_NODE = "v6flow.node"
+LABEL_TYPE = "v6flow.type"
+LABEL_RUN = "v6flow.run_id"
+LABEL_TASK = "v6flow.task_id"
+LABEL_JOB = "v6flow.job_id"
+
+SIDECAR_SOCKET_DIR = "/proxy"
+_SIDECAR_READY_TIMEOUT = 20.0
+
+
+@contextlib.contextmanager
+def docker_errors(what: str) -> Iterator[None]:
+    """Translate docker SDK errors into :class:`ContainerStartError`, once, at the boundary."""
+    try:
+        yield
+    except docker.errors.DockerException as exc:
+        reason = getattr(exc, "explanation", None) or str(exc)
+        raise ContainerStartError(what, str(reason)) from exc
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    """Everything needed to create one algorithm container."""
+
+    run_id: int
+    task_id: int
+    job_id: int
+    image: str
+    environment: dict[str, str]
+    volumes: dict[str, dict[str, str]]
+
+
+@dataclass
+class _Sidecar:
+    container: Container
+    users: set[int] = field(default_factory=set)
+
+
+class DockerRuntime:
+    """Docker operations of one node (thread-safe where called from ``asyncio.to_thread``)."""
+
+    def __init__(self, *, node: str, proxy_dir: Path, sidecar_image: str,
+                 client: docker.DockerClient | None = None) -> None:
+        """Connect to the engine.
+
+        Args:
+            node: docker-safe node name used in container names and labels.
+            proxy_dir: host folder holding the proxy's unix socket ``proxy.sock``.
+            sidecar_image: image with python3 and v6flow (the base image).
+            client: optional docker client (``docker.from_env()`` otherwise).
+        """
+        self.node = node
+        self.proxy_dir = proxy_dir
+        self.sidecar_image = sidecar_image
+        self.client = client or docker.from_env(timeout=60)
+        self._sidecars: dict[int, _Sidecar] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+
+    # --- naming ---------------------------------------------------------------------------
+    def labels(self, kind: str, **extra: int) -> dict[str, str]:
+        """Labels for an object of this node; ``extra`` maps run_id/task_id/job_id."""
+        out = {LABEL_NODE: self.node, LABEL_TYPE: kind}
+        names = {"run_id": LABEL_RUN, "task_id": LABEL_TASK, "job_id": LABEL_JOB}
+        out.update({names[k]: str(v) for k, v in extra.items()})
+        return out
+
+    def container_name(self, run_id: int) -> str:
+        """``v6flow-<node>-run-<run_id>``."""
+        return f"v6flow-{self.node}-run-{run_id}"
+
+    def volume_name(self, job_id: int) -> str:
+        """Scratch volume shared by the runs of one job on this node."""
+        return f"v6flow-{self.node}-job-{job_id}-tmp"
+
+    # --- images ---------------------------------------------------------------------------
+    async def ensure_image(self, image: str, *, require_pull: bool, timeout: float) -> str:
+        """Make ``image`` available and say where it came from (``pulled``/``local``).
+
+        Raises:
+            ImageUnavailable: the pull failed (and, when allowed, no local image exists).
+        """
+        if not require_pull and await asyncio.to_thread(self._local_image_exists, image):
+            return "local"
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.client.images.pull, image),
+                                   timeout=timeout)
+            return "pulled"
+        except TimeoutError as exc:
+            reason = f"pull did not finish within {timeout:g} s"
+            raise ImageUnavailable(image, self._pull_hint(reason, require_pull)) from exc
+        except docker.errors.DockerException as exc:
+            reason = str(getattr(exc, "explanation", None) or exc)
+            raise ImageUnavailable(image, self._pull_hint(f"pull failed: {reason}",
+                                                          require_pull)) from exc
+
+    @staticmethod
+    def _pull_hint(reason: str, require_pull: bool) -> str:
+        if require_pull:
+            return (f"{reason}; the node policy require_algorithm_pull is true, so a local "
+                    "image is not used")
+        return f"{reason}; and no local image with this name exists on the node"
+
+    def _local_image_exists(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    # --- sidecars -------------------------------------------------------------------------
+    async def acquire_sidecar(self, job_id: int, run_id: int) -> Container:
+        """The running network sidecar of ``job_id`` (started if needed), used by ``run_id``.
+
+        Raises:
+            ContainerStartError: the sidecar could not be started or did not become ready.
+        """
+        lock = self._locks.setdefault(job_id, asyncio.Lock())
+        async with lock:
+            sidecar = self._sidecars.get(job_id)
+            if sidecar is None:
+                container = await asyncio.to_thread(self._start_sidecar, job_id)
+                sidecar = self._sidecars[job_id] = _Sidecar(container)
+            sidecar.users.add(run_id)
+            return sidecar.container
+
+    async def release_sidecar(self, job_id: int, run_id: int) -> None:
+        """Drop ``run_id``'s use; the job's last run on this node removes sidecar and volume."""
+        lock = self._locks.setdefault(job_id, asyncio.Lock())
+        async with lock:
+            sidecar = self._sidecars.get(job_id)
+            if sidecar is None:
+                return
+            sidecar.users.discard(run_id)
+            if sidecar.users:
+                return
+            del self._sidecars[job_id]
+            await asyncio.to_thread(self._remove_job_objects, job_id, sidecar.container)
+
+    def _sidecar_name(self, job_id: int) -> str:
+        return f"v6flow-{self.node}-sidecar-job-{job_id}"
+
+    def _start_sidecar(self, job_id: int) -> Container:
+        name = self._sidecar_name(job_id)
+        with contextlib.suppress(docker.errors.NotFound):
+            old = self.client.containers.get(name)
+            if old.status == "running":
+                return old  # left by a previous node process: the socket path is the same
+            old.remove(force=True)
+        with docker_errors(f"the network sidecar {name} (image {self.sidecar_image})"):
+            # create + start (not run): run() would try to pull a missing image
+            container = self.client.containers.create(
+                self.sidecar_image,
+                ["python", "-m", "v6flow.sidecar", "--listen", "127.0.0.1:8080",
+                 "--socket", f"{SIDECAR_SOCKET_DIR}/proxy.sock"],
+                name=name, detach=True, network_mode="none",
+                labels=self.labels("sidecar", job_id=job_id),
+                volumes={str(self.proxy_dir): {"bind": SIDECAR_SOCKET_DIR, "mode": "ro"}},
+            )
+            container.start()
+            deadline = time.monotonic() + _SIDECAR_READY_TIMEOUT
+            while time.monotonic() < deadline:
+                output = container.logs().decode("utf-8", "replace")
+                if READY_LINE in output:
+                    return container
+                container.reload()
+                if container.status not in ("created", "running"):
+                    break
+                time.sleep(0.03)
+            output = container.logs().decode("utf-8", "replace")
+            container.remove(force=True)
+        raise ContainerStartError(f"the network sidecar {name}",
+                                  f"it did not become ready; its output: {output[-500:]!r}")
+
+    def _remove_job_objects(self, job_id: int, sidecar: Container) -> None:
+        with contextlib.suppress(docker.errors.DockerException):
+            sidecar.remove(force=True)
+        with contextlib.suppress(docker.errors.DockerException):
+            self.client.volumes.get(self.volume_name(job_id)).remove(force=True)
+
+    # --- algorithm containers -------------------------------------------------------------
+    def start_algorithm(self, spec: AlgorithmSpec, sidecar: Container) -> Container:
+        """Create and start an algorithm container in the sidecar's network namespace.
+
+        Raises:
+            ContainerStartError: Docker refused (after one retry), with its explanation.
+        """
+        volume = self.volume_name(spec.job_id)
+        with contextlib.suppress(docker.errors.APIError):
+            self.client.volumes.create(volume, labels=self.labels("volume", job_id=spec.job_id))
+        volumes = {**spec.volumes, volume: {"bind": "/mnt/tmp", "mode": "rw"}}
+        name = self.container_name(spec.run_id)
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(name).remove(force=True)
+        last: docker.errors.DockerException | None = None
+        for _attempt in (1, 2):
+            try:
+                container = self.client.containers.create(
+                    spec.image, name=name, environment=spec.environment, volumes=volumes,
+                    labels=self.labels("algorithm", run_id=spec.run_id, task_id=spec.task_id,
+                                       job_id=spec.job_id),
+                    network_mode=f"container:{sidecar.id}", detach=True,
+                )
+            except docker.errors.DockerException as exc:
+                last = exc
+                continue
+            try:
+                container.start()
+                return container
+            except docker.errors.DockerException as exc:
+                last = exc
+                with contextlib.suppress(docker.errors.DockerException):
+                    container.remove(force=True)
+        reason = str(getattr(last, "explanation", None) or last)
+        raise ContainerStartError(f"container {name} from image {spec.image}", reason)
+
+    def find_run_container(self, run_id: int) -> Container | None:
+        """The container of ``run_id`` on this node, if one exists (any state)."""
+        found = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [
+            f"{LABEL_NODE}={self.node}", f"{LABEL_RUN}={run_id}"]})
+        return found[0] if found else None
+
+    @staticmethod
+    def wait(container: Container) -> int:
+        """Block until the container exits; return its exit code (no polling).
+
+        Raises:
+            ContainerLost: the container vanished or the engine connection broke.
+        """
+        try:
+            result: dict[str, Any] = container.wait()
+        except (docker.errors.DockerException, OSError,
+                requests.exceptions.RequestException) as exc:
+            raise ContainerLost(container.name, str(exc)) from exc
+        return int(result.get("StatusCode", -1))
+
+    @staticmethod
+    def follow_logs(container: Container, on_line: Callable[[str], None]) -> None:
+        """Call ``on_line`` for every log line while the container runs (blocking)."""
+        pending = ""
+        with contextlib.suppress(docker.errors.DockerException):
+            for chunk in container.logs(stream=True, follow=True, stdout=True, stderr=True):
+                pending += chunk.decode("utf-8", "replace")
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    on_line(line)
+        if pending:
+            on_line(pending)
+
+    @staticmethod
+    def full_logs(container: Container) -> str:
+        """The complete stdout+stderr of a container."""
+        try:
+            return str(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
+        except docker.errors.DockerException as exc:
+            return f"(container logs unavailable: {exc})"
+
+    @staticmethod
+    def kill(container: Container) -> None:
+        """Kill a container; a container that already stopped is fine."""
+        with contextlib.suppress(docker.errors.DockerException):
+            container.kill()
+
+    @staticmethod
+    def remove(container: Container) -> None:
+        """Remove a container (forced)."""
+        with contextlib.suppress(docker.errors.DockerException):
+            container.remove(force=True)
+
+    # --- cleanup --------------------------------------------------------------------------
+    def remove_everything(self) -> None:
+        """Remove every container, network and volume labelled with this node."""
+        selector = {"label": [f"{LABEL_NODE}={self.node}"]}
+        containers = self.client.containers.list(all=True, filters=selector,
+                                                 ignore_removed=True)
+        # Algorithm containers first: they live in a sidecar's namespace.
+        containers.sort(key=lambda c: c.labels.get(LABEL_TYPE) == "sidecar")
+        for container in containers:
+            with contextlib.suppress(docker.errors.DockerException):
+                container.remove(force=True)
+        for network in self.client.networks.list(filters=selector):
+            with contextlib.suppress(docker.errors.DockerException):
+                network.remove()
+        for volume in self.client.volumes.list(filters=selector):
+            with contextlib.suppress(docker.errors.DockerException):
+                volume.remove(force=True)
+        self._sidecars.clear()

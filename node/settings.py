@@ -1,0 +1,172 @@
+"""The node.yaml model: what a node needs to know, validated once at start.
+
+Example::
+
+    server_url: http://127.0.0.1:7601/api
+    api_key: 9f1c...                       # the node's API key (a UUID)
+    name: hospital-a                       # optional; defaults to the server's node name
+    task_dir: /var/lib/v6flow/tasks
+    databases:
+      - {label: default, uri: /data/patients.csv, type: csv}
+    policies:
+      allowed_algorithms: ["^v6flow/.*"]    # exact image, image without tag, or regex
+      require_algorithm_pull: true
+    algorithm_env: {}                      # extra env for every algorithm (merged last)
+    share_algorithm_logs: true
+    pull_timeout: 20                       # seconds an image pull may take
+    sidecar_image: v6flow/base:0.1.0       # network sidecar (python3 + v6flow)
+
+Values may also come from ``V6FLOW_NODE_<FIELD>`` environment variables (file wins).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from v6flow import __version__
+from v6flow.errors import ConfigurationError
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: Keys the node never lets ``algorithm_env`` set (they come from the image).
+ENV_NOT_SETTABLE = frozenset({"PKG_NAME"})
+
+
+class DatabaseType(StrEnum):
+    """File database types this node can mount."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+class Database(BaseModel):
+    """One database of the node, mounted read-only into algorithm containers."""
+
+    label: str = Field(description="Python identifier the task uses to request this database")
+    uri: Path = Field(description="Path of the file on the node's host")
+    type: DatabaseType = Field(DatabaseType.CSV, description="How @data loads the file")
+
+    @field_validator("label")
+    @classmethod
+    def _label_is_identifier(cls, value: str) -> str:
+        if not _IDENTIFIER.match(value):
+            raise ValueError(f"{value!r} is not a Python identifier")
+        return value
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_is_file(cls, value: Path) -> Path:
+        value = value.expanduser().resolve()
+        if not value.is_file():
+            raise ValueError(f"{value} is not an existing file")
+        return value
+
+
+class Policies(BaseModel):
+    """Which algorithm images may run, and where they must come from."""
+
+    allowed_algorithms: list[str] | None = Field(
+        None, description="Exact images, images without tag, or regexes; None allows all"
+    )
+    require_algorithm_pull: bool = Field(
+        True, description="The image must be pulled successfully (v4 default: true)"
+    )
+
+
+class NodeSettings(BaseSettings):
+    """Settings of one node process."""
+
+    model_config = SettingsConfigDict(env_prefix="V6FLOW_NODE_", extra="forbid")
+
+    server_url: str = Field(description="Server API base, e.g. http://127.0.0.1:7601/api")
+    api_key: SecretStr = Field(description="The node's API key")
+    name: str | None = Field(None, description="Node name; defaults to the server's")
+    task_dir: Path = Field(description="Folder for per-run files and the proxy socket")
+    databases: list[Database] = Field(default_factory=list)
+    policies: Policies = Field(default_factory=lambda: Policies.model_validate({}))
+    algorithm_env: dict[str, str] = Field(default_factory=dict)
+    share_algorithm_logs: bool = Field(True, description="Stream container logs to the server")
+    pull_timeout: float = Field(20.0, gt=0, description="Seconds an image pull may take")
+    sidecar_image: str = Field(
+        f"v6flow/base:{__version__}",
+        description="Image of the network sidecar (python3 with v6flow installed)",
+    )
+
+    @field_validator("server_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("databases")
+    @classmethod
+    def _unique_labels(cls, value: list[Database]) -> list[Database]:
+        labels = [db.label for db in value]
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate labels {duplicates}")
+        return value
+
+    @field_validator("algorithm_env")
+    @classmethod
+    def _env_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _IDENTIFIER.match(key) or key in ENV_NOT_SETTABLE:
+                raise ValueError(f"{key!r} may not be set by the node")
+        return value
+
+    @field_validator("task_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+
+def _field_name(loc: tuple[int | str, ...]) -> str:
+    """Render a pydantic error location as ``databases[0].label``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "node.yaml"
+
+
+def load_settings(path: Path) -> NodeSettings:
+    """Read and validate a node.yaml file.
+
+    Args:
+        path: the YAML file.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigurationError: the file is missing or unreadable, is not YAML, is not a mapping,
+            or a field is wrong (the error names the field).
+    """
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(str(path),
+                                 f"cannot read the config file ({exc.strerror})") from exc
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(str(path), f"not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError(str(path), "must be a YAML mapping of settings")
+    try:
+        return NodeSettings(**raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _field_name(tuple(first["loc"]))
+        reason = str(first["msg"]).removeprefix("Value error, ")
+        extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigurationError(field, f"{reason}{extra}") from exc

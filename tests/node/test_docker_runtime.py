@@ -1,0 +1,59 @@
+"""The Docker runtime against the real engine: pull policy, sidecar failures, cleanup."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from node.errors import ContainerStartError, ImageUnavailable
+from node.runtime.docker import DockerRuntime
+from tests.fixtures.federation import labelled_leftovers
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, base_image: str) -> DockerRuntime:
+    """A runtime for a throw-away node name."""
+    (tmp_path / "proxy").mkdir()
+    return DockerRuntime(node=f"rt-{uuid.uuid4().hex[:6]}", proxy_dir=tmp_path / "proxy",
+                         sidecar_image=base_image)
+
+
+async def test_require_pull_refuses_local_only_image(runtime: DockerRuntime,
+                                                     test_algorithm_image: str) -> None:
+    """With require_algorithm_pull a local image is not enough (no registry here)."""
+    with pytest.raises(ImageUnavailable, match="require_algorithm_pull is true"):
+        await runtime.ensure_image(test_algorithm_image, require_pull=True, timeout=20)
+
+
+async def test_local_image_is_used_without_pull(runtime: DockerRuntime,
+                                                test_algorithm_image: str) -> None:
+    """Without require_algorithm_pull the local image is used as is."""
+    source = await runtime.ensure_image(test_algorithm_image, require_pull=False, timeout=20)
+    assert source == "local"
+
+
+async def test_sidecar_with_missing_image_fails_clearly(tmp_path: Path) -> None:
+    """A sidecar image that does not exist gives a ContainerStartError naming it."""
+    runtime = DockerRuntime(node=f"rt-{uuid.uuid4().hex[:6]}", proxy_dir=tmp_path,
+                            sidecar_image="v6flow-test/no-such-sidecar:0")
+    with pytest.raises(ContainerStartError, match="no-such-sidecar"):
+        await runtime.acquire_sidecar(1, 1)
+    assert labelled_leftovers([runtime.node]) == []
+
+
+async def test_last_release_removes_sidecar_and_volume(runtime: DockerRuntime) -> None:
+    """The sidecar lives while a run of its job uses it; the last release removes it."""
+    # Prepare
+    first = await runtime.acquire_sidecar(7, 1)
+    second = await runtime.acquire_sidecar(7, 2)
+    runtime.client.volumes.create(runtime.volume_name(7),
+                                  labels=runtime.labels("volume", job_id=7))
+    # Execute / Assert
+    assert first.id == second.id
+    await runtime.release_sidecar(7, 1)
+    assert [c.id for c in runtime.client.containers.list(
+        filters={"label": f"v6flow.node={runtime.node}"})] == [first.id]
+    await runtime.release_sidecar(7, 2)
+    assert labelled_leftovers([runtime.node]) == []

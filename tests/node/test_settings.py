@@ -1,0 +1,94 @@
+"""node.yaml validation: every error names the field."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from node.settings import load_settings
+from v6flow.errors import ConfigurationError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "node.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def csv_file(tmp_path: Path) -> Path:
+    path = tmp_path / "data.csv"
+    path.write_text("a,b\n1,2\n", encoding="utf-8")
+    return path
+
+
+def test_valid_config_has_v4_defaults(tmp_path: Path, csv_file: Path) -> None:
+    """A minimal config loads, with require_algorithm_pull true and logs shared."""
+    # Prepare
+    path = _write(tmp_path, f"server_url: http://127.0.0.1:1/api/\napi_key: k\n"
+                            f"task_dir: {tmp_path}\ndatabases:\n"
+                            f"  - {{label: default, uri: {csv_file}, type: csv}}\n")
+    # Execute
+    settings = load_settings(path)
+    # Assert
+    assert settings.server_url == "http://127.0.0.1:1/api"
+    assert settings.policies.require_algorithm_pull is True
+    assert settings.policies.allowed_algorithms is None
+    assert settings.share_algorithm_logs is True
+    assert settings.databases[0].uri == csv_file.resolve()
+    assert settings.api_key.get_secret_value() == "k"
+    assert "k" not in repr(settings.api_key)
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ("api_key: k\ntask_dir: /tmp\n", "server_url"),
+    ("server_url: http://x/api\ntask_dir: /tmp\n", "api_key"),
+    ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\nbogus: 1\n", "bogus"),
+    ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
+     "databases: [{label: 1bad, uri: CSV}]\n", "databases[0].label"),
+    ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
+     "databases: [{label: ok, uri: CSV, type: excel}]\n", "databases[0].type"),
+    ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
+     "databases: [{label: ok, uri: /nonexistent.csv}]\n", "databases[0].uri"),
+    ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
+     "policies: {require_algorithm_pull: maybe}\n", "policies.require_algorithm_pull"),
+    ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
+     "algorithm_env: {PKG_NAME: evil}\n", "algorithm_env"),
+])
+def test_wrong_field_is_named(tmp_path: Path, csv_file: Path, body: str, field: str) -> None:
+    """Each wrong field gives a ConfigurationError naming that field."""
+    # Prepare
+    path = _write(tmp_path, body.replace("CSV", str(csv_file)))
+    # Execute
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(path)
+    # Assert
+    assert info.value.field == field
+
+
+def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
+    """A missing file and invalid YAML are ConfigurationErrors too."""
+    with pytest.raises(ConfigurationError, match="cannot read"):
+        load_settings(tmp_path / "absent.yaml")
+    with pytest.raises(ConfigurationError, match="not valid YAML"):
+        load_settings(_write(tmp_path, "a: [\n"))
+    with pytest.raises(ConfigurationError, match="mapping"):
+        load_settings(_write(tmp_path, "- 1\n"))
+
+
+def test_cli_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
+    """`v6flow node start` with a bad field prints one line naming it and exits 2."""
+    # Prepare
+    path = _write(tmp_path, "server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
+                            "share_algorithm_logs: perhaps\n")
+    # Execute
+    proc = subprocess.run([sys.executable, "-m", "v6flow.cli.main", "node", "start",
+                           "--config", str(path)], capture_output=True, text=True,
+                          timeout=60, check=False)
+    # Assert
+    assert proc.returncode == 2, proc.stderr
+    assert "share_algorithm_logs" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout

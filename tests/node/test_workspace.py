@@ -1,0 +1,73 @@
+"""Run folders and the container environment (CONTRACT §1.2, §1.3)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from node.runtime.workspace import build_environment, create_workspace, database_volumes
+from node.settings import NodeSettings
+from v6flow.wire import decode_env
+
+
+def _settings(tmp_path: Path) -> NodeSettings:
+    csv = tmp_path / "a.csv"
+    csv.write_text("x\n1\n")
+    pq = tmp_path / "b.parquet"
+    pq.write_bytes(b"PAR1")
+    return NodeSettings(server_url="http://127.0.0.1:1/api", api_key="k", task_dir=tmp_path,
+                        databases=[{"label": "default", "uri": csv, "type": "csv"},
+                                   {"label": "extra", "uri": pq, "type": "parquet"}],
+                        algorithm_env={"MY_SETTING": "ABCDEFGH", "HOST": "override"})
+
+
+def test_workspace_files(tmp_path: Path) -> None:
+    """Input, empty output and token are written under task-<9 digits>."""
+    ws = create_workspace(tmp_path, 42, input_bytes=b'{"method": "x"}', token="a.b.c")
+    assert ws.host_dir.name == "task-000000042"
+    assert ws.container_dir == "/mnt/data/task-000000042"
+    assert (ws.host_dir / "input").read_bytes() == b'{"method": "x"}'
+    assert (ws.host_dir / "output").read_bytes() == b""
+    assert (ws.host_dir / "token").read_text() == "a.b.c"
+    ws.remove()
+    assert not ws.host_dir.exists()
+
+
+def test_environment_is_encoded_and_complete(tmp_path: Path) -> None:
+    """Every value is base32-encoded; labels, params and algorithm_env land as in v4."""
+    # Prepare
+    settings = _settings(tmp_path)
+    ws = create_workspace(tmp_path, 7, input_bytes=b"", token="t")
+    task_dbs = [{"label": "extra", "parameters": json.dumps(
+        {"query": "select 1", "preprocessing": [{"function": "f", "parameters": {}}]})},
+                {"label": "default", "sheet_name": "S1"}]
+    # Execute
+    env = build_environment(workspace=ws, settings=settings, task_databases=task_dbs)
+    # Assert
+    assert all(v == v.upper() for v in env.values())  # base32 alphabet only
+    plain = decode_env(env)
+    assert plain["INPUT_FILE"] == "/mnt/data/task-000000007/input"
+    assert plain["OUTPUT_FILE"] == "/mnt/data/task-000000007/output"
+    assert plain["TOKEN_FILE"] == "/mnt/data/task-000000007/token"
+    assert plain["TEMPORARY_FOLDER"] == "/mnt/tmp"
+    assert (plain["PORT"], plain["API_PATH"]) == ("8080", "")
+    assert plain["HOST"] == "override"  # algorithm_env is merged last
+    assert plain["MY_SETTING"] == "ABCDEFGH"
+    assert plain["USER_REQUESTED_DATABASE_LABELS"] == "extra,default"
+    assert plain["DEFAULT_DATABASE_URI"] == "/mnt/default/a.csv"
+    assert plain["EXTRA_DATABASE_URI"] == "/mnt/extra/b.parquet"
+    assert plain["EXTRA_DATABASE_TYPE"] == "parquet"
+    assert plain["EXTRA_QUERY"] == "select 1"
+    assert json.loads(plain["EXTRA_PREPROCESSING"]) == [{"function": "f", "parameters": {}}]
+    assert plain["DEFAULT_SHEET_NAME"] == "S1"
+    assert plain["DB_LABELS"] == "default,extra"
+    assert "PKG_NAME" not in env
+
+
+def test_database_volumes_are_read_only(tmp_path: Path) -> None:
+    """File databases are bind-mounted read-only at /mnt/<label>/<basename>."""
+    settings = _settings(tmp_path)
+    volumes = database_volumes(settings.databases)
+    assert volumes[str(tmp_path.resolve() / "a.csv")] == {"bind": "/mnt/default/a.csv",
+                                                         "mode": "ro"}
+    assert all(v["mode"] == "ro" for v in volumes.values())
