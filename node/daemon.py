@@ -141,6 +141,8 @@ class NodeDaemon:
             return ExitCode.PROXY
         log.info("node started", node_id=self.link.node_id,
                  organization_id=self.ctx.organization_id)
+        if not self.ctx.settings.policies.allowed_algorithms:
+            log.warning("policies.allowed_algorithms is empty: every run will be 'not allowed'")
         background = [asyncio.create_task(self.link.listen(self._on_event), name="events"),
                       asyncio.create_task(self._resync_forever(), name="resync")]
         await self._stop.wait()

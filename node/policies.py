@@ -40,11 +40,11 @@ def is_regex(pattern: str) -> bool:
     return bool(_REGEX_CHARS.search(pattern))
 
 
-def image_allowed(image: str, allowed: list[str] | None) -> PolicyDecision:
+def image_allowed(image: str, allowed: list[str]) -> PolicyDecision:
     """Check ``image`` against ``allowed_algorithms``.
 
     An entry matches when it equals the image, equals the image without tag (or digest), or
-    is a regex that ``re.match``-es the image (as v4). ``None`` allows every image.
+    is a regex that ``re.match``-es the image (as v4). An empty list allows nothing.
 
     Args:
         image: the task's image, exactly as the server stores it.
@@ -53,8 +53,6 @@ def image_allowed(image: str, allowed: list[str] | None) -> PolicyDecision:
     Returns:
         The decision, with a reason naming the allow-list when refused.
     """
-    if allowed is None:
-        return PolicyDecision(True)
     candidates = {image, strip_digest(image), strip_tag(image),
                   with_default_tag(strip_digest(image))}
     for pattern in allowed:

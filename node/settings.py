@@ -71,12 +71,24 @@ class Database(BaseModel):
 class Policies(BaseModel):
     """Which algorithm images may run, and where they must come from."""
 
-    allowed_algorithms: list[str] | None = Field(
-        None, description="Exact images, images without tag, or regexes; None allows all"
+    allowed_algorithms: list[str] = Field(
+        default_factory=list,
+        description="Exact images, images without tag, or regexes. Secure by default: an "
+                    "empty or missing list allows no image (write ['.*'] to allow all)",
     )
     require_algorithm_pull: bool = Field(
         True, description="The image must be pulled successfully (v4 default: true)"
     )
+
+    @field_validator("allowed_algorithms")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regular expression: {exc}") from exc
+        return value
 
 
 class NodeSettings(BaseSettings):

@@ -14,25 +14,17 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from v6flow.client import Client
 from v6flow.errors import EngineUnavailable, V6FlowError
-from v6flow.synthetic import write_federation_csvs
+from v6flow.local_federation import LocalFederation, local_federation
 
 Say = Callable[[str], None]
 
@@ -62,27 +54,6 @@ class DemoReport:
 
 
 # -- small helpers ----------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "v6flow.cli.main", *args]
-
-
-def _wait_until(check: Callable[[], bool], timeout: float, what: str,
-                log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
-    raise DemoError(f"{what} not ready after {timeout:.0f} s\n{tail}")
-
-
 def _source_hash(folder: Path, salt: str = "") -> str:
     digest = hashlib.sha256(salt.encode())
     for path in sorted(folder.rglob("*")):
@@ -132,101 +103,6 @@ def ensure_images(client: Any, say: Say) -> None:
         raise DemoError(f"image build failed: {exc}") from exc
 
 
-# -- processes ---------------------------------------------------------------------------
-@dataclass
-class _Federation:
-    url: str
-    collaboration_id: int
-    username: str
-    password: str
-    csvs: list[Path]
-    node_names: list[str]
-
-
-@contextlib.contextmanager
-def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    """Started subprocesses, stopped in reverse order (SIGTERM, then kill) on exit."""
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        yield procs
-    finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _start_server(directory: Path, procs: list[subprocess.Popen[bytes]]) -> tuple[str, str]:
-    port = _free_port()
-    password = secrets.token_urlsafe(18)
-    env = {**os.environ, "V6FLOW_SERVER_ROOT_PASSWORD": password,
-           "V6FLOW_SERVER_DATABASE_URL": f"sqlite:///{directory / 'server.sqlite'}",
-           "V6FLOW_SERVER_LOG_LEVEL": "warning"}
-    log = directory / "server.log"
-    with log.open("ab") as out:
-        procs.append(subprocess.Popen(_cli("server", "start", "--port", str(port)),
-                                      env=env, stdout=out, stderr=subprocess.STDOUT))
-    url = f"http://127.0.0.1:{port}/api"
-
-    def up() -> bool:
-        if procs[-1].poll() is not None:
-            raise DemoError(f"the server exited:\n{log.read_text(errors='replace')[-2000:]}")
-        try:
-            return httpx.get(f"{url}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    _wait_until(up, 60, "server", log)
-    return url, password
-
-
-def _setup_federation(url: str, root_password: str, directory: Path,
-                      sizes: Sequence[int], procs: list[subprocess.Popen[bytes]],
-                      sidecar_image: str, say: Say) -> _Federation:
-    import yaml
-
-    csvs = write_federation_csvs(directory / "data", sizes)
-    names: list[str] = []
-    with Client(url, username="root", password=root_password) as root:
-        orgs = [int(root.organization.create(f"hospital-{chr(65 + i)}")["id"])
-                for i in range(len(csvs))]
-        collaboration = int(root.collaboration.create("demo", orgs)["id"])
-        role = root.role.list(name="Researcher")[0]
-        username, password = "researcher", secrets.token_urlsafe(18)
-        root.user.create(username, password, orgs[0], roles=[int(role["id"])])
-        node_ids = []
-        for index, (org, csv) in enumerate(zip(orgs, csvs, strict=True)):
-            name = f"demo-{secrets.token_hex(3)}-{index}"
-            created = root.node.create(collaboration, org, name=name)
-            config = {
-                "server_url": url, "api_key": created["api_key"], "name": name,
-                "task_dir": str(directory / "tasks" / name),
-                "databases": [{"label": "default", "uri": str(csv), "type": "csv"}],
-                "policies": {"allowed_algorithms": DEMO_POLICY, "require_algorithm_pull": False},
-                "share_algorithm_logs": True, "sidecar_image": sidecar_image,
-            }
-            path = directory / f"{name}.yaml"
-            path.write_text(yaml.safe_dump(config), encoding="utf-8")
-            with (directory / f"{name}.log").open("ab") as out:
-                procs.append(subprocess.Popen(_cli("node", "start", "--config", str(path)),
-                                              stdout=out, stderr=subprocess.STDOUT))
-            names.append(name)
-            node_ids.append(int(created["id"]))
-        say(f"3 nodes starting ({', '.join(names)})")
-        for node_id, name in zip(node_ids, names, strict=True):
-
-            def online(node_id: int = node_id) -> bool:
-                return root.node.get(node_id).get("status") == "online"
-
-            _wait_until(online, 60, f"node {name}", directory / f"{name}.log")
-    return _Federation(url, collaboration, username, password, csvs, names)
-
-
 # -- Prefect -------------------------------------------------------------------------------
 def _prefect_environment(directory: Path) -> None:
     """An ephemeral, private, quiet Prefect (set before prefect is imported)."""
@@ -254,7 +130,7 @@ def _start_prefect_in_background() -> threading.Thread:
     return thread
 
 
-def _run_flow(fed: _Federation) -> dict[str, Any]:
+def _run_flow(fed: LocalFederation) -> dict[str, Any]:
     from flows.summary.flow import ServerParameters, summary_statistics
 
     server = ServerParameters(url=fed.url, username=fed.username,
@@ -338,11 +214,8 @@ def run_demo(*, dev_runtime: bool = False, keep: bool = False,
     node_names: list[str] = []
     succeeded = False
     try:
-        with _processes() as procs:
-            say(f"server starting (SQLite in {directory})")
-            url, root_password = _start_server(directory, procs)
-            fed = _setup_federation(url, root_password, directory, sizes, procs,
-                                    images.BASE_IMAGE, say)
+        with local_federation(directory, sidecar_image=images.BASE_IMAGE, sizes=sizes,
+                              policy=DEMO_POLICY, say=say) as fed:
             node_names = fed.node_names
             timings["federation"] = time.monotonic() - started
             say("running the summary_statistics flow under Prefect (ephemeral)")

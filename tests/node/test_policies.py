@@ -8,7 +8,7 @@ from node.policies import image_allowed, strip_tag
 
 
 @pytest.mark.parametrize(("image", "allowed", "expected"), [
-    ("v6flow-test/basic:latest", None, True),
+    ("v6flow-test/basic:latest", [".*"], True),
     ("v6flow-test/basic:latest", ["^v6flow/.*", "^v6flow-test/.*"], True),
     ("other/forbidden:latest", ["^v6flow/.*", "^v6flow-test/.*"], False),
     ("harbor.example/x/avg:1.0", ["harbor.example/x/avg"], True),
@@ -19,7 +19,7 @@ from node.policies import image_allowed, strip_tag
     ("v6flow/x", [], False),
     ("v6flow/x", ["[unclosed"], False),
 ])
-def test_image_allowed(image: str, allowed: list[str] | None, expected: bool) -> None:
+def test_image_allowed(image: str, allowed: list[str], expected: bool) -> None:
     """Exact names, names without tag and regexes allow; anything else refuses."""
     decision = image_allowed(image, allowed)
     assert decision.allowed is expected

@@ -36,7 +36,7 @@ def test_valid_config_has_v4_defaults(tmp_path: Path, csv_file: Path) -> None:
     # Assert
     assert settings.server_url == "http://127.0.0.1:1/api"
     assert settings.policies.require_algorithm_pull is True
-    assert settings.policies.allowed_algorithms is None
+    assert settings.policies.allowed_algorithms == []  # secure default: nothing runs
     assert settings.share_algorithm_logs is True
     assert settings.databases[0].uri == csv_file.resolve()
     assert settings.api_key.get_secret_value() == "k"
@@ -92,3 +92,14 @@ def test_cli_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "share_algorithm_logs" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_an_invalid_allow_list_regex_is_a_config_error(tmp_path: Path, csv_file: Path) -> None:
+    """A broken regex is refused at start, naming the field, not skipped silently per run."""
+    path = _write(tmp_path, f"server_url: http://127.0.0.1:1/api\napi_key: k\n"
+                            f"task_dir: {tmp_path}\ndatabases:\n"
+                            f"  - {{label: default, uri: {csv_file}, type: csv}}\n"
+                            "policies:\n  allowed_algorithms: ['[unclosed']\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(path)
+    assert "allowed_algorithms" in str(info.value)
