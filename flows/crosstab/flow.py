@@ -1,0 +1,92 @@
+"""The contingency table central function as a Prefect flow.
+
+Each organization counts its (row, column) level pairs (``v6flow_crosstab.crosstab`` in the
+``v6flow/crosstab`` image) and suppresses positive counts below the threshold its node admin
+configured (``V6FLOW_MIN_CELL_COUNT``); the flow pools the tables and tests independence.
+
+Examples:
+    >>> import asyncio
+    >>> from flows.crosstab.flow import crosstab
+    >>> from flows.summary.flow import ServerParameters
+    >>> asyncio.run(crosstab(collaboration_id=1, row="sex", column="smoker",
+    ...     server=ServerParameters(url="http://127.0.0.1:7601/api", username="root",
+    ...                             password="…")))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from prefect import flow
+from prefect.artifacts import acreate_table_artifact
+from prefect.context import FlowRunContext
+from pydantic import Field
+
+from flows._common import resolve_credentials
+from flows.crosstab import CROSSTAB_IMAGE
+from flows.crosstab.combine import combine_tables, table_rows
+from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
+from v6flow.prefect import run_logger, run_partial
+
+ColumnName = Annotated[str, Field(min_length=1)]
+
+
+@flow(name="crosstab", log_prints=False, persist_result=False)
+async def crosstab(
+    collaboration_id: PositiveId,
+    row: ColumnName,
+    column: ColumnName,
+    server: ServerParameters | None = None,
+    credentials_block: str | None = None,
+    organizations: list[PositiveId] | None = None,
+    image: Annotated[str, Field(min_length=1)] = CROSSTAB_IMAGE,
+    databases: list[DatabaseRequest] | None = None,
+    retries: Annotated[int, Field(ge=0, le=10)] = 1,
+    timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
+) -> dict[str, Any]:
+    """Federated contingency table of two categorical columns with a chi-square test.
+
+    Args:
+        collaboration_id: collaboration to run in.
+        row: column whose levels are the table's rows.
+        column: column whose levels are the table's columns.
+        server: server URL and login (for ad-hoc runs).
+        credentials_block: name of a saved ``V6flowServerCredentials`` Block (deployments).
+        organizations: organization ids; all members of the collaboration when omitted.
+        image: algorithm image with the ``v6flow_crosstab`` partial.
+        databases: database requests (default ``[{"label": "default"}]``).
+        retries: retries per organization.
+        timeout_seconds: per organization attempt; the server task is killed on expiry.
+
+    Returns:
+        ``{"row", "column", "row_levels", "column_levels", "counts" (None = suppressed at
+        some organization), "suppressed_cells", "complete", "n", "row_totals",
+        "column_totals", "chi_square": {"statistic", "dof", "p_value", "min_expected"} | None,
+        "organizations"}``; the test is None when a cell is suppressed.
+
+    Raises:
+        ValueError: ``row`` equals ``column``, or no login was given.
+    """
+    if row == column:
+        raise ValueError("row and column must differ")
+    logger = run_logger()
+    credentials = await resolve_credentials(server, credentials_block)
+    partials = await run_partial(
+        credentials, collaboration_id, "crosstab", image=image, organizations=organizations,
+        kwargs={"row": row, "column": column},
+        databases=[db.wire() for db in databases] if databases else None,
+        retries=retries, timeout_seconds=timeout_seconds,
+    )
+    table = combine_tables(partials, row=row, column=column)
+    if table["complete"]:
+        logger.info("crosstab %s x %s of %d rows from %d organizations", row, column,
+                    table["n"], table["organizations"])
+        if table["chi_square"]["min_expected"] < 5:
+            logger.warning("an expected count is below 5: the chi-square p-value is rough")
+    else:
+        logger.warning("crosstab %s x %s: %d cell(s) suppressed by the nodes' minimum cell "
+                       "count; no chi-square test", row, column, len(table["suppressed_cells"]))
+    if FlowRunContext.get() is not None:  # not when the logic runs alone (``.fn()``)
+        await acreate_table_artifact(key="crosstab", table=table_rows(table),
+                                     description=f"Federated crosstab {row} x {column}")
+    return table

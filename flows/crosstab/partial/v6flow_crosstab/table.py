@@ -1,0 +1,75 @@
+"""One organization's contingency table with small-cell suppression (pure pandas, no I/O).
+
+A cell whose count is positive but below the node's threshold is returned as ``None``: the
+count never leaves the node. No margins or row totals are returned either, so a suppressed
+cell cannot be recovered by subtraction. Zero cells are not suppressed (a level combination
+absent at a node is zero implicitly anyway).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def level(value: Any) -> Any:
+    """A level as a JSON scalar: numpy scalars unwrapped, integral floats as ints."""
+    item = value.item() if isinstance(value, np.generic) else value
+    if isinstance(item, bool):
+        return int(item)
+    if isinstance(item, float) and item.is_integer():
+        return int(item)
+    return item
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+
+
+def contingency(df: pd.DataFrame, row: str, column: str, min_cell_count: int = 0
+                ) -> dict[str, Any]:
+    """Counts of each (row level, column level) pair; rows missing either value are skipped.
+
+    Args:
+        df: the organization's table.
+        row: column whose levels are the table's rows.
+        column: column whose levels are the table's columns.
+        min_cell_count: positive counts below this are suppressed (``None``); 0 = none.
+
+    Returns:
+        ``{"row_levels", "column_levels", "counts" (row-major, None = suppressed),
+        "min_cell_count", "suppressed"}`` (the number of suppressed cells).
+
+    Raises:
+        KeyError: a column is not in the data.
+        ValueError: ``row`` equals ``column`` or the threshold is negative.
+    """
+    missing = [c for c in (row, column) if c not in df.columns]
+    if missing:
+        raise KeyError(f"columns not in the data: {missing}")
+    if row == column:
+        raise ValueError("row and column must differ")
+    if min_cell_count < 0:
+        raise ValueError("min_cell_count must be >= 0")
+    pairs = df[[row, column]].dropna()
+    grouped = pairs.groupby([row, column]).size()
+    counts: dict[tuple[Any, Any], int] = {
+        (level(r), level(c)): int(n) for (r, c), n in grouped.items()}
+    row_levels = sorted({r for r, _ in counts}, key=_sort_key)
+    column_levels = sorted({c for _, c in counts}, key=_sort_key)
+    matrix: list[list[int | None]] = []
+    suppressed = 0
+    for r in row_levels:
+        line: list[int | None] = []
+        for c in column_levels:
+            n = counts.get((r, c), 0)
+            if 0 < n < min_cell_count:
+                line.append(None)
+                suppressed += 1
+            else:
+                line.append(n)
+        matrix.append(line)
+    return {"row_levels": row_levels, "column_levels": column_levels, "counts": matrix,
+            "min_cell_count": min_cell_count, "suppressed": suppressed}

@@ -1,0 +1,98 @@
+"""The Kaplan-Meier central function as a Prefect flow, with the log-rank test.
+
+Each organization counts events, censorings and its risk set per distinct time
+(``v6flow_survival.risk_counts`` in the ``v6flow/survival`` image), per level of the group
+column when one is given; the flow pools them into Kaplan-Meier curves (Greenwood standard
+errors) and tests equality of the curves across the groups, or across the organizations.
+
+Examples:
+    >>> import asyncio
+    >>> from flows.survival.flow import kaplan_meier
+    >>> from flows.summary.flow import ServerParameters
+    >>> asyncio.run(kaplan_meier(collaboration_id=1, group="treated", server=ServerParameters(
+    ...     url="http://127.0.0.1:7601/api", username="root", password="…")))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from prefect import flow
+from prefect.artifacts import acreate_table_artifact
+from prefect.context import FlowRunContext
+from pydantic import Field
+
+from flows._common import resolve_credentials
+from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
+from flows.survival import SURVIVAL_IMAGE
+from flows.survival.combine import combine_survival, table_rows
+from v6flow.prefect import run_logger, run_partial
+
+ColumnName = Annotated[str, Field(min_length=1)]
+
+
+@flow(name="kaplan-meier", log_prints=False, persist_result=False)
+async def kaplan_meier(
+    collaboration_id: PositiveId,
+    time: ColumnName = "time",
+    event: ColumnName = "event",
+    group: ColumnName | None = None,
+    server: ServerParameters | None = None,
+    credentials_block: str | None = None,
+    organizations: list[PositiveId] | None = None,
+    image: Annotated[str, Field(min_length=1)] = SURVIVAL_IMAGE,
+    databases: list[DatabaseRequest] | None = None,
+    retries: Annotated[int, Field(ge=0, le=10)] = 1,
+    timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
+) -> dict[str, Any]:
+    """Federated Kaplan-Meier curves and the log-rank test.
+
+    Rows missing the time, the event indicator or the group are left out at each node.
+
+    Args:
+        collaboration_id: collaboration to run in.
+        time: follow-up time column (non-negative).
+        event: event indicator column (1 = event, 0 = censored).
+        group: column whose levels are compared; when omitted the organizations are.
+        server: server URL and login (for ad-hoc runs).
+        credentials_block: name of a saved ``V6flowServerCredentials`` Block (deployments).
+        organizations: organization ids; all members of the collaboration when omitted.
+        image: algorithm image with the ``v6flow_survival`` partial.
+        databases: database requests (default ``[{"label": "default"}]``).
+        retries: retries per organization.
+        timeout_seconds: per organization attempt; the server task is killed on expiry.
+
+    Returns:
+        ``{"overall": curve, "groups": [{"group", "curve"}], "log_rank": {"statistic",
+        "dof", "p_value", "observed", "expected"} | None, "organizations", "group_by"}``;
+        a curve is ``{"n", "events_total", "times", "at_risk", "events", "censored",
+        "survival", "std_error", "median"}``. ``group_by`` is the column or
+        ``"organization"`` (then the group labels are organization ids).
+
+    Raises:
+        ValueError: ``group`` is the time or event column, or no login was given.
+    """
+    if group is not None and group in (time, event):
+        raise ValueError("the group column cannot be the time or event column")
+    if time == event:
+        raise ValueError("time and event must be different columns")
+    logger = run_logger()
+    credentials = await resolve_credentials(server, credentials_block)
+    kwargs: dict[str, Any] = {"time": time, "event": event, "group": group}
+    partials = await run_partial(
+        credentials, collaboration_id, "risk_counts", image=image, organizations=organizations,
+        kwargs=kwargs, databases=[db.wire() for db in databases] if databases else None,
+        retries=retries, timeout_seconds=timeout_seconds,
+    )
+    result = combine_survival(partials, by_organization=group is None)
+    result["group_by"] = group if group is not None else "organization"
+    test = result["log_rank"]
+    logger.info("Kaplan-Meier of %d rows (%d events) in %d groups%s",
+                result["overall"]["n"], result["overall"]["events_total"],
+                len(result["groups"]),
+                f"; log-rank {test['statistic']:.4g} (p={test['p_value']:.3g})" if test else "")
+    if FlowRunContext.get() is not None:  # not when the logic runs alone (``.fn()``)
+        await acreate_table_artifact(key="kaplan-meier", table=table_rows(result),
+                                     description="Federated Kaplan-Meier by "
+                                                 f"{result['group_by']}")
+    return result
