@@ -77,6 +77,9 @@ def start(
         raise _fail(f"setting database_url: cannot use the database ({first_line})") from None
     uvicorn.run(fastapi_app, host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False,
+                # Longer than any client's idle-connection expiry (httpx: 5 s), so a client
+                # never reuses a connection the server is closing at that very moment.
+                timeout_keep_alive=65,
                 timeout_graceful_shutdown=settings.shutdown_grace_seconds)
 
 
