@@ -17,12 +17,10 @@ import httpx
 import jwt
 import structlog
 
+from v6flow._http_errors import raise_for_response
 from v6flow.errors import (
     AuthenticationError,
-    BadRequest,
     ClientError,
-    NotFound,
-    PermissionDenied,
     ServerError,
 )
 
@@ -31,24 +29,6 @@ log = structlog.get_logger(__name__)
 EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 _REFRESH_MARGIN = 60.0  # seconds before expiry at which the token is renewed
-_ERRORS: dict[int, type[ClientError]] = {
-    400: BadRequest, 401: AuthenticationError, 403: PermissionDenied, 404: NotFound,
-    422: BadRequest,
-}
-
-
-def _raise_for_status(response: httpx.Response) -> None:
-    """Turn an error answer into the matching :mod:`v6flow.errors` type."""
-    if response.status_code < 400:
-        return
-    try:
-        msg = str(response.json().get("msg", response.text))
-    except (ValueError, AttributeError):
-        msg = response.text[:200]
-    cls = _ERRORS.get(response.status_code, ServerError if response.status_code >= 500
-                      else ClientError)
-    raise cls(msg, status_code=response.status_code, method=response.request.method,
-              url=str(response.request.url))
 
 
 class ServerLink:
@@ -85,7 +65,7 @@ class ServerLink:
                                                json={"api_key": self._api_key})
         except httpx.HTTPError as exc:
             raise ServerError(f"cannot reach the server: {exc}") from exc
-        _raise_for_status(response)
+        raise_for_response(response)
         self._store_tokens(response.json())
         claims = jwt.decode(self._access_token, options={"verify_signature": False})
         self.node_id = int(claims["sub"])
@@ -108,7 +88,7 @@ class ServerLink:
                     f"{self.server_url}/token/refresh",
                     headers={"Authorization": f"Bearer {self._refresh_token}"},
                 )
-                _raise_for_status(response)
+                raise_for_response(response)
                 self._store_tokens(response.json())
             except (ClientError, httpx.HTTPError, KeyError, ValueError):
                 await self.login()
@@ -142,7 +122,7 @@ class ServerLink:
                 async with self._login_lock:
                     await self.login()
                 continue
-            _raise_for_status(response)
+            raise_for_response(response)
             return response.json() if response.content else None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -212,7 +192,7 @@ class ServerLink:
                                        timeout=timeout) as response:
             if response.status_code >= 400:
                 await response.aread()
-                _raise_for_status(response)
+                raise_for_response(response)
             log.info("event stream connected")
             event, data = "message", list[str]()
             async for line in response.aiter_lines():

@@ -46,7 +46,7 @@ def _row(rng: random.Random, shift: float) -> dict[str, object]:
 
 def write_patient_csv(path: Path, n_rows: int, *, seed: int, shift: float = 0.0) -> Path:
     """Write ``n_rows`` synthetic patients to ``path`` (CSV with a header) and return it."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, not cryptography
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)

@@ -1,6 +1,6 @@
 """Runs inside the reference venv: the unmodified vantage6 4.15.2 UserClient end to end.
 
-Usage: python reference_user_client.py HOST PORT USERNAME PASSWORD COLLAB_ID ORG_IDS IMAGE INPUT_JSON
+Usage: python reference_user_client.py HOST PORT USER PASSWORD COLLAB_ID ORG_IDS IMAGE INPUT_JSON
 Prints one JSON line: {"task_id", "version", "results": [decoded JSON per run], "status"}.
 """
 

@@ -1,4 +1,4 @@
-"""Compatibility with the real vantage6 4.15.2 packages, unmodified, as peers of our server and nodes."""
+"""Compatibility with the real vantage6 4.15.2 packages, unmodified, as our peers."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_reference_user_client_creates_task_and_gets_results(
 def test_reference_algorithm_runs_unmodified_with_subtasks(
     federation: Federation, v6compat_image: str
 ) -> None:
-    """A central function written on vantage6-algorithm-tools 4.15.2 fans out, waits and combines."""
+    """A central function on vantage6-algorithm-tools 4.15.2 fans out, waits and combines."""
     task = federation.create_task(
         "central", image=v6compat_image, organization_ids=federation.organization_ids[:1],
         kwargs={"column": "bmi"}, name="v6compat-central",

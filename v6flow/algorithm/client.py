@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
+from v6flow._http_errors import raise_for_response
 from v6flow.algorithm._env import ContainerIdentity
-from v6flow.client._errors import raise_for_response
 from v6flow.errors import ClientError, RunFailed, ServerError, TaskTimeout
 from v6flow.status import RunStatus
 from v6flow.wire import input_to_wire, result_from_wire

@@ -6,9 +6,9 @@ flow (``UserAuth``: login, refresh once on 401) and the error mapping (``_errors
 HTTP error becomes a ``v6flow.errors.ClientError`` subclass carrying the server's ``msg``).
 """
 
+from v6flow._http_errors import error_for_response, raise_for_response
 from v6flow.client._async import AsyncClient, EventStream
 from v6flow.client._auth import UserAuth
-from v6flow.client._errors import error_for_response, raise_for_response
 from v6flow.client._ops import DEFAULT_DATABASES
 from v6flow.client._sse import Event, SSEParser
 from v6flow.client._sync import Client

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import httpx
 
+from v6flow._http_errors import raise_for_response, transport_errors
 from v6flow.client import _ops as ops
 from v6flow.client._auth import UserAuth, token_subject
-from v6flow.client._errors import raise_for_response, transport_errors
 from v6flow.client._sse import SYNC, Event, SSEParser
 from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines, TaskWatch, log_lines
 from v6flow.errors import ClientError, TaskTimeout

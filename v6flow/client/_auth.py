@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import jwt
 
-from v6flow.client._errors import raise_for_response
+from v6flow._http_errors import raise_for_response
 from v6flow.errors import AuthenticationError
 
 LOGIN_PATH = "token/user"

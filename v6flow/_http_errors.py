@@ -1,4 +1,4 @@
-"""The one place where HTTP answers and transport failures become ``v6flow.errors`` types."""
+"""HTTP error mapping shared by every v6flow HTTP caller (client, algorithm client, node)."""
 
 from __future__ import annotations
 
