@@ -147,3 +147,36 @@ class MethodFailed(AlgorithmError):
 
 class OutputError(AlgorithmError):
     """The return value of the algorithm method cannot be written as JSON."""
+
+
+class ResultNotJSON(RunFailed):
+    """A run ended without a usable result because the partial's return value was not JSON."""
+
+    def __init__(self, *, run_id: int, organization_id: int, status: str,
+                 log_tail: str = "", task_id: int | None = None) -> None:
+        super().__init__(run_id=run_id, organization_id=organization_id, status=status,
+                         log_tail=log_tail, task_id=task_id)
+        self.args = (f"run {run_id} (organization {organization_id}): the result was not "
+                     f"JSON (status '{status}'); return JSON-serialisable values "
+                     f"(dict, list, str, int, float, bool, None)"
+                     + (f"\n--- log tail ---\n{log_tail}" if log_tail else ""),)
+
+
+class NotEnoughResponses(V6FlowError):
+    """Fewer organizations answered than a fan-out needs (``min_responses``).
+
+    ``failures`` maps each failed organization id to a one-line reason (run status and
+    log tail); ``errors`` keeps the original exceptions.
+    """
+
+    def __init__(self, *, required: int, succeeded: list[int],
+                 failures: dict[int, str], errors: dict[int, BaseException] | None = None
+                 ) -> None:
+        lines = "\n".join(f"- organization {org}: {why}" for org, why in failures.items())
+        super().__init__(
+            f"{len(succeeded)} of {len(succeeded) + len(failures)} organizations answered, "
+            f"{required} needed; failed:\n{lines}")
+        self.required = required
+        self.succeeded = succeeded
+        self.failures = failures
+        self.errors = dict(errors or {})
