@@ -102,11 +102,12 @@ async def test_summary_flow_under_the_engine_with_a_saved_block(
 
 
 def test_refused_requests_are_not_retried() -> None:
-    """retry_condition_fn: failed runs and timeouts retry; refused requests do not."""
+    """retry_condition_fn: failed runs and timeouts retry; refused requests and non-JSON
+    results (deterministic) do not."""
     # Prepare
     from prefect.states import Failed
 
-    from v6flow.errors import BadRequest, PermissionDenied, RunFailed
+    from v6flow.errors import BadRequest, PermissionDenied, ResultNotJSON, RunFailed
     from v6flow.prefect.tasks import worth_retrying
 
     # Execute / Assert
@@ -115,3 +116,5 @@ def test_refused_requests_are_not_retried() -> None:
     assert worth_retrying(None, None, Failed(data=TimeoutError("slow")))
     assert not worth_retrying(None, None, Failed(data=BadRequest("no node")))
     assert not worth_retrying(None, None, Failed(data=PermissionDenied("no")))
+    assert not worth_retrying(None, None, Failed(data=ResultNotJSON(
+        run_id=1, organization_id=2, status="failed")))

@@ -366,10 +366,10 @@ async def _cancel_all(runs: Sequence[asyncio.Future[Any]]) -> None:
 
 
 def _mark_failed(tracker: FanOutTracker, org: int, exc: BaseException) -> None:
-    outcome = tracker.outcome(org)
-    if outcome.succeeded or outcome.status in ("pending", "active"):
-        outcome.status = exc.status if isinstance(exc, RunFailed) else "error"
-    if not outcome.reason:
+    outcome = tracker.outcome(org)  # a Prefect timeout reaches the attempt as cancellation
+    if outcome.succeeded or outcome.status in ("pending", "active", "cancelled"):
+        outcome.status = (exc.status if isinstance(exc, RunFailed) else "timed out"
+                          if isinstance(exc, TimeoutError | TaskTimeout) else "error")
         outcome.reason = failure_reason(exc)
 
 

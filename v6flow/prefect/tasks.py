@@ -10,18 +10,33 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol, runtime_checkable
+from uuid import UUID
 
+import anyio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
 from prefect.context import FlowRunContext
+from prefect.exceptions import Abort
 
 from v6flow.client import DEFAULT_DATABASES, AsyncClient, federated
-from v6flow.client.federated import PartialRequest
-from v6flow.errors import AuthenticationError, BadRequest, NotFound, PermissionDenied
-from v6flow.prefect.logging import log_forwarder
+from v6flow.client.federated import FanOutTracker, PartialRequest
+from v6flow.errors import (
+    AuthenticationError,
+    BadRequest,
+    NotFound,
+    PermissionDenied,
+    ResultNotJSON,
+)
+from v6flow.prefect.caching import cache_options
+from v6flow.prefect.cancellation import cancelling, mark_cancelled, record_server_task, registered
+from v6flow.prefect.logging import log_forwarder, run_logger
+from v6flow.prefect.reporting import FanOutReport
 
 
 @runtime_checkable
@@ -36,8 +51,9 @@ class AsyncClientFactory(Protocol):
 ClientSource = AsyncClient | AsyncClientFactory
 
 
-#: Answers that a retry cannot change: the request itself was refused.
-PERMANENT_ERRORS = (AuthenticationError, BadRequest, NotFound, PermissionDenied)
+#: Answers that a retry cannot change: the request itself was refused, or the partial
+#: returned a value that is not JSON (it would do so again).
+PERMANENT_ERRORS = (AuthenticationError, BadRequest, NotFound, PermissionDenied, ResultNotJSON)
 
 
 def worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -53,18 +69,21 @@ def _task_run_name(parameters: dict[str, Any]) -> str:
 @task(name="run-on-organization", task_run_name=_task_run_name,  # type: ignore[arg-type]
       cache_policy=NO_CACHE, persist_result=False, retry_condition_fn=worth_retrying)
 async def run_on_organization(client: AsyncClient, request: PartialRequest,
-                              organization_id: int, organization_name: str) -> Any:
+                              organization_id: int, organization_name: str,
+                              tracker: FanOutTracker | None = None) -> Any:
     """Prefect task: run ``request`` at one organization and return its result.
 
-    Node log lines are forwarded to this task run's log. Prefect's ``timeout_seconds``
-    cancels the wait; the server task is then killed (``POST /kill/task``). Retries
-    (``with_options(retries=...)``) skip requests the server refused (:func:`worth_retrying`).
+    Node log lines are forwarded to this task run's log, tagged ``[<org> run <id>]``.
+    Prefect's ``timeout_seconds`` cancels the wait; the server task is then killed
+    (``POST /kill/task``). Retries (``with_options(retries=...)``) create a new server
+    task for this organization only and skip refused requests (:func:`worth_retrying`).
 
     Raises:
-        RunFailed: the run ended in a failure status.
+        RunFailed: the run ended in a failure status (ResultNotJSON: result not JSON).
     """
     return await federated.run_on_organization(
-        client, request, organization_id, on_log=log_forwarder(organization_name))
+        client, request, organization_id, on_log=log_forwarder(organization_name),
+        tracker=tracker)
 
 
 @contextlib.asynccontextmanager
@@ -84,13 +103,21 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
                       args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
                       databases: Sequence[dict[str, Any]] | None = None,
                       retries: int = 0, retry_delay_seconds: float = 0,
-                      timeout_seconds: float | None = None) -> dict[int, Any]:
+                      timeout_seconds: float | None = None,
+                      min_responses: int | None = None, allow_failures: bool = False,
+                      cache: bool | timedelta = False, cache_key_extra: str | None = None,
+                      tracker: FanOutTracker | None = None,
+                      artifacts: bool = True) -> dict[int, Any]:
     """Run ``method`` of ``image`` at each organization, one Prefect task run per org.
 
     Call it inside an (async) flow. The task runs are named ``<method>@<org name>`` and
-    run concurrently (``asyncio.gather``); each one retries on its own. Outside a flow run
-    (e.g. a flow's ``.fn()`` in a unit test) it runs the plain fan-out of
-    :func:`v6flow.client.federated.run_partial` instead: no task runs, no retries.
+    run concurrently; each one retries on its own. Inside a flow run it also creates a
+    progress artifact ``<method>-progress`` (updated as organizations finish) and a status
+    table ``<method>-organizations`` (organization, run id, status, attempts, seconds,
+    reason), and labels the flow run with its server tasks (:mod:`.cancellation`).
+    Outside a flow run (e.g. a flow's ``.fn()``) it runs the plain fan-out of
+    :func:`v6flow.client.federated.run_partial`: same policy and results, no task runs,
+    no retries, no caching, no artifacts (pass ``tracker`` to get the status table).
 
     Args:
         client: an :class:`AsyncClient`, or a factory such as the credentials Block.
@@ -104,35 +131,79 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
         retries: Prefect retries per organization.
         retry_delay_seconds: pause between retries.
         timeout_seconds: per attempt; on expiry the server task is killed.
+        min_responses: go on when at least this many organizations succeed.
+        allow_failures: go on with the organizations that succeed (at least one).
+        cache: reuse an organization's result of an earlier flow run with the same
+            inputs (True: for a day; a ``timedelta``: for that long).
+        cache_key_extra: part of the cache key; pass the image digest or a data version.
+        tracker: filled with the per-organization status table.
+        artifacts: create the progress and status-table artifacts (inside a flow run).
 
     Returns:
-        ``{organization_id: result}``.
+        ``{organization_id: result}`` of the organizations that succeeded.
 
     Raises:
-        RunFailed: an organization's run failed after its retries.
-        BadRequest: an organization is not in the collaboration.
+        RunFailed: (default policy) an organization's run failed after its retries.
+        NotEnoughResponses: fewer than ``min_responses`` (or, with ``allow_failures``,
+            no) organizations succeeded; names each failed organization and why.
+        BadRequest: an organization is not in the collaboration, or bad ``min_responses``.
     """
     request = PartialRequest(
         collaboration_id=collaboration_id, image=image, method=method, args=tuple(args),
         kwargs=dict(kwargs or {}),
         databases=tuple(dict(db) for db in (databases or DEFAULT_DATABASES)),
     )
-    runner = run_on_organization.with_options(
-        retries=retries, retry_delay_seconds=retry_delay_seconds,
-        timeout_seconds=timeout_seconds)
+    context = FlowRunContext.get()
     async with _opened(client) as api:
-        if FlowRunContext.get() is None:
-            return await federated.run_partial(api, request, organizations,
-                                               timeout=timeout_seconds,
-                                               on_log=log_forwarder())
+        if context is None or context.flow_run is None:
+            return await federated.run_partial(
+                api, request, organizations, timeout=timeout_seconds, on_log=log_forwarder(),
+                min_responses=min_responses, allow_failures=allow_failures, tracker=tracker)
+        flow_run_id = context.flow_run.id
+        request = replace(request, description=f"prefect flow run {flow_run_id}")
         names = await federated.organization_names(api, collaboration_id, organizations)
-        runs = [asyncio.ensure_future(runner(api, request, org_id, org_name))
-                for org_id, org_name in names.items()]
-        try:
-            values = await asyncio.gather(*runs)
-        except BaseException:
-            for run in runs:  # a failed organization stops the others (their tasks are killed)
-                run.cancel()
-            await asyncio.gather(*runs, return_exceptions=True)
-            raise
-    return dict(zip(names, values, strict=True))
+        required = federated.required_responses(len(names), min_responses, allow_failures)
+        tracker = tracker if tracker is not None else FanOutTracker()
+        tracker.on_task = partial(record_server_task, flow_run_id, server_url=api.base_url)
+        for org, name in names.items():
+            tracker.outcome(org, name)
+        runner = run_on_organization.with_options(
+            retries=retries, retry_delay_seconds=retry_delay_seconds,
+            timeout_seconds=timeout_seconds, **cache_options(cache, cache_key_extra))
+        report = FanOutReport(method, len(names), enabled=artifacts)
+        await report.start()
+
+        def call(org: int, name: str) -> Callable[[], Awaitable[Any]]:
+            return lambda: runner(api, request, org, name, tracker)
+
+        with registered(flow_run_id, api, tracker):
+            try:
+                return await _unless_cancelled(flow_run_id, federated.gather_organizations(
+                    {org: call(org, name) for org, name in names.items()},
+                    required=required, tracker=tracker, on_done=report.progress))
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await report.table(tracker)
+
+
+async def _unless_cancelled(flow_run_id: UUID,
+                            fan_out: Coroutine[Any, Any, dict[int, Any]]) -> dict[int, Any]:
+    """Await ``fan_out``; stop it (its server tasks are killed) when the flow run is
+    cancelled in Prefect, then mark the run Cancelled and raise ``Abort``."""
+    work = asyncio.ensure_future(fan_out)
+    watch = asyncio.ensure_future(cancelling(flow_run_id))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in (work, watch):
+            if not future.done():
+                future.cancel()
+        with anyio.CancelScope(shield=True):
+            await asyncio.gather(work, watch, return_exceptions=True)
+    if not work.cancelled():
+        return work.result()
+    message = "Flow run cancelled in Prefect; its server tasks were killed."
+    run_logger().warning(message)
+    with anyio.CancelScope(shield=True):
+        await mark_cancelled(flow_run_id, message)
+    raise Abort(message)
