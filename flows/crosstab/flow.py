@@ -26,12 +26,13 @@ from flows._common import resolve_credentials
 from flows.crosstab import CROSSTAB_IMAGE
 from flows.crosstab.combine import combine_tables, table_rows
 from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
-from v6flow.prefect import run_logger, run_partial
+from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
 
 ColumnName = Annotated[str, Field(min_length=1)]
 
 
-@flow(name="crosstab", log_prints=False, persist_result=False)
+@flow(name="crosstab", log_prints=False, persist_result=False,
+      on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def crosstab(
     collaboration_id: PositiveId,
     row: ColumnName,

@@ -27,13 +27,14 @@ from flows._common import resolve_credentials
 from flows.logistic import LOGISTIC_IMAGE
 from flows.logistic.combine import NewtonRaphson, fit_newton_raphson, table_rows
 from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
-from v6flow.prefect import run_logger, run_partial
+from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
 
 ColumnName = Annotated[str, Field(min_length=1)]
 Level = str | int | float
 
 
-@flow(name="logistic-regression", log_prints=False, persist_result=False)
+@flow(name="logistic-regression", log_prints=False, persist_result=False,
+      on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def logistic_regression(
     collaboration_id: PositiveId,
     outcome: ColumnName,

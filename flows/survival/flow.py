@@ -26,12 +26,13 @@ from flows._common import resolve_credentials
 from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
 from flows.survival import SURVIVAL_IMAGE
 from flows.survival.combine import combine_survival, table_rows
-from v6flow.prefect import run_logger, run_partial
+from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
 
 ColumnName = Annotated[str, Field(min_length=1)]
 
 
-@flow(name="kaplan-meier", log_prints=False, persist_result=False)
+@flow(name="kaplan-meier", log_prints=False, persist_result=False,
+      on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def kaplan_meier(
     collaboration_id: PositiveId,
     time: ColumnName = "time",
