@@ -3,6 +3,10 @@
 Means and sample standard deviations (``ddof=1``, as pandas) are computed in exact rational
 arithmetic from the nodes' counts, sums and sums of squares (their exact ``*_exact`` fraction
 texts when present, else the floats), and rounded once at the end.
+
+A category count that a node suppressed (small cell, returned as ``None``) makes the pooled
+count ``None`` too (only a lower bound would be known, and it would hint at the small count);
+``suppressed["categories"]`` lists them with the organizations that suppressed them.
 """
 
 from __future__ import annotations
@@ -37,13 +41,23 @@ def _merge_numeric(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "min": min(mins) if mins else None, "max": max(maxs) if maxs else None}
 
 
-def _merge_categorical(parts: list[dict[str, Any]]) -> dict[str, Any]:
+def _merge_categorical(parts: list[tuple[Any, dict[str, Any]]]
+                       ) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     counts: dict[str, int] = {}
-    for part in parts:
+    hidden: dict[str, list[Any]] = {}
+    for org, part in parts:
         for value, n in part["counts"].items():
-            counts[value] = counts.get(value, 0) + int(n)
-    return {"missing": sum(int(p["missing"]) for p in parts),
-            "counts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))}
+            if n is None:
+                hidden.setdefault(value, []).append(org)
+                counts.setdefault(value, 0)
+            else:
+                counts[value] = counts.get(value, 0) + int(n)
+    known = sorted(((v, n) for v, n in counts.items() if v not in hidden),
+                   key=lambda kv: (-kv[1], kv[0]))
+    merged: dict[str, int | None] = dict(known)
+    merged.update((value, None) for value in sorted(hidden))
+    return ({"missing": sum(int(p["missing"]) for _, p in parts), "counts": merged},
+            {value: hidden[value] for value in sorted(hidden)})
 
 
 def combine_summaries(partials: Mapping[Any, Mapping[str, Any]] | Iterable[Mapping[str, Any]]
@@ -55,29 +69,36 @@ def combine_summaries(partials: Mapping[Any, Mapping[str, Any]] | Iterable[Mappi
 
     Returns:
         ``{"rows", "numeric": {col: {count, missing, mean, std, min, max}},
-        "categorical": {col: {missing, counts}}, "organizations"}``.
+        "categorical": {col: {missing, counts}}, "organizations",
+        "suppressed": {"categories": {col: {value: [organizations]}}}}``; a suppressed
+        category's count is ``None`` (listed after the known counts).
 
     Raises:
         ValueError: a column holds numbers at one organization and text at another.
     """
-    parts = list(partials.values()) if isinstance(partials, Mapping) else list(partials)
-    numeric: dict[str, list[dict[str, Any]]] = {}
-    categorical: dict[str, list[dict[str, Any]]] = {}
-    for part in parts:
+    items = list(partials.items()) if isinstance(partials, Mapping) else list(
+        enumerate(partials))
+    numeric: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    categorical: dict[str, list[tuple[Any, dict[str, Any]]]] = {}
+    for org, part in items:
         for name, stats in part["numeric"].items():
-            numeric.setdefault(name, []).append(stats)
+            numeric.setdefault(name, []).append((org, stats))
         for name, stats in part["categorical"].items():
-            categorical.setdefault(name, []).append(stats)
+            categorical.setdefault(name, []).append((org, stats))
     for name in [n for n in numeric if n in categorical]:
-        if any(int(s["count"]) for s in numeric[name]):
+        if any(int(s["count"]) for _, s in numeric[name]):
             raise ValueError(f"column {name!r} is numeric at one organization, text at another")
-        categorical[name].extend({"missing": s["missing"], "counts": {}}
-                                 for s in numeric.pop(name))
+        categorical[name].extend((org, {"missing": s["missing"], "counts": {}})
+                                 for org, s in numeric.pop(name))
+    merged = {name: _merge_categorical(stats) for name, stats in categorical.items()}
     return {
-        "organizations": len(parts),
-        "rows": sum(int(p["rows"]) for p in parts),
-        "numeric": {name: _merge_numeric(stats) for name, stats in numeric.items()},
-        "categorical": {name: _merge_categorical(stats) for name, stats in categorical.items()},
+        "organizations": len(items),
+        "rows": sum(int(p["rows"]) for _, p in items),
+        "numeric": {name: _merge_numeric([s for _, s in stats])
+                    for name, stats in numeric.items()},
+        "categorical": {name: table for name, (table, _) in merged.items()},
+        "suppressed": {"categories": {name: hidden for name, (_, hidden) in merged.items()
+                                      if hidden}},
     }
 
 
@@ -87,8 +108,12 @@ def table_rows(table: Mapping[str, Any]) -> list[dict[str, Any]]:
         {"column": name, **{key: stats[key] for key in NUMERIC_FIELDS}}
         for name, stats in table["numeric"].items()
     ]
+    quantiles = table.get("quantiles") or {}
+    for row in rows:
+        for q, value in (quantiles.get(row["column"]) or {}).get("estimates", {}).items():
+            row[f"q{q}"] = value
     for name, stats in table["categorical"].items():
-        rows.extend({"column": f"{name}={value}", "count": n}
+        rows.extend({"column": f"{name}={value}", "count": "suppressed" if n is None else n}
                     for value, n in stats["counts"].items())
         rows.append({"column": f"{name} (missing)", "count": stats["missing"]})
     return rows

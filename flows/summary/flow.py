@@ -1,7 +1,10 @@
 """The summary statistics central function as a Prefect flow.
 
 Each organization computes exact partial aggregates (``v6flow_summary.summary`` in the
-``v6flow/summary`` image); the flow merges them into the federated table.
+``v6flow/summary`` image); the flow merges them into the federated table. When quantiles are
+asked for, one more round (``v6flow_summary.histogram``) counts each node's values in fixed
+equal-width bins over the global [min, max]; the pooled counts give the quantiles within one
+bin width (:mod:`flows.summary.quantiles`).
 
 Examples:
     >>> import asyncio
@@ -22,7 +25,15 @@ from pydantic import BaseModel, Field, SecretStr
 from blocks.credentials import V6flowServerCredentials
 from flows.summary import SUMMARY_IMAGE
 from flows.summary.combine import combine_summaries, table_rows
-from v6flow.prefect import run_logger, run_partial
+from flows.summary.quantiles import (
+    DEFAULT_BINS,
+    DEFAULT_QUANTILES,
+    bin_edges,
+    combine_histograms,
+    validate_bins,
+    validate_quantiles,
+)
+from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
 
 
 class ServerParameters(BaseModel):
@@ -51,6 +62,7 @@ class DatabaseRequest(BaseModel):
 
 
 PositiveId = Annotated[int, Field(ge=1)]
+Probability = Annotated[float, Field(gt=0, lt=1)]
 
 
 async def _credentials(server: ServerParameters | None,
@@ -63,7 +75,8 @@ async def _credentials(server: ServerParameters | None,
     raise ValueError("give either 'server' or 'credentials_block'")
 
 
-@flow(name="summary-statistics", log_prints=False, persist_result=False)
+@flow(name="summary-statistics", log_prints=False, persist_result=False,
+      on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def summary_statistics(
     collaboration_id: PositiveId,
     server: ServerParameters | None = None,
@@ -74,6 +87,8 @@ async def summary_statistics(
     databases: list[DatabaseRequest] | None = None,
     retries: Annotated[int, Field(ge=0, le=10)] = 1,
     timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
+    quantiles: list[Probability] = list(DEFAULT_QUANTILES),  # noqa: B006 - never mutated
+    bins: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_BINS,
 ) -> dict[str, Any]:
     """Federated summary statistics of a collaboration's tables.
 
@@ -87,11 +102,24 @@ async def summary_statistics(
         databases: database requests (default ``[{"label": "default"}]``).
         retries: retries per organization.
         timeout_seconds: per organization attempt; the server task is killed on expiry.
+        quantiles: probabilities in (0, 1) of the numeric columns' quantiles; ``[]`` skips
+            the second (histogram) round.
+        bins: equal-width histogram bins over each column's global [min, max]; the
+            quantile error is at most one bin width.
 
     Returns:
         ``{"rows", "organizations", "numeric": {col: {count, missing, mean, std, min, max}},
-        "categorical": {col: {missing, counts}}}``.
+        "categorical": {col: {missing, counts (None = suppressed)}}, "suppressed":
+        {"categories": {col: {value: [orgs]}}, "histogram_bins": {col: [{bin, low, high,
+        organizations}]}}, "quantiles": {col: {"estimates": {str(q): value | None},
+        "bin_width", "bins", "suppressed_bins"}}}``.
+
+    Raises:
+        ValueError: a quantile is outside (0, 1), ``bins`` < 1, or no login was given
+            (before any task is created).
     """
+    probabilities = validate_quantiles(quantiles)
+    bins = validate_bins(bins)
     logger = run_logger()
     credentials = await _credentials(server, credentials_block)
     kwargs: dict[str, Any] = {} if columns is None else {"columns": list(columns)}
@@ -101,6 +129,24 @@ async def summary_statistics(
         retries=retries, timeout_seconds=timeout_seconds,
     )
     table = combine_summaries(partials)
+    table["quantiles"] = {}
+    table["suppressed"]["histogram_bins"] = {}
+    edges = bin_edges(table["numeric"], bins) if probabilities else {}
+    if edges:
+        histograms = await run_partial(
+            credentials, collaboration_id, "histogram", image=image,
+            organizations=list(partials), kwargs={"edges": edges},
+            databases=[db.wire() for db in databases] if databases else None,
+            retries=retries, timeout_seconds=timeout_seconds,
+        )
+        table["quantiles"] = combine_histograms(histograms, edges, probabilities)
+        table["suppressed"]["histogram_bins"] = {
+            name: q["suppressed_bins"] for name, q in table["quantiles"].items()
+            if q["suppressed_bins"]}
+    if table["suppressed"]["categories"] or table["suppressed"]["histogram_bins"]:
+        logger.warning("small cells suppressed by the nodes: categories of %s, histogram "
+                       "bins of %s", sorted(table["suppressed"]["categories"]),
+                       sorted(table["suppressed"]["histogram_bins"]))
     logger.info("summary of %d rows from %d organizations", table["rows"],
                 table["organizations"])
     if FlowRunContext.get() is not None:  # not when the logic runs alone (``.fn()``)

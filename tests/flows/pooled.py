@@ -43,3 +43,21 @@ def assert_matches_pandas(table: dict[str, Any], expected: dict[str, Any],
         assert got["missing"] == want["missing"], name
         for key in ("mean", "std", "min", "max"):
             assert math.isclose(got[key], want[key], rel_tol=tol, abs_tol=tol), (name, key)
+
+
+def assert_quantiles_within_bin_width(quantiles: dict[str, Any], df: pd.DataFrame,
+                                      probabilities: Sequence[float]) -> None:
+    """Every estimated quantile is within its bin width of pandas' (linear) quantile."""
+    numeric = [n for n in df.columns if pd.api.types.is_numeric_dtype(df[n])
+               and not pd.api.types.is_bool_dtype(df[n]) and df[n].count()]
+    assert set(quantiles) == set(numeric)
+    for name in numeric:
+        got = quantiles[name]
+        width = got["bin_width"]
+        assert width <= (float(df[name].max()) - float(df[name].min())) / got["bins"] * (
+            1 + 1e-9) + 1e-12, name
+        assert set(got["estimates"]) == {str(q) for q in probabilities}, name
+        for q in probabilities:
+            exact = float(df[name].quantile(q))
+            estimate = got["estimates"][str(q)]
+            assert abs(estimate - exact) <= width * (1 + 1e-9) + 1e-12, (name, q)

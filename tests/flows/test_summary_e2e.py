@@ -8,14 +8,21 @@ import pytest
 from prefect.logging import disable_run_logger
 
 from flows.summary.flow import ServerParameters, summary_statistics
-from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
+from flows.summary.quantiles import DEFAULT_QUANTILES
+from tests.flows.pooled import (
+    assert_matches_pandas,
+    assert_quantiles_within_bin_width,
+    pandas_summary,
+    pooled_frame,
+)
 from tests.flows.researcher import Researcher
 
 
 @pytest.mark.docker
 async def test_summary_flow_equals_pandas_on_pooled_csvs(
         federation: Any, summary_image: str, researcher: Researcher) -> None:
-    """Federated count/missing/mean/std/min/max and category counts equal pooled pandas."""
+    """Federated count/missing/mean/std/min/max and category counts equal pooled pandas;
+    the default quantiles (second, histogram round) are within a bin width of pandas'."""
     # Prepare
     server = ServerParameters(url=researcher.url, username=researcher.username,
                               password=researcher.password)  # type: ignore[arg-type]
@@ -25,8 +32,11 @@ async def test_summary_flow_equals_pandas_on_pooled_csvs(
             collaboration_id=federation.collaboration_id, server=server, image=summary_image,
             retries=0, timeout_seconds=120)
     # Assert
+    pooled = pooled_frame(federation.csv_paths)
     assert table["organizations"] == len(federation.nodes)
-    assert_matches_pandas(table, pandas_summary(pooled_frame(federation.csv_paths)))
+    assert_matches_pandas(table, pandas_summary(pooled))
+    assert_quantiles_within_bin_width(table["quantiles"], pooled, DEFAULT_QUANTILES)
+    assert table["suppressed"] == {"categories": {}, "histogram_bins": {}}
 
 
 @pytest.mark.docker
@@ -41,8 +51,10 @@ async def test_summary_flow_of_chosen_columns_and_organizations(
     with disable_run_logger():
         table = await summary_statistics.fn(
             collaboration_id=federation.collaboration_id, server=server, image=summary_image,
-            organizations=chosen, columns=["bmi", "smoker"], retries=0, timeout_seconds=120)
+            organizations=chosen, columns=["bmi", "smoker"], retries=0, timeout_seconds=120,
+            quantiles=[0.1, 0.9], bins=50)
     # Assert
     paths = [n.csv_path for n in federation.nodes if n.organization_id in chosen]
-    expected = pandas_summary(pooled_frame(paths)[["bmi", "smoker"]])
-    assert_matches_pandas(table, expected)
+    pooled = pooled_frame(paths)[["bmi", "smoker"]]
+    assert_matches_pandas(table, pandas_summary(pooled))
+    assert_quantiles_within_bin_width(table["quantiles"], pooled, [0.1, 0.9])

@@ -82,7 +82,8 @@ def test_deployment_file_points_at_the_flow() -> None:
 @pytest.mark.docker
 async def test_summary_flow_under_the_engine_with_a_saved_block(
         federation: Any, summary_image: str, researcher: Researcher) -> None:
-    """The deployed shape: credentials from a saved Block, one summary@org run per node."""
+    """The deployed shape: credentials from a saved Block, one summary@org and one
+    histogram@org run per node."""
     # Prepare
     block_name = f"fed-{uuid.uuid4().hex[:8]}"
     await V6flowServerCredentials(url=researcher.url, username=researcher.username,
@@ -97,8 +98,10 @@ async def test_summary_flow_under_the_engine_with_a_saved_block(
             id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
     # Assert
     assert_matches_pandas(table, pandas_summary(pooled_frame(federation.csv_paths)))
+    # two federated rounds: moments (summary@org), then histograms for quantiles (histogram@org)
     assert sorted(r.name for r in runs) == sorted(
-        f"summary@{n.organization_name}" for n in federation.nodes)
+        f"{method}@{n.organization_name}" for n in federation.nodes
+        for method in ("summary", "histogram"))
 
 
 def test_refused_requests_are_not_retried() -> None:

@@ -62,21 +62,34 @@ def numeric_summary(series: pd.Series) -> dict[str, Any]:
     }
 
 
-def categorical_summary(series: pd.Series) -> dict[str, Any]:
-    """missing and value counts (keys as text) of one categorical column."""
+def categorical_summary(series: pd.Series, min_cell_count: int = 0) -> dict[str, Any]:
+    """missing and value counts (keys as text) of one categorical column.
+
+    A count with ``0 < n < min_cell_count`` is returned as ``None`` (small-cell suppression).
+    """
     counts = series.dropna().astype(str).value_counts()
     return {
         "missing": int(series.isna().sum()),
-        "counts": {str(key): int(value) for key, value in counts.items()},
+        "counts": {str(key): (None if 0 < int(value) < min_cell_count else int(value))
+                   for key, value in counts.items()},
     }
 
 
-def partial_summary(df: pd.DataFrame, columns: Sequence[str] | None = None) -> dict[str, Any]:
+def partial_summary(df: pd.DataFrame, columns: Sequence[str] | None = None,
+                    min_cell_count: int = 0) -> dict[str, Any]:
     """Summarise the chosen columns (all when None) of one organization's table.
+
+    Args:
+        df: the organization's table.
+        columns: columns to summarise; all when None.
+        min_cell_count: category counts ``0 < n <`` this are suppressed (None); 0 = none.
 
     Raises:
         KeyError: a requested column does not exist.
+        ValueError: the threshold is negative.
     """
+    if min_cell_count < 0:
+        raise ValueError("min_cell_count must be >= 0")
     chosen = list(columns) if columns is not None else [str(c) for c in df.columns]
     missing = [c for c in chosen if c not in df.columns]
     if missing:
@@ -88,5 +101,6 @@ def partial_summary(df: pd.DataFrame, columns: Sequence[str] | None = None) -> d
         if is_numeric(series):
             numeric[name] = numeric_summary(series)
         else:
-            categorical[name] = categorical_summary(series)
-    return {"rows": len(df), "numeric": numeric, "categorical": categorical}
+            categorical[name] = categorical_summary(series, min_cell_count)
+    return {"rows": len(df), "numeric": numeric, "categorical": categorical,
+            "min_cell_count": min_cell_count}
