@@ -1,0 +1,143 @@
+"""deployments/prefect.yaml end to end: deploy, a process worker, a deployment run over 3 nodes.
+
+Real local Prefect server, real ``prefect deploy`` and ``prefect worker start`` processes,
+the real federation (v6flow server + 3 node processes on Docker). The summary result is
+read back through the Prefect API (table artifact, task runs, logs) and compared with pandas
+on the pooled CSVs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import signal
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from blocks import V6flowServerCredentials
+from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
+from tests.flows.pooled import pandas_summary, pooled_frame
+from tests.flows.researcher import Researcher
+
+PREFECT_FILE = REPO_ROOT / "deployments" / "prefect.yaml"
+SUMMARY_DEPLOYMENT = "summary-statistics/summary-statistics"
+RUN_TIMEOUT = 300.0
+
+
+def _prefect(server: PrefectServer, *args: str, timeout: float = 180) -> str:
+    done = subprocess.run(["prefect", *args], cwd=REPO_ROOT, timeout=timeout, check=False,
+                          env=server.env(V6FLOW_PROJECT_DIR=str(REPO_ROOT)),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@contextlib.contextmanager
+def _worker(server: PrefectServer, pool: str, log_path: Path) -> Iterator[Path]:
+    """``prefect worker start --pool``, polling every second; two SIGINTs, then kill."""
+    env = server.env(PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1")
+    with log_path.open("ab") as out:
+        proc = subprocess.Popen(["prefect", "worker", "start", "--pool", pool], cwd=REPO_ROOT,
+                                env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield log_path
+    finally:
+        for _ in range(2):  # the first SIGINT is forwarded to the flow run, the second exits
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def _expected_rows(pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The artifact rows pandas predicts: one per numeric column, per category, per missing."""
+    rows: dict[str, dict[str, Any]] = dict(pooled["numeric"])
+    for name, stats in pooled["categorical"].items():
+        rows.update({f"{name}={value}": {"count": n} for value, n in stats["counts"].items()})
+        rows[f"{name} (missing)"] = {"count": stats["missing"]}
+    return rows
+
+
+def _assert_rows_match(got: list[dict[str, Any]], want: dict[str, dict[str, Any]]) -> None:
+    """Same rows; every predicted value equal (floats within 1e-9); extra keys (quantiles) ok."""
+    by_column = {str(row["column"]): row for row in got}
+    assert set(by_column) == set(want)
+    for column, expected in want.items():
+        for key, value in expected.items():
+            actual = by_column[column][key]
+            if isinstance(value, float):
+                assert math.isclose(float(actual), value, rel_tol=1e-9, abs_tol=1e-9), (
+                    column, key, actual, value)
+            else:
+                assert actual == value, (column, key, actual, value)
+
+
+@pytest.mark.slow
+@pytest.mark.docker
+async def test_summary_deployment_runs_on_a_process_worker_and_equals_pandas(
+        prefect_server: PrefectServer, federation: Any, own_summary_image: str,
+        researcher: Researcher, tmp_path: Path) -> None:
+    """deploy --all → worker → run_deployment → Completed; artifact and task runs are right."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.deployments import run_deployment
+
+    # Prepare
+    spec = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
+    pool = spec["deployments"][0]["work_pool"]["name"]
+    _prefect(prefect_server, "work-pool", "create", pool, "--type", "process")
+    deployed = _prefect(prefect_server, "--no-prompt", "deploy", "--all",
+                        "--prefect-file", str(PREFECT_FILE.relative_to(REPO_ROOT)))
+    block_name = f"researcher-{uuid.uuid4().hex[:8]}"
+    with prefect_api(prefect_server):
+        await V6flowServerCredentials(url=researcher.url, username=researcher.username,
+                                      password=researcher.password).asave(block_name)  # type: ignore[arg-type]
+    parameters = {"collaboration_id": federation.collaboration_id,
+                  "credentials_block": block_name, "image": own_summary_image,
+                  "retries": 0, "timeout_seconds": 120}
+    # Execute
+    with _worker(prefect_server, pool, tmp_path / "worker.log") as worker_log, \
+            prefect_api(prefect_server):
+        flow_run = await run_deployment(  # type: ignore[misc]  # sync/async dispatch union
+            SUMMARY_DEPLOYMENT, parameters=parameters, timeout=RUN_TIMEOUT, poll_interval=1)
+        async with get_client() as api:
+            deployments = await api.read_deployments()
+            run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
+            task_runs = await api.read_task_runs(flow_run_filter=run_filter)
+            artifacts = await api.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["summary-statistics"])),
+                flow_run_filter=run_filter)
+            logs = await api.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
+                any_=[flow_run.id])))
+    # Assert
+    assert flow_run.state is not None
+    assert flow_run.state.is_completed(), (
+        f"{flow_run.state}\n--- worker ---\n{worker_log.read_text(errors='replace')[-4000:]}")
+    assert {d.name for d in deployments} == {d["name"] for d in spec["deployments"]}, deployed
+    assert sorted(r.name for r in task_runs if r.name.startswith("summary@")) == sorted(
+        f"summary@{node.organization_name}" for node in federation.nodes)
+    assert all(r.state is not None and r.state.is_completed() for r in task_runs)
+    assert len(artifacts) == 1 and artifacts[0].type == "table"
+    data = artifacts[0].data
+    rows: list[dict[str, Any]] = json.loads(data) if isinstance(data, str) else data  # type: ignore[assignment]
+    expected = pandas_summary(pooled_frame(federation.csv_paths))
+    _assert_rows_match(rows, _expected_rows(expected))
+    assert any(f"summary of {expected['rows']} rows from {len(federation.nodes)} organizations"
+               in log.message for log in logs)
