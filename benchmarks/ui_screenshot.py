@@ -7,7 +7,8 @@ What it does:
    3 node processes, offline-built images): :func:`v6flow.demo.ensure_images` and
    :func:`v6flow.local_federation.local_federation`;
 3. saves a ``V6flowServerCredentials`` Block and runs the ``summary_statistics`` flow
-   against that Prefect server (one ``summary@<organization>`` task run per node);
+   against that Prefect server (``summary@<organization>`` and ``histogram@<organization>``
+   task runs per node);
 4. stops the federation and takes a headless-Chromium screenshot of
    ``/runs/flow-run/<id>`` (task-run timeline per organization and the logs);
 5. prints the PNG path.
