@@ -109,9 +109,15 @@ def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: R
         NotFoundError, UnauthorizedError (not the owning node), BadRequestError (finished).
     """
     run = _owned_run(session, identity, run_id)
-    if run.finished_at is not None:
-        raise BadRequestError(ALREADY_FINISHED)
     fields = data.model_fields_set
+    if run.finished_at is not None:
+        if run.status == RunStatus.KILLED.value and "log" in fields:
+            # The server finished the run when it was killed; the node's report that
+            # follows still brings the container's log, which killed runs keep (v4 lost it).
+            run.log = data.log
+            _run_update_event(outbox, run)
+            return run
+        raise BadRequestError(ALREADY_FINISHED)
     if "status" in fields and data.status is not None:
         run.status = data.status.value
     if "started_at" in fields:

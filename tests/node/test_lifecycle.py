@@ -46,7 +46,7 @@ def test_live_log_lines_arrive_before_the_run_finishes(federation: Federation,
 
 
 def test_kill_stops_the_container(federation: Federation) -> None:
-    """POST /kill/task kills the container; the run stays `killed by user`."""
+    """POST /kill/task kills the container; the run stays `killed by user`, keeps its log."""
     # Prepare
     node = federation.nodes[1]
     task = federation.create_task("sleep", args=[60], organization_ids=[node.organization_id])
@@ -64,6 +64,12 @@ def test_kill_stops_the_container(federation: Federation) -> None:
                                                                 filters={"name": name}):
         time.sleep(0.1)
     assert not client.api.containers(all=True, filters={"name": name})
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and "sleep" not in (run.get("log") or ""):
+        time.sleep(0.1)
+        run = federation.get(f"run/{run['id']}")
+    assert "sleep" in (run.get("log") or ""), run.get("log")  # the wrapper's "calling ..." line
+    assert run["status"] == "killed by user"
 
 
 def test_restarted_node_picks_up_a_run_created_while_it_was_down(

@@ -96,3 +96,22 @@ def test_open_runs_for_a_node_include_the_task(world: World) -> None:
     assert run["task"]["id"] == task["id"] and run["task"]["image"] == task["image"]
     assert run["task"]["databases"][0]["label"] == "default"
     assert run["task"]["init_org"]["id"] == world.org_ids[0]
+
+
+def test_killed_run_keeps_the_log_the_node_reports_after_the_kill(world: World) -> None:
+    """After a kill the owning node's report stores the log only; status and time stay."""
+    task = world.create_task()
+    run = _run_of(world, task["id"], world.org_ids[0])
+    world.ok("POST", "/kill/task", world.researcher_token, json={"id": task["id"]})
+    killed = world.ok("GET", f"/run/{run['id']}")
+    token = world.node_token(world.org_ids[0])
+    world.ok("PATCH", f"/run/{run['id']}", token, json={
+        "status": "killed by user", "log": "tick 0\ntick 1", "result": "eyJ4IjogMX0=",
+        "finished_at": format_datetime(utcnow())})
+    after = world.ok("GET", f"/run/{run['id']}")
+    assert after["log"] == "tick 0\ntick 1"
+    assert after["status"] == "killed by user"
+    assert after["finished_at"] == killed["finished_at"]
+    assert not world.ok("GET", f"/result/{run['id']}")["result"]
+    refused = world.call("PATCH", f"/run/{run['id']}", token, json={"status": "completed"})
+    assert refused.status_code == 400
