@@ -176,7 +176,7 @@ def _leftover_containers(names: Sequence[str]) -> list[str]:
     from v6flow import images
 
     client = images.docker_client()
-    return [c.name for name in names
+    return [str(c.name) for name in names
             for c in client.containers.list(all=True, filters={"label": f"{NODE_LABEL}={name}"})]
 
 

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
@@ -259,10 +258,10 @@ class DockerRuntime:
             ContainerLost: the container vanished or the engine connection broke.
         """
         try:
-            result: dict[str, Any] = container.wait()
+            result = container.wait()
         except (docker.errors.DockerException, OSError,
                 requests.exceptions.RequestException) as exc:
-            raise ContainerLost(container.name, str(exc)) from exc
+            raise ContainerLost(str(container.name), str(exc)) from exc
         return int(result.get("StatusCode", -1))
 
     @staticmethod
@@ -301,7 +300,7 @@ class DockerRuntime:
     # --- cleanup --------------------------------------------------------------------------
     def remove_everything(self) -> None:
         """Remove every container, network and volume labelled with this node."""
-        selector = {"label": [f"{LABEL_NODE}={self.node}"]}
+        selector: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_NODE}={self.node}"]}
         containers = self.client.containers.list(all=True, filters=selector,
                                                  ignore_removed=True)
         # Algorithm containers first: they live in a sidecar's namespace.
