@@ -25,6 +25,7 @@ from blocks import V6flowServerCredentials
 from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
 from tests.flows.pooled import pandas_summary, pooled_frame
 from tests.flows.researcher import Researcher
+from tests.prefect_records import recorded_task_runs
 
 PREFECT_FILE = REPO_ROOT / "deployments" / "prefect.yaml"
 SUMMARY_DEPLOYMENT = "summary-statistics/summary-statistics"
@@ -120,7 +121,8 @@ async def test_summary_deployment_runs_on_a_process_worker_and_equals_pandas(
         async with get_client() as api:
             deployments = await api.read_deployments()
             run_filter = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run.id]))
-            task_runs = await api.read_task_runs(flow_run_filter=run_filter)
+            task_runs = await recorded_task_runs(api, flow_run.id,
+                                                 expected=2 * len(federation.nodes))
             artifacts = await api.read_artifacts(
                 artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["summary-statistics"])),
                 flow_run_filter=run_filter)

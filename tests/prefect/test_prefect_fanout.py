@@ -11,8 +11,6 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
-    FlowRunFilter,
-    FlowRunFilterId,
     LogFilter,
     LogFilterFlowRunId,
 )
@@ -20,6 +18,7 @@ from prefect.logging.handlers import APILogHandler
 
 from blocks.credentials import V6flowServerCredentials
 from tests.flows.researcher import Researcher
+from tests.prefect_records import recorded_task_runs
 from v6flow.client import Client
 from v6flow.errors import RunFailed
 from v6flow.prefect import run_partial
@@ -42,10 +41,9 @@ async def fan_out(credentials: V6flowServerCredentials, collaboration_id: int, m
                              retry_delay_seconds=0, timeout_seconds=timeout_seconds)
 
 
-async def _task_runs(flow_run_id: UUID) -> list[Any]:
+async def _task_runs(flow_run_id: UUID, expected: int = 0) -> list[Any]:
     async with get_client() as client:
-        return await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        return await recorded_task_runs(client, flow_run_id, expected=expected)
 
 
 async def _flow_logs(flow_run_id: UUID, needle: str, timeout: float = 15) -> list[str]:
@@ -111,8 +109,8 @@ async def test_one_named_task_run_per_organization_with_node_logs(
     result = await state.result()
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
-    runs = await _task_runs(flow_run_id)
     names = {n.organization_name for n in federation.nodes}
+    runs = await _task_runs(flow_run_id, expected=len(names))
     logs = await _flow_logs(flow_run_id, "calling")
     # Assert
     assert result == dict.fromkeys(federation.organization_ids, "hi")

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.exceptions import ParameterTypeError
 from prefect.flows import load_flow_from_entrypoint
 
@@ -17,6 +16,7 @@ from blocks import V6flowCollaboration, V6flowServerCredentials
 from flows.summary.flow import ServerParameters, summary_statistics
 from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
 from tests.flows.researcher import Researcher
+from tests.prefect_records import recorded_task_runs
 from v6flow.client import AsyncClient, Client
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +94,8 @@ async def test_summary_flow_under_the_engine_with_a_saved_block(
                                      return_state=True)
     table = await state.result()
     async with get_client() as client:
-        runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(
-            id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
+        runs = await recorded_task_runs(client, state.state_details.flow_run_id,
+                                        expected=2 * len(federation.nodes))
     # Assert
     assert_matches_pandas(table, pandas_summary(pooled_frame(federation.csv_paths)))
     # two federated rounds: moments (summary@org), then histograms for quantiles (histogram@org)

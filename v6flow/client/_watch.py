@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from v6flow.client._sse import ALGORITHM_LOG, RUN_UPDATE, SYNC, Event, concerns_task
+from v6flow.status import RunStatus
 
 #: Seconds between status reads when no event arrives (the safety net under the push).
 DEFAULT_POLL_INTERVAL = 5.0
@@ -34,6 +35,13 @@ def log_lines(event: Event, task_id: int) -> LogLines | None:
                     lines=tuple(str(line) for line in lines))
 
 
+def _finished(status: object) -> bool:
+    try:
+        return RunStatus(str(status)).is_finished
+    except ValueError:
+        return False
+
+
 class TaskWatch:
     """Decides, event by event, when the status of the watched task must be read.
 
@@ -45,6 +53,16 @@ class TaskWatch:
         self.task_id = task_id
         self.poll_interval = poll_interval
         self._last_check = -math.inf
+        #: A run of the task was pushed as finished: the server sends a run's log lines
+        #: before its final ``run_update``, so every line of that run has been seen.
+        self.final_update_seen = False
+
+    def observe(self, event: Event | None) -> None:
+        """Note what ``event`` tells about the watched task (see ``final_update_seen``)."""
+        if (event is not None and event.name == RUN_UPDATE
+                and concerns_task(event, self.task_id)
+                and _finished(event.data.get("status"))):
+            self.final_update_seen = True
 
     def needs_check(self, event: Event | None, now: float) -> bool:
         """Whether to read the task status now (``event`` None: no event, just time)."""

@@ -38,6 +38,9 @@ from v6flow.errors import (
 )
 from v6flow.status import RunStatus
 
+#: How long a finished wait reads on for log lines pushed just before the end.
+LOG_DRAIN_SECONDS = 2.0
+
 #: Log markers of a partial whose return value could not be written as JSON.
 _NOT_JSON_MARKERS = ("not JSON-serialisable", "OutputError")
 
@@ -334,18 +337,46 @@ async def _wait(client: AsyncClient, stream: EventStream | None, task_id: int,
     try:
         async with asyncio.timeout(timeout):
             while True:
-                batch = None if event is None else log_lines(event, task_id)
-                if batch is not None and on_log is not None:
-                    on_log(batch)
+                _forward(event, task_id, on_log)
+                watch.observe(event)
                 now = time.monotonic()
                 if watch.needs_check(event, now):
                     watch.checked(now)
                     status = await client.task.status(task_id)
                     if status.is_finished:
+                        await _drain_logs(stream, watch, on_log)
                         return status
                 event = await stream.next(timeout=watch.poll_interval)
     except TimeoutError as exc:
         raise TaskTimeout(task_id, timeout or 0.0) from exc
+
+
+def _forward(event: Event | None, task_id: int,
+             on_log: Callable[[LogLines], None] | None) -> None:
+    batch = None if event is None else log_lines(event, task_id)
+    if batch is not None and on_log is not None:
+        on_log(batch)
+
+
+async def _drain_logs(stream: EventStream, watch: TaskWatch,
+                      on_log: Callable[[LogLines], None] | None,
+                      grace: float = LOG_DRAIN_SECONDS) -> None:
+    """Forward the log lines still queued when the status read says finished.
+
+    A wait that starts late (e.g. after a slow Prefect API call) reads a finished status
+    before it has consumed the pushed events; the run's final ``run_update`` follows all of
+    its log lines on the stream, so reading up to it loses no line.
+    """
+    deadline = time.monotonic() + grace
+    while not watch.final_update_seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        event = await stream.next(timeout=remaining)
+        if event is None:
+            return
+        _forward(event, watch.task_id, on_log)
+        watch.observe(event)
 
 
 async def _tagged(org: int, call: Callable[[], Awaitable[Any]]

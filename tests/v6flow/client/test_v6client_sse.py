@@ -54,3 +54,15 @@ def test_log_lines_only_for_the_watched_task() -> None:
     # Assert
     assert batch is not None and batch.lines == ("a", "b") and batch.run_id == 9
     assert log_lines(other, 5) is None
+
+
+def test_watch_notes_when_a_run_of_its_task_was_pushed_as_finished() -> None:
+    """Only a finished run_update of the watched task marks its log lines as complete."""
+    watch = TaskWatch(7)
+    for event in (Event("run_update", {"task_id": 8, "status": "completed"}),
+                  Event("run_update", {"task_id": 7, "status": "active"}),
+                  Event("algorithm_log", {"task_id": 7, "lines": ["x"]}), None):
+        watch.observe(event)
+    assert watch.final_update_seen is False
+    watch.observe(Event("run_update", {"task_id": 7, "status": "crashed"}))
+    assert watch.final_update_seen is True

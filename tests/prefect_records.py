@@ -1,0 +1,32 @@
+"""Reading what Prefect recorded about a flow run, allowing for its eventual consistency.
+
+Prefect records task runs from client events in the background (websocket → task-run
+recorder), so right after a flow run returns its task runs may not all be readable yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import PrefectClient
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+
+async def recorded_task_runs(client: PrefectClient, flow_run_id: UUID, *, expected: int = 0,
+                             timeout: float = 30) -> list[Any]:
+    """The flow run's task runs, once at least ``expected`` are recorded in a final state.
+
+    Returns what is recorded when ``timeout`` passes first (the caller's assertion then says
+    what is missing).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = await client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+        final = [r for r in runs if r.state is not None and r.state.is_final()]
+        if len(final) >= expected or time.monotonic() >= deadline:
+            return list(runs)
+        await asyncio.sleep(0.2)
