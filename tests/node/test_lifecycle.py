@@ -51,6 +51,10 @@ def test_kill_stops_the_container(federation: Federation) -> None:
     node = federation.nodes[1]
     task = federation.create_task("sleep", args=[60], organization_ids=[node.organization_id])
     _wait_active(federation, task["id"])
+    deadline = time.monotonic() + 15  # the wrapper's "calling ..." line arrived live
+    while time.monotonic() < deadline and "sleep" not in (federation.runs(task["id"])[0]
+                                                          .get("log") or ""):
+        time.sleep(0.1)
     # Execute
     response = federation.request("POST", "kill/task", json={"id": task["id"]})
     assert response.status_code == 200, response.text
