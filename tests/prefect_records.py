@@ -30,3 +30,24 @@ async def recorded_task_runs(client: PrefectClient, flow_run_id: UUID, *, expect
         if len(final) >= expected or time.monotonic() >= deadline:
             return list(runs)
         await asyncio.sleep(0.2)
+
+
+def drain_prefect_events() -> None:
+    """Flush and forget Prefect's process-wide events worker.
+
+    Prefect keeps one events worker per client type, and for a running server its key does
+    not include the API URL: after a test switched ``PREFECT_API_URL`` to a server that has
+    since stopped, the next flow's events (task runs included) would still go to the dead
+    server. Draining drops that worker; the next event creates one for the current URL.
+    """
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        result = EventsWorker.drain_all()
+        if inspect.isawaitable(result):
+            await result
+
+    run_coro_as_sync(drain())

@@ -124,5 +124,11 @@ def prefect_api(server: PrefectServer) -> Iterator[None]:
     """Point this process's Prefect client at ``server`` (overrides any test harness)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with temporary_settings(updates={PREFECT_API_URL: server.url}):
-        yield
+    from tests.prefect_records import drain_prefect_events
+
+    drain_prefect_events()
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.url}):
+            yield
+    finally:
+        drain_prefect_events()  # its events worker must not outlive this API URL

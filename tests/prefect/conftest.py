@@ -19,6 +19,7 @@ from prefect.settings import PREFECT_RESULTS_LOCAL_STORAGE_PATH, temporary_setti
 from prefect.testing.utilities import prefect_test_harness
 
 from tests.flows.fixtures import researcher, summary_image
+from tests.prefect_records import drain_prefect_events
 
 __all__ = ["prefect_harness", "researcher", "summary_image"]
 
@@ -30,6 +31,7 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     storage = tmp_path_factory.mktemp("prefect-results")
     with temporary_settings({PREFECT_RESULTS_LOCAL_STORAGE_PATH: storage}), \
             prefect_test_harness(server_startup_timeout=120):
+        drain_prefect_events()  # no events worker bound to an earlier test's Prefect API
         asyncio.run(_events_pipeline_ready())
         yield
 
