@@ -23,10 +23,10 @@ from typing import Any
 import anyio
 
 from v6flow import wire
-from v6flow.client._async import AsyncClient, EventStream
+from v6flow.client._async import AsyncClient
 from v6flow.client._ops import DEFAULT_DATABASES, log_tail, ref_id, single
-from v6flow.client._sse import SYNC, Event
-from v6flow.client._watch import LogLines, TaskWatch, log_lines
+from v6flow.client._stream_wait import subscribe, wait_on_stream
+from v6flow.client._watch import LogLines
 from v6flow.errors import (
     BadRequest,
     ClientError,
@@ -37,9 +37,6 @@ from v6flow.errors import (
     TaskTimeout,
 )
 from v6flow.status import RunStatus
-
-#: How long a finished wait reads on for log lines pushed just before the end.
-LOG_DRAIN_SECONDS = 2.0
 
 #: Log markers of a partial whose return value could not be written as JSON.
 _NOT_JSON_MARKERS = ("not JSON-serialisable", "OutputError")
@@ -155,7 +152,7 @@ async def run_on_organization(client: AsyncClient, request: PartialRequest,
     started = time.monotonic()
     try:
         async with contextlib.AsyncExitStack() as stack:
-            stream = await _subscribe(client, stack)  # before the task exists: no line lost
+            stream = await subscribe(client, stack)  # before the task exists: no line lost
             task = await client.task.create(
                 request.collaboration_id, [organization_id], request.image, request.method,
                 args=list(request.args), kwargs=dict(request.kwargs),
@@ -169,7 +166,7 @@ async def run_on_organization(client: AsyncClient, request: PartialRequest,
             try:
                 if tracker is not None and tracker.on_task is not None:
                     await tracker.on_task(task_id)
-                status = await _wait(client, stream, task_id, timeout, on_log)
+                status = await wait_on_stream(client, stream, task_id, timeout, on_log)
             except BaseException:
                 await _kill_shielded(client, task_id)
                 raise
@@ -316,67 +313,6 @@ async def _kill_shielded(client: AsyncClient, task_id: int) -> None:
     """Kill a task even while the caller is being cancelled (e.g. a Prefect timeout)."""
     with anyio.CancelScope(shield=True), contextlib.suppress(ClientError):
         await client.task.kill(task_id)
-
-
-async def _subscribe(client: AsyncClient, stack: contextlib.AsyncExitStack
-                     ) -> EventStream | None:
-    """The push channel, or None when the server has none (then the wait polls)."""
-    with contextlib.suppress(ClientError):
-        return await stack.enter_async_context(client.events())
-    return None
-
-
-async def _wait(client: AsyncClient, stream: EventStream | None, task_id: int,
-                timeout: float | None, on_log: Callable[[LogLines], None] | None
-                ) -> RunStatus:
-    """``AsyncClient.wait_for_task`` on a subscription opened before the task existed."""
-    if stream is None:
-        return await client.wait_for_task(task_id, timeout, on_log=on_log)
-    watch = TaskWatch(task_id)
-    event: Event | None = Event(SYNC)
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                _forward(event, task_id, on_log)
-                watch.observe(event)
-                now = time.monotonic()
-                if watch.needs_check(event, now):
-                    watch.checked(now)
-                    status = await client.task.status(task_id)
-                    if status.is_finished:
-                        await _drain_logs(stream, watch, on_log)
-                        return status
-                event = await stream.next(timeout=watch.poll_interval)
-    except TimeoutError as exc:
-        raise TaskTimeout(task_id, timeout or 0.0) from exc
-
-
-def _forward(event: Event | None, task_id: int,
-             on_log: Callable[[LogLines], None] | None) -> None:
-    batch = None if event is None else log_lines(event, task_id)
-    if batch is not None and on_log is not None:
-        on_log(batch)
-
-
-async def _drain_logs(stream: EventStream, watch: TaskWatch,
-                      on_log: Callable[[LogLines], None] | None,
-                      grace: float = LOG_DRAIN_SECONDS) -> None:
-    """Forward the log lines still queued when the status read says finished.
-
-    A wait that starts late (e.g. after a slow Prefect API call) reads a finished status
-    before it has consumed the pushed events; the run's final ``run_update`` follows all of
-    its log lines on the stream, so reading up to it loses no line.
-    """
-    deadline = time.monotonic() + grace
-    while not watch.final_update_seen:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return
-        event = await stream.next(timeout=remaining)
-        if event is None:
-            return
-        _forward(event, watch.task_id, on_log)
-        watch.observe(event)
 
 
 async def _tagged(org: int, call: Callable[[], Awaitable[Any]]
