@@ -1,4 +1,4 @@
-"""Helpers shared by the statistical flows: login resolution, levels and p-values.
+"""Helpers shared by the statistical flows: levels and p-values.
 
 The distribution functions are pure Python (``math`` only), so the flows need no SciPy:
 the chi-square survival function is the regularized upper incomplete gamma function
@@ -11,27 +11,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from blocks.credentials import V6flowServerCredentials
-from flows.summary.flow import ServerParameters
-
 _EPS = 1e-16
 _TINY = 1e-300
 _MAX_TERMS = 10_000
-
-
-async def resolve_credentials(server: ServerParameters | None,
-                              credentials_block: str | None) -> V6flowServerCredentials:
-    """Credentials from the ``server`` parameter, else from a saved Block of that name.
-
-    Raises:
-        ValueError: neither was given.
-    """
-    if server is not None:
-        return server.credentials()
-    if credentials_block is not None:
-        block: V6flowServerCredentials = await V6flowServerCredentials.aload(credentials_block)
-        return block
-    raise ValueError("give either 'server' or 'credentials_block'")
 
 
 def normalise_level(value: Any) -> Any:

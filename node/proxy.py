@@ -2,9 +2,10 @@
 
 Routes are at the root (``API_PATH=""``). Every request is forwarded to ``<server_url>/<path>``
 with its method, query, body and the caller's ``Authorization`` header (the container token),
-and the server's status and body come back unchanged. When the server cannot be reached the
-proxy answers JSON ``{"msg": …}`` (never HTML), because the algorithm client calls
-``response.json()`` on every answer (CONTRACT §2.1, §2.3).
+and the server's status and body come back unchanged. ``GET events`` (the push channel
+a central function uses to wait for its subtasks) is streamed through, not buffered. When
+the server cannot be reached the proxy answers JSON ``{"msg": …}`` (never HTML), because
+the algorithm client calls ``response.json()`` on every answer (CONTRACT §2.1, §2.3).
 
 The proxy listens on a unix socket; the network sidecar forwards ``127.0.0.1:8080`` to it.
 """
@@ -13,15 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import structlog
 import uvicorn
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from node.errors import ProxyError
@@ -35,6 +37,9 @@ _DROPPED_RESPONSE_HEADERS = frozenset(
      "server", "date"}
 )
 _CONNECT_ATTEMPTS = 3
+#: Paths whose answers are streamed (Server-Sent Events): no read timeout, no buffering.
+_STREAMED_PATHS = frozenset({"events"})
+_STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 
 
@@ -54,6 +59,8 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
         path = request.path_params.get("path", "")
         url = f"{base}/{path}"
         headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
+        if request.method == "GET" and path.strip("/") in _STREAMED_PATHS:
+            return await _stream(url, request, headers)
         body = await request.body()
         for attempt in range(1, _CONNECT_ATTEMPTS + 1):
             try:
@@ -79,10 +86,37 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
                        if k.lower() not in _DROPPED_RESPONSE_HEADERS}
         return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
 
+    async def _stream(url: str, request: Request, headers: dict[str, str]) -> Response:
+        upstream_request = client.build_request(
+            "GET", url, params=list(request.query_params.multi_items()), headers=headers,
+            timeout=_STREAM_TIMEOUT)
+        try:
+            upstream = await client.send(upstream_request, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("proxy upstream stream failed", url=url, error=str(exc))
+            return JSONResponse({"msg": f"node proxy: server unreachable ({exc})"},
+                                status_code=502)
+        if upstream.status_code != 200:
+            await upstream.aread()
+            await upstream.aclose()
+            return Response(upstream.content, status_code=upstream.status_code,
+                            media_type=upstream.headers.get("content-type"))
+        return StreamingResponse(
+            _relay(upstream), status_code=200,
+            media_type=upstream.headers.get("content-type", "text/event-stream"),
+            headers={"Cache-Control": "no-cache"}, background=BackgroundTask(upstream.aclose))
+
     return Starlette(routes=[
         Route("/", forward, methods=_METHODS),
         Route("/{path:path}", forward, methods=_METHODS),
     ])
+
+
+async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """The upstream body as it arrives; a broken upstream just ends the stream."""
+    with contextlib.suppress(httpx.HTTPError):
+        async for chunk in upstream.aiter_raw():
+            yield chunk
 
 
 class _QuietServer(uvicorn.Server):

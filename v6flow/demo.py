@@ -89,10 +89,11 @@ def ensure_images(client: Any, say: Say) -> None:
     from v6flow import images
 
     try:
-        say(f"base image {images.BASE_IMAGE}")
-        images.ensure_base_image(client=client, progress=lambda _line: None)
         context = Path(summary_pkg.__file__).parent
-        base_id = client.images.get(images.BASE_IMAGE).id
+        base = images.dockerfile_base(context) or images.BASE_IMAGE
+        say(f"base image {base}")
+        images.ensure_known_base(base, client=client, progress=lambda _line: None)
+        base_id = client.images.get(base).id
         wanted = _source_hash(context, salt=str(base_id))
         labels = images.image_labels(client, SUMMARY_IMAGE)
         if labels is None or labels.get(SOURCE_LABEL) != wanted:
@@ -131,7 +132,8 @@ def _start_prefect_in_background() -> threading.Thread:
 
 
 def _run_flow(fed: LocalFederation) -> dict[str, Any]:
-    from flows.summary.flow import ServerParameters, summary_statistics
+    from flows.parameters import ServerParameters
+    from flows.summary.flow import summary_statistics
 
     server = ServerParameters(url=fed.url, username=fed.username,
                               password=fed.password)  # type: ignore[arg-type]

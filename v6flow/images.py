@@ -7,8 +7,14 @@ The base image needs no registry at all:
 3. a ``docker build`` with ``network_mode="none"`` creates ``/opt/venv`` and installs
    ``v6flow[data]`` from a wheelhouse made on the host (``/opt/wheels`` stays in the image).
 
+The flow base image (``v6flow/flow-base``) adds what a flow needs to run as a central task in
+a node container (:mod:`v6flow.algorithm.central`): Prefect (wheels fetched on the host), a
+migrated Prefect home at ``/opt/v6flow/prefect-home`` and the ``flows`` and ``blocks`` packages
+of this checkout. The images in ``flows/`` build on it.
+
 Algorithm images are ordinary ``docker build`` contexts whose Dockerfile starts with
-``ARG BASE_IMAGE`` / ``FROM ${BASE_IMAGE}`` and installs its package with
+``ARG BASE_IMAGE=<default>`` / ``FROM ${BASE_IMAGE}`` (the default names the base it needs;
+a v6flow base is built when missing or stale) and installs its package with
 ``pip install --no-index --find-links /opt/wheels <pkg>``. Wheels the package needs beyond the
 base can be put in a ``wheels/`` folder of the build context, or named with
 ``requirements=[...]``: their wheels are then fetched on the host (cached) and added to
@@ -42,6 +48,7 @@ if TYPE_CHECKING:
     import docker
 
 BASE_IMAGE = f"v6flow/base:{v6flow.__version__}"
+FLOW_BASE_IMAGE = f"v6flow/flow-base:{v6flow.__version__}"
 ROOTFS_IMAGE = "v6flow/rootfs:bookworm"
 #: Labels every image built here carries (``v6flow.image`` is ``base`` or ``algorithm``).
 LABEL_IMAGE = "v6flow.image"
@@ -75,6 +82,23 @@ RUN pip install --no-index --find-links /opt/wheels "v6flow[data]=={version}" \\
  && python -c "import v6flow, jwt, httpx, pandas, pyarrow"
 WORKDIR /
 """
+
+
+_FLOW_BASE_DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${{BASE_IMAGE}}
+COPY wheels/ /opt/wheels/
+RUN pip install --no-index --find-links /opt/wheels --no-deps -r /opt/wheels/{requirements} \\
+ && mkdir -p {prefect_home} \\
+ && PREFECT_HOME={prefect_home} PREFECT_SERVER_ANALYTICS_ENABLED=false \\
+    prefect server database upgrade -y >/dev/null \\
+ && test -f {prefect_home}/prefect.db
+COPY central/ /opt/v6flow/central/
+ENV PYTHONPATH=/opt/v6flow/central
+RUN python -c "import flows.parameters, blocks, v6flow.prefect"
+"""
+#: Requirement file of the flow base image (written into its ``wheels/``).
+FLOW_REQUIREMENTS_FILE = "v6flow-flow-requirements.txt"
 
 
 def default_cache_dir() -> Path:
@@ -236,7 +260,90 @@ def ensure_base_image(*, tag: str = BASE_IMAGE, cache_dir: Path | None = None,
     return tag
 
 
-def build_algorithm_image(path: str | os.PathLike[str], tag: str, *, base: str = BASE_IMAGE,
+def flow_base_is_current(client: docker.DockerClient, tag: str = FLOW_BASE_IMAGE) -> bool:
+    """True when ``tag`` exists and was built from this checkout's flows, blocks and base."""
+    labels = image_labels(client, tag)
+    if labels is None:
+        return False
+    try:
+        root = _wheelhouse.source_root()
+    except v6flow.errors.ConfigurationError:
+        return True
+    return labels.get(LABEL_SOURCE_HASH) == _flow_base_hash(client, root)
+
+
+def _flow_base_hash(client: docker.DockerClient, root: Path) -> str:
+    base = str(client.images.get(BASE_IMAGE).id)
+    return _wheelhouse.flow_sources_hash(root, salt=base)
+
+
+def ensure_flow_base_image(*, tag: str = FLOW_BASE_IMAGE, cache_dir: Path | None = None,
+                           client: docker.DockerClient | None = None,
+                           progress: Progress | None = None) -> str:
+    """Return ``tag``, building the flow base (base + Prefect + flows) if missing or stale.
+
+    Raises:
+        EngineUnavailable: no Docker engine.
+        ImageBuildError: the build failed.
+        ConfigurationError: not run from a source checkout (the flows are part of it).
+    """
+    client = client or docker_client()
+    ensure_base_image(client=client, cache_dir=cache_dir, progress=progress)
+    if flow_base_is_current(client, tag):
+        return tag
+    say = progress or (lambda _msg: None)
+    cache = cache_dir or default_cache_dir()
+    root = _wheelhouse.source_root()
+    with _wheelhouse.cache_lock(cache, "flow-base-image"):
+        if flow_base_is_current(client, tag):
+            return tag
+        requirements = _wheelhouse.flow_requirements(root)
+        wheels = _extra_wheels(cache, requirements, say, no_deps=True)
+        with tempfile.TemporaryDirectory(prefix="v6flow-flow-base-", dir=cache) as tmp:
+            context = Path(tmp)
+            _link_tree(wheels, context / "wheels")
+            (context / "wheels" / FLOW_REQUIREMENTS_FILE).write_text(
+                "\n".join(requirements) + "\n")
+            _wheelhouse.stage_flow_sources(root, context / "central")
+            (context / "Dockerfile").write_text(_FLOW_BASE_DOCKERFILE.format(
+                requirements=FLOW_REQUIREMENTS_FILE, prefect_home="/opt/v6flow/prefect-home"))
+            say(f"docker build {tag} (offline, network none)")
+            _stream_build(
+                client, context=context, tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
+                network_mode="none", nocache=False, progress=say,
+                labels={LABEL_IMAGE: "flow-base", LABEL_VERSION: v6flow.__version__,
+                        LABEL_SOURCE_HASH: _flow_base_hash(client, root)},
+            )
+    return tag
+
+
+def dockerfile_base(path: str | os.PathLike[str]) -> str | None:
+    """The default of ``ARG BASE_IMAGE=...`` in ``path/Dockerfile`` (None when it has none)."""
+    for line in (Path(path) / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0].upper() == "ARG" and words[1].startswith("BASE_IMAGE="):
+            return words[1].partition("=")[2].strip("\"'") or None
+    return None
+
+
+def ensure_known_base(base: str, *, client: docker.DockerClient | None = None,
+                      progress: Progress | None = None) -> str:
+    """Build a v6flow base (``base`` or ``flow-base``) when missing or stale; check others.
+
+    Raises:
+        ImageBuildError: ``base`` is not a v6flow base and is not present locally.
+    """
+    client = client or docker_client()
+    if base == BASE_IMAGE:
+        return ensure_base_image(client=client, progress=progress)
+    if base == FLOW_BASE_IMAGE:
+        return ensure_flow_base_image(client=client, progress=progress)
+    if image_labels(client, base) is None:
+        raise ImageBuildError(f"base image {base} is not present locally (builds never pull)")
+    return base
+
+
+def build_algorithm_image(path: str | os.PathLike[str], tag: str, *, base: str | None = None,
                           client: docker.DockerClient | None = None,
                           labels: Mapping[str, str] | None = None,
                           progress: Progress | None = None, nocache: bool = False,
@@ -247,7 +354,9 @@ def build_algorithm_image(path: str | os.PathLike[str], tag: str, *, base: str =
     Args:
         path: Build context containing a ``Dockerfile`` (and optionally ``wheels/``).
         tag: Image tag, e.g. ``v6flow/summary:latest``.
-        base: Value of the ``BASE_IMAGE`` build argument; the default base is built if missing.
+        base: Value of the ``BASE_IMAGE`` build argument; default: the Dockerfile's own
+            ``ARG BASE_IMAGE=`` default (else the v6flow base). v6flow bases are built when
+            missing or stale.
         client: Docker client (default :func:`docker_client`).
         labels: Extra image labels (``v6flow.image=algorithm`` is always set).
         progress: Callback for build output lines.
@@ -270,10 +379,8 @@ def build_algorithm_image(path: str | os.PathLike[str], tag: str, *, base: str =
         raise ImageBuildError(f"{context} has no Dockerfile")
     say = progress or (lambda _msg: None)
     client = client or docker_client()
-    if base == BASE_IMAGE:
-        ensure_base_image(client=client, progress=say)
-    elif image_labels(client, base) is None:
-        raise ImageBuildError(f"base image {base} is not present locally (builds never pull)")
+    base = ensure_known_base(base or dockerfile_base(context) or BASE_IMAGE, client=client,
+                             progress=say)
     all_labels: dict[str, Any] = {LABEL_IMAGE: "algorithm", **(labels or {})}
     build = functools.partial(
         _stream_build, client, tag=tag, buildargs={"BASE_IMAGE": base}, labels=all_labels,
@@ -295,15 +402,21 @@ def build_algorithm_image(path: str | os.PathLike[str], tag: str, *, base: str =
     return tag
 
 
-def _extra_wheels(cache: Path, requirements: Sequence[str], say: Progress) -> Path:
-    """Cached folder with wheels of ``requirements`` (and their dependencies)."""
-    key = hashlib.sha256("\n".join(sorted(requirements)).encode()).hexdigest()[:16]
+def _extra_wheels(cache: Path, requirements: Sequence[str], say: Progress, *,
+                  no_deps: bool = False) -> Path:
+    """Cached folder with wheels of ``requirements`` (and their dependencies, unless
+    ``no_deps``: then ``requirements`` is already the whole pinned set)."""
+    key = hashlib.sha256("\n".join([*sorted(requirements), str(no_deps)]).encode()
+                         ).hexdigest()[:16]
     folder = cache / "wheels" / f"extra-{key}"
     with _wheelhouse.cache_lock(cache, "wheels"):
         if not (folder / ".complete").is_file():
             say(f"fetching wheels for {', '.join(requirements)} on the host")
             shutil.rmtree(folder, ignore_errors=True)
-            _wheelhouse.collect_wheels(requirements, folder)
+            if no_deps:
+                _wheelhouse.download_wheels(requirements, folder, no_deps=True)
+            else:
+                _wheelhouse.collect_wheels(requirements, folder)
             (folder / ".complete").write_text("\n".join(requirements) + "\n")
     return folder
 
@@ -325,12 +438,17 @@ def _link_file(src: Path, dest: Path) -> None:
 
 __all__ = [
     "BASE_IMAGE",
+    "FLOW_BASE_IMAGE",
     "ROOTFS_IMAGE",
     "base_image_is_current",
     "build_algorithm_image",
     "build_base_image",
     "default_cache_dir",
     "docker_client",
+    "dockerfile_base",
     "ensure_base_image",
+    "ensure_flow_base_image",
+    "ensure_known_base",
+    "flow_base_is_current",
     "image_labels",
 ]

@@ -7,7 +7,7 @@ configured (``V6FLOW_MIN_CELL_COUNT``); the flow pools the tables and tests inde
 Examples:
     >>> import asyncio
     >>> from flows.crosstab.flow import crosstab
-    >>> from flows.summary.flow import ServerParameters
+    >>> from flows.parameters import ServerParameters
     >>> asyncio.run(crosstab(collaboration_id=1, row="sex", column="smoker",
     ...     server=ServerParameters(url="http://127.0.0.1:7601/api", username="root",
     ...                             password="…")))  # doctest: +SKIP
@@ -22,10 +22,14 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 from pydantic import Field
 
-from flows._common import resolve_credentials
 from flows.crosstab import CROSSTAB_IMAGE
 from flows.crosstab.combine import combine_tables, table_rows
-from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
+from flows.parameters import (
+    DatabaseRequest,
+    PositiveId,
+    ServerParameters,
+    resolve_connection,
+)
 from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
 
 ColumnName = Annotated[str, Field(min_length=1)]
@@ -71,7 +75,7 @@ async def crosstab(
     if row == column:
         raise ValueError("row and column must differ")
     logger = run_logger()
-    credentials = await resolve_credentials(server, credentials_block)
+    credentials = await resolve_connection(server, credentials_block)
     partials = await run_partial(
         credentials, collaboration_id, "crosstab", image=image, organizations=organizations,
         kwargs={"row": row, "column": column},

@@ -8,7 +8,7 @@ The result equals the pooled maximum-likelihood fit.
 Examples:
     >>> import asyncio
     >>> from flows.logistic.flow import logistic_regression
-    >>> from flows.summary.flow import ServerParameters
+    >>> from flows.parameters import ServerParameters
     >>> asyncio.run(logistic_regression(collaboration_id=1, outcome="outcome",
     ...     predictors=["age", "bmi", "treated"], server=ServerParameters(
     ...         url="http://127.0.0.1:7601/api", username="root", password="…")))  # doctest: +SKIP
@@ -23,10 +23,14 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 from pydantic import Field
 
-from flows._common import resolve_credentials
 from flows.logistic import LOGISTIC_IMAGE
 from flows.logistic.combine import NewtonRaphson, fit_newton_raphson, table_rows
-from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
+from flows.parameters import (
+    DatabaseRequest,
+    PositiveId,
+    ServerParameters,
+    resolve_connection,
+)
 from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
 
 ColumnName = Annotated[str, Field(min_length=1)]
@@ -85,7 +89,7 @@ async def logistic_regression(
     if unknown:
         raise ValueError(f"categories given for columns that are no predictors: {unknown}")
     logger = run_logger()
-    credentials = await resolve_credentials(server, credentials_block)
+    credentials = await resolve_connection(server, credentials_block)
     wire_databases = [db.wire() for db in databases] if databases else None
 
     async def evaluate(coefficients: list[float] | None) -> dict[int, Any]:

@@ -8,7 +8,8 @@ bin width (:mod:`flows.summary.quantiles`).
 
 Examples:
     >>> import asyncio
-    >>> from flows.summary.flow import ServerParameters, summary_statistics
+    >>> from flows.parameters import ServerParameters
+    >>> from flows.summary.flow import summary_statistics
     >>> asyncio.run(summary_statistics(collaboration_id=1, server=ServerParameters(
     ...     url="http://127.0.0.1:7601/api", username="root", password="…")))  # doctest: +SKIP
 """
@@ -20,9 +21,14 @@ from typing import Annotated, Any
 from prefect import flow
 from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import Field
 
-from blocks.credentials import V6flowServerCredentials
+from flows.parameters import (
+    DatabaseRequest,
+    PositiveId,
+    ServerParameters,
+    resolve_connection,
+)
 from flows.summary import SUMMARY_IMAGE
 from flows.summary.combine import combine_summaries, table_rows
 from flows.summary.quantiles import (
@@ -35,44 +41,7 @@ from flows.summary.quantiles import (
 )
 from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
 
-
-class ServerParameters(BaseModel):
-    """Server and login given as flow parameters (instead of a saved credentials Block)."""
-
-    url: str = Field(..., pattern=r"^https?://", description="API root, ending in /api.")
-    username: str = Field(..., min_length=1)
-    password: SecretStr
-
-    def credentials(self) -> V6flowServerCredentials:
-        """The same as an (unsaved) credentials Block."""
-        return V6flowServerCredentials(url=self.url, username=self.username,
-                                       password=self.password)
-
-
-class DatabaseRequest(BaseModel):
-    """One database a task asks the nodes for."""
-
-    label: str = Field(default="default", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    query: str | None = None
-    sheet_name: str | None = None
-
-    def wire(self) -> dict[str, Any]:
-        """The ``databases[]`` item of ``POST /task``."""
-        return self.model_dump(exclude_none=True)
-
-
-PositiveId = Annotated[int, Field(ge=1)]
 Probability = Annotated[float, Field(gt=0, lt=1)]
-
-
-async def _credentials(server: ServerParameters | None,
-                       credentials_block: str | None) -> V6flowServerCredentials:
-    if server is not None:
-        return server.credentials()
-    if credentials_block is not None:
-        block = await V6flowServerCredentials.aload(credentials_block)
-        return block
-    raise ValueError("give either 'server' or 'credentials_block'")
 
 
 @flow(name="summary-statistics", log_prints=False, persist_result=False,
@@ -121,7 +90,7 @@ async def summary_statistics(
     probabilities = validate_quantiles(quantiles)
     bins = validate_bins(bins)
     logger = run_logger()
-    credentials = await _credentials(server, credentials_block)
+    credentials = await resolve_connection(server, credentials_block)
     kwargs: dict[str, Any] = {} if columns is None else {"columns": list(columns)}
     partials = await run_partial(
         credentials, collaboration_id, "summary", image=image, organizations=organizations,

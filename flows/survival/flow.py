@@ -8,7 +8,7 @@ errors) and tests equality of the curves across the groups, or across the organi
 Examples:
     >>> import asyncio
     >>> from flows.survival.flow import kaplan_meier
-    >>> from flows.summary.flow import ServerParameters
+    >>> from flows.parameters import ServerParameters
     >>> asyncio.run(kaplan_meier(collaboration_id=1, group="treated", server=ServerParameters(
     ...     url="http://127.0.0.1:7601/api", username="root", password="…")))  # doctest: +SKIP
 """
@@ -22,8 +22,12 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 from pydantic import Field
 
-from flows._common import resolve_credentials
-from flows.summary.flow import DatabaseRequest, PositiveId, ServerParameters
+from flows.parameters import (
+    DatabaseRequest,
+    PositiveId,
+    ServerParameters,
+    resolve_connection,
+)
 from flows.survival import SURVIVAL_IMAGE
 from flows.survival.combine import combine_survival, table_rows
 from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
@@ -78,7 +82,7 @@ async def kaplan_meier(
     if time == event:
         raise ValueError("time and event must be different columns")
     logger = run_logger()
-    credentials = await resolve_credentials(server, credentials_block)
+    credentials = await resolve_connection(server, credentials_block)
     kwargs: dict[str, Any] = {"time": time, "event": event, "group": group}
     partials = await run_partial(
         credentials, collaboration_id, "risk_counts", image=image, organizations=organizations,

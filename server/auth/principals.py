@@ -58,6 +58,7 @@ class ContainerIdentity(Identity):
     node_id: int
     collaboration_id: int
     task_id: int
+    job_id: int
     image: str
     study_id: int | None = None
     store_id: int | None = None

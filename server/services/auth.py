@@ -169,7 +169,8 @@ def _container_identity(session: Session, subject: Any) -> ContainerIdentity:
     return ContainerIdentity(
         client_type=ClientType.CONTAINER, organization_id=organization_id,
         collaboration_ids=frozenset({collaboration_id}), rules=CONTAINER_RULES,
-        node_id=node_id, collaboration_id=collaboration_id, task_id=task_id, image=image,
+        node_id=node_id, collaboration_id=collaboration_id, task_id=task_id,
+        job_id=task.job_id, image=image,
         study_id=subject.get("study_id"), store_id=subject.get("store_id"),
         databases=list(subject.get("databases") or []),
     )

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.auth.permissions import Operation, Resource, Scope
-from server.auth.principals import Identity
+from server.auth.principals import ContainerIdentity, Identity
 from server.db.models import Node, Task
 from server.errors import BadRequestError, ForbiddenError
 from server.events import Outbox
@@ -19,6 +19,8 @@ from server.services.task_state import task_is_finished, task_status
 
 
 def _may_send(identity: Identity, *, collaboration_id: int, organization_id: int) -> bool:
+    if isinstance(identity, ContainerIdentity):
+        return False  # containers kill only within their job (:func:`kill_task`)
     scope = identity.scope(Resource.EVENT, Operation.SEND)
     return scope is Scope.GLOBAL or (
         scope is Scope.COLLABORATION and collaboration_id in identity.collaboration_ids
@@ -33,8 +35,9 @@ def kill_task(*, session: Session, identity: Identity, task_id: int,
         NotFoundError, ForbiddenError, BadRequestError (task already finished).
     """
     task = get_or_404(session, Task, task_id, "Task")
-    if not _may_send(identity, collaboration_id=task.collaboration_id,
-                     organization_id=task.init_org_id):
+    own_job = isinstance(identity, ContainerIdentity) and task.job_id == identity.job_id
+    if not own_job and not _may_send(identity, collaboration_id=task.collaboration_id,
+                                     organization_id=task.init_org_id):
         raise ForbiddenError(NO_PERMISSION)
     if task_is_finished(task):
         raise BadRequestError(

@@ -97,8 +97,8 @@ def _owned_run(session: Session, identity: NodeIdentity, run_id: int) -> Run:
 
 def _run_update_event(outbox: Outbox, run: Run) -> None:
     outbox.emit(EventName.RUN_UPDATE, collaboration_id=run.task.collaboration_id,
-                run_id=run.id, task_id=run.task_id, organization_id=run.organization_id,
-                status=run.status)
+                run_id=run.id, task_id=run.task_id, job_id=run.task.job_id,
+                organization_id=run.organization_id, status=run.status)
 
 
 def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: RunUpdate,
@@ -153,8 +153,8 @@ def append_log(*, session: Session, identity: NodeIdentity, run_id: int, lines: 
     if lines:
         run.log = (run.log or "") + "".join(f"{line}\n" for line in lines)
         outbox.emit(EventName.ALGORITHM_LOG, collaboration_id=run.task.collaboration_id,
-                    run_id=run.id, task_id=run.task_id, organization_id=run.organization_id,
-                    lines=lines)
+                    run_id=run.id, task_id=run.task_id, job_id=run.task.job_id,
+                    organization_id=run.organization_id, lines=lines)
     session.flush()
     return run
 

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 from node.proxy import ProxyServer
@@ -31,12 +31,27 @@ async def _echo(request: Request) -> JSONResponse:
                         status_code=418 if request.url.path.endswith("/teapot") else 201)
 
 
+#: Seconds the fake event stream waits between its two events.
+STREAM_GAP = 2.0
+
+
+async def _events(request: Request) -> StreamingResponse:
+    async def body() -> AsyncIterator[bytes]:
+        yield b"event: sync\ndata: {}\n\n"
+        await asyncio.sleep(STREAM_GAP)
+        token = json.dumps(request.headers.get("authorization"))
+        yield f"event: run_update\ndata: {token}\n\n".encode()
+
+    return StreamingResponse(body(), media_type="text/event-stream")
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[str]:
     """A real uvicorn echo server on an ephemeral loopback port; yields its API base."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    app = Starlette(routes=[Route("/api/{p:path}", _echo,
+    app = Starlette(routes=[Route("/api/events", _events),
+                            Route("/api/{p:path}", _echo,
                                   methods=["GET", "POST", "PATCH", "PUT", "DELETE"])])
     server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
@@ -95,3 +110,25 @@ async def test_unreachable_server_gives_json_msg(tmp_path: Path) -> None:
     # Assert
     assert response.status_code == 502
     assert "unreachable" in response.json()["msg"]
+
+
+async def test_event_stream_is_relayed_as_it_arrives(upstream: str, tmp_path: Path) -> None:
+    """``GET /events`` is streamed: the first event arrives long before the stream ends."""
+    proxy, caller = await _proxy(upstream, tmp_path)
+    started = asyncio.get_running_loop().time()
+    arrivals: list[float] = []
+    text = ""
+    try:
+        async with caller.stream("GET", "/events",
+                                 headers={"Authorization": "Bearer container-jwt"}) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            async for chunk in response.aiter_text():
+                arrivals.append(asyncio.get_running_loop().time() - started)
+                text += chunk
+    finally:
+        await caller.aclose()
+        await proxy.stop()
+    assert "event: sync" in text and '"Bearer container-jwt"' in text
+    assert arrivals[0] < STREAM_GAP / 2, arrivals  # not buffered until the end
+    assert arrivals[-1] >= STREAM_GAP * 0.9

@@ -101,3 +101,18 @@ def test_container_sees_only_its_collaboration(api_server: ServerProcess, world:
     wrong_collab = world.call("POST", "/task", token, json={
         **world.task_body(), "collaboration_id": other.collaboration_id})
     assert wrong_collab.status_code == 401
+
+
+def test_container_kills_only_within_its_job(world: World) -> None:
+    """A central function may kill its own subtasks (timeouts), never another job's task."""
+    parent = world.create_task([world.org_ids[0]])
+    other = world.create_task([world.org_ids[0]])
+    token = _container_token(world, parent, world.org_ids[0])
+    child = world.ok("POST", "/task", token, json=world.task_body([world.org_ids[1]]))
+    foreign = world.call("POST", "/kill/task", token, json={"id": other["id"]})
+    assert foreign.status_code == 403 and "msg" in foreign.json()
+    assert world.ok("GET", f"/task/{other['id']}/status", world.researcher_token) == {
+        "status": "pending"}
+    world.ok("POST", "/kill/task", token, json={"id": child["id"]})
+    assert world.ok("GET", f"/task/{child['id']}/status", token) == {"status": "killed by user"}
+    assert world.ok("GET", f"/task/{parent['id']}/status", token) == {"status": "pending"}

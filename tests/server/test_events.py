@@ -69,13 +69,33 @@ def test_kill_reaches_the_node_and_logs_reach_the_user(world: World) -> None:
         assert update.data["task_id"] == task["id"]
 
 
-def test_stream_requires_user_or_node_token(world: World) -> None:
-    """No token: 401 JSON; container tokens are not for the stream."""
+def test_stream_requires_a_token(world: World) -> None:
+    """No token: 401 JSON."""
     response = httpx.get(f"{world.url}/events")
     assert response.status_code == 401 and "msg" in response.json()
-    task = world.create_task()
-    container = world.ok("POST", "/token/container", world.node_token(world.org_ids[0]),
-                         json={"task_id": task["id"], "image": task["image"]})
-    refused = httpx.get(f"{world.url}/events",
-                        headers={"Authorization": f"Bearer {container['container_token']}"})
-    assert refused.status_code == 403
+
+
+def test_container_stream_sees_only_its_own_job(world: World) -> None:
+    """A container follows run_update/algorithm_log of its job's tasks, nothing else."""
+    org = world.org_ids[0]
+    node_token = world.node_token(org)
+    parent = world.create_task([org])
+    other = world.create_task([org])
+    container = world.ok("POST", "/token/container", node_token,
+                         json={"task_id": parent["id"], "image": parent["image"]})
+    token = container["container_token"]
+    with EventStream(world.url, token) as stream:
+        stream.next("sync")
+        child = world.ok("POST", "/task", token, json=world.task_body([org]))
+        foreign_run = world.runs(other["id"])[0]
+        world.ok("POST", f"/run/{foreign_run['id']}/log", node_token, json={"lines": ["theirs"]})
+        child_run = world.runs(child["id"])[0]
+        world.ok("POST", f"/run/{child_run['id']}/log", node_token, json={"lines": ["mine"]})
+        log = stream.next("algorithm_log")
+        assert log.data["task_id"] == child["id"] and log.data["lines"] == ["mine"]
+        assert log.data["job_id"] == parent["job_id"]
+        world.ok("POST", "/kill/task", token, json={"id": child["id"]})
+        update = stream.next("run_update")
+        assert update.data["task_id"] == child["id"] and update.data["status"] == "killed by user"
+    received = {e.name for e in list(stream.events.queue)}
+    assert not received & {"new_task", "kill_containers"}

@@ -180,3 +180,45 @@ def test_cli_build_base_reuses_the_cache(docker_client: docker.DockerClient,
     assert "reusing dependency wheels" in result.output
     assert f"built {base_image}" in result.output
     assert images.base_image_is_current(docker_client, base_image)
+
+
+def test_flow_base_carries_prefect_flows_and_a_migrated_home(
+        docker_client: docker.DockerClient, base_image: str) -> None:
+    """The flow base: Prefect and the flows importable offline, a migrated Prefect home,
+    labelled with the hash of the flow sources; a second ensure does not rebuild."""
+    tag = images.ensure_flow_base_image(client=docker_client)
+    out = docker_client.containers.run(
+        tag, ["python", "-c",
+              "import prefect, flows.summary.flow, blocks, os; "
+              "print(prefect.__version__, os.path.getsize('/opt/v6flow/prefect-home/prefect.db')"
+              " > 0)"],
+        network_mode="none", remove=True, labels=TEST_LABELS,
+    ).decode().split()
+    import prefect
+
+    assert out == [prefect.__version__, "True"]
+    assert docker_client.images.get(tag).labels[images.LABEL_IMAGE] == "flow-base"
+    assert images.flow_base_is_current(docker_client, tag)
+    lines: list[str] = []
+    images.ensure_flow_base_image(client=docker_client, progress=lines.append)
+    assert lines == []
+
+
+def test_dockerfile_names_its_base(tmp_path: Path) -> None:
+    """``ARG BASE_IMAGE=<default>`` picks the base; none means the plain base."""
+    assert images.dockerfile_base(Path("flows/summary")) == images.FLOW_BASE_IMAGE
+    assert images.dockerfile_base(Path("tests/algorithms/basic")) == images.BASE_IMAGE
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+    assert images.dockerfile_base(tmp_path) is None
+
+
+def test_flow_requirements_are_pinned_for_the_image_interpreter() -> None:
+    """Prefect's whole closure pinned to the host's versions; markers for Python 3.11.2."""
+    import prefect
+
+    pinned = wheelhouse.flow_requirements(wheelhouse.source_root())
+    assert f"prefect=={prefect.__version__}" in pinned
+    assert all("==" in req or ">=" in req for req in pinned)
+    # redis needs the backport below 3.11.3: the image's 3.11.2 gets it, unpinned if absent
+    if any(req.startswith("redis==") for req in pinned):
+        assert any(req.startswith("async-timeout") for req in pinned)

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +31,14 @@ from v6flow.errors import ConfigurationError, ImageBuildError
 
 #: Interpreter of the Debian bookworm base image.
 IMAGE_PYTHON = "3.11"
+#: Its exact version, for environment markers (``python_full_version < "3.11.3"``).
+IMAGE_PYTHON_FULL = "3.11.2"
 #: Extras of v6flow installed into the base image.
 IMAGE_EXTRAS = ("data",)
 #: Build tools kept in the wheelhouse so derived images can ``pip install <folder>`` offline.
 BUILD_TOOLS = ("setuptools>=68", "wheel")
+#: Parallel ``pip download`` processes for a pinned set.
+_DOWNLOAD_WORKERS = 8
 #: Name of the requirement file written into the deps folder.
 REQUIREMENTS_FILE = "v6flow-requirements.txt"
 
@@ -101,6 +106,88 @@ def source_hash(root: Path) -> str:
     return _digest(parts)
 
 
+def flow_requirements(root: Path) -> list[str]:
+    """What a flow needs beyond the base, pinned to the versions installed on this host.
+
+    The ``prefect`` extra of pyproject.toml, resolved through the installed distributions'
+    metadata (``name==version`` for the whole dependency closure). Letting pip resolve it for
+    another platform backtracks for minutes; the host's working set is already resolved and
+    tested, and the image gets exactly that set (installed with ``--no-deps``).
+
+    Raises:
+        ConfigurationError: a requirement is not installed here (``pip install -e .[prefect]``).
+    """
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    return pinned_closure(project.get("optional-dependencies", {}).get("prefect", []))
+
+
+def pinned_closure(requirements: Sequence[str]) -> list[str]:
+    """The dependency closure of ``requirements`` for the image, pinned to the host's versions.
+
+    Markers are evaluated for the image's interpreter. A distribution the image needs but the
+    host lacks (e.g. a backport for an older patch release) keeps its requirement specifier.
+
+    Raises:
+        ConfigurationError: a top-level requirement is not installed on this host.
+    """
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    image_env = {"python_version": IMAGE_PYTHON, "python_full_version": IMAGE_PYTHON_FULL,
+                 "implementation_version": IMAGE_PYTHON_FULL}
+    pinned: dict[str, str] = {}
+    todo = [(Requirement(text), "", True) for text in requirements]
+    while todo:
+        requirement, extra, top_level = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate(
+                {**image_env, "extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        if name in pinned:
+            continue
+        try:
+            dist = metadata.distribution(requirement.name)
+        except metadata.PackageNotFoundError:
+            if top_level:
+                raise ConfigurationError(
+                    "requirements", f"{requirement.name} is not installed on this host; "
+                    "pip install -e '.[prefect]' first") from None
+            pinned[name] = f"{requirement.name}{requirement.specifier}"
+            continue
+        pinned[name] = f"{name}=={dist.version}"
+        for wanted_extra in ("", *requirement.extras):
+            todo.extend((Requirement(text), wanted_extra, False) for text in dist.requires or [])
+    return sorted(pinned.values())
+
+
+#: Packages of the checkout that the flow base image carries.
+FLOW_PACKAGES = ("flows", "blocks")
+
+
+def _flow_files(root: Path) -> list[Path]:
+    return sorted(path for package in FLOW_PACKAGES for path in (root / package).rglob("*.py")
+                  if "__pycache__" not in path.parts and "partial" not in path.parts)
+
+
+def flow_sources_hash(root: Path, *, salt: str) -> str:
+    """Hash of the flow packages' Python files, the flow requirements and ``salt``."""
+    parts = [salt.encode(), *(r.encode() for r in flow_requirements(root))]
+    for path in _flow_files(root):
+        parts.append(str(path.relative_to(root)).encode())
+        parts.append(path.read_bytes())
+    return _digest(parts)
+
+
+def stage_flow_sources(root: Path, dest: Path) -> None:
+    """Copy the flow packages' Python files (not the partial packages) into ``dest``."""
+    for path in _flow_files(root):
+        target = dest / path.relative_to(root)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+
 def deps_hash(root: Path) -> str:
     """Hash of the requirement list and the target interpreter/platform."""
     parts = [r.encode() for r in sorted(requirements(root))]
@@ -129,18 +216,29 @@ def _pip(args: list[str], what: str) -> None:
         raise ImageBuildError(f"pip could not {what} on the host", log_tail=tail)
 
 
-def download_wheels(reqs: Sequence[str], dest: Path) -> None:
+def download_wheels(reqs: Sequence[str], dest: Path, *, no_deps: bool = False) -> None:
     """Fetch binary wheels of ``reqs`` (with dependencies) for the image's interpreter.
+
+    With ``no_deps`` (``reqs`` is a complete pinned set) the downloads run in parallel
+    chunks: pip fetches one index page after another, which is slow for a hundred packages.
 
     Raises:
         ImageBuildError: a requirement has no wheel for CPython 3.11 on Linux, or pip failed.
     """
     dest.mkdir(parents=True, exist_ok=True)
     args = ["download", "--dest", str(dest), "--only-binary=:all:",
-            "--python-version", IMAGE_PYTHON, "--implementation", "cp"]
+            "--python-version", IMAGE_PYTHON, "--implementation", "cp",
+            *(["--no-deps"] if no_deps else [])]
     for tag in _image_platforms():
         args += ["--platform", tag]
-    _pip([*args, *reqs], f"download wheels for {', '.join(reqs)}")
+    if not no_deps:
+        _pip([*args, *reqs], f"download wheels for {', '.join(reqs)}")
+        return
+    chunks = [list(reqs[i::_DOWNLOAD_WORKERS]) for i in range(_DOWNLOAD_WORKERS)]
+    with ThreadPoolExecutor(max_workers=_DOWNLOAD_WORKERS) as pool:
+        for done in [pool.submit(_pip, [*args, *chunk], f"download wheels for {', '.join(chunk)}")
+                     for chunk in chunks if chunk]:
+            done.result()
 
 
 def collect_wheels(reqs: Sequence[str], dest: Path) -> None:

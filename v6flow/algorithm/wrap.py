@@ -5,12 +5,16 @@ reads ``INPUT_FILE`` (``{"method", "args", "kwargs"}``), calls the method of the
 writes its JSON return value to ``OUTPUT_FILE``. Everything below raises ``v6flow.errors``
 types; only :func:`wrap_algorithm` turns them into exit code 1 with the traceback on stderr.
 
+A method that the package does not have may be a Prefect flow listed in
+``V6FLOW_CENTRAL_FLOWS``: it then runs as the central task (:mod:`v6flow.algorithm.central`).
+
 The return value is serialised *before* ``OUTPUT_FILE`` is opened, so a non-JSON return value
 leaves the file untouched (v4 truncated it first).
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import os
@@ -20,6 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from v6flow.algorithm import central
 from v6flow.algorithm._env import decode_environ, require_env
 from v6flow.errors import (
     AlgorithmError,
@@ -57,9 +62,12 @@ def load_input(path: str | os.PathLike[str]) -> dict[str, Any]:
 def run_method(input_: Mapping[str, Any], package: str) -> Any:
     """Import ``package`` and call ``input_["method"](*args, **kwargs)``.
 
+    A name the package lacks is looked up among the central flows of ``V6FLOW_CENTRAL_FLOWS``
+    and run by :func:`v6flow.algorithm.central.run_central_flow`.
+
     Raises:
-        AlgorithmError: the package cannot be imported.
-        MethodNotFound: the package has no such callable.
+        AlgorithmError: the package (or a central flow module) cannot be imported.
+        MethodNotFound: neither the package nor a central flow module has such a callable.
         MethodFailed: the method raised (chained); v6flow ``AlgorithmError`` s raised by the
             decorators (missing env, unreadable data) pass through unchanged.
     """
@@ -68,12 +76,19 @@ def run_method(input_: Mapping[str, Any], package: str) -> Any:
     except ImportError as exc:
         raise AlgorithmError(f"cannot import algorithm package {package!r}: {exc}") from exc
     name = str(input_["method"])
-    method = getattr(module, name, None)
-    if not callable(method):
-        raise MethodNotFound(f"package {package!r} has no function {name!r}")
     args = list(input_.get("args") or [])
     kwargs = dict(input_.get("kwargs") or {})
-    log.info("calling %s.%s", package, name)
+    method = getattr(module, name, None)
+    flow = central.find_central_flow(name) if method is None else None
+    if flow is not None:
+        log.info("running flow %s as the central task (ephemeral Prefect)", name)
+        method = functools.partial(central.run_central_flow, flow, args, kwargs)
+        args, kwargs = [], {}
+    elif callable(method):
+        log.info("calling %s.%s", package, name)
+    else:
+        where = ", ".join([package, *central.central_flow_modules()])
+        raise MethodNotFound(f"no function or flow {name!r} in {where}")
     try:
         return method(*args, **kwargs)
     except AlgorithmError:
@@ -134,6 +149,7 @@ def wrap_algorithm(log_traceback: bool = True) -> None:
     root = logging.getLogger("v6flow")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    propagates, root.propagate = root.propagate, False  # a flow's Prefect logs the root too
     try:
         run_from_environ()
     except Exception as exc:
@@ -145,3 +161,4 @@ def wrap_algorithm(log_traceback: bool = True) -> None:
         sys.exit(1)
     finally:
         root.removeHandler(handler)
+        root.propagate = propagates

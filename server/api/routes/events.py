@@ -1,4 +1,4 @@
-"""``GET /api/events``: the Server-Sent-Events push channel for nodes and users."""
+"""``GET /api/events``: the Server-Sent-Events push channel for nodes, users and containers."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from server.api.deps import StateDep, UserOrNodePrincipal, WorkDep
+from server.api.deps import AnyPrincipal, StateDep, WorkDep
 from server.auth.permissions import Operation, Resource, Scope
-from server.auth.principals import Identity, NodeIdentity
+from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
 from server.errors import ForbiddenError
 from server.events import Event, EventFilter, EventName
 from server.services.nodes import set_presence
@@ -19,15 +19,24 @@ from server.state import AppState
 
 router = APIRouter(tags=["events"])
 NODE_EVENTS = frozenset({EventName.NEW_TASK, EventName.KILL_CONTAINERS})
+#: What an algorithm container may follow: its own job's run progress and live logs.
+CONTAINER_EVENTS = frozenset({EventName.RUN_UPDATE, EventName.ALGORITHM_LOG})
 PING = ": ping\n\n"
 
 
 def event_filter(identity: Identity) -> EventFilter:
     """Nodes get new_task/kill of their collaboration; users the events of theirs.
 
+    An algorithm container (e.g. a central function waiting for its subtasks) gets only
+    ``run_update`` and ``algorithm_log`` of the tasks of its own job.
+
     Raises:
         ForbiddenError: a user without any event RECEIVE rule.
     """
+    if isinstance(identity, ContainerIdentity):
+        collaboration_id, job_id = identity.collaboration_id, identity.job_id
+        return lambda e: (e.collaboration_id == collaboration_id and e.name in CONTAINER_EVENTS
+                          and e.data.get("job_id") == job_id)
     if isinstance(identity, NodeIdentity):
         collaboration_id = identity.collaboration_id
         return lambda e: e.collaboration_id == collaboration_id and e.name in NODE_EVENTS
@@ -63,7 +72,7 @@ async def _stream(request: Request, state: AppState, identity: Identity,
 
 @router.get("/events")
 async def stream_events(request: Request, state: StateDep, work: WorkDep,
-                        identity: UserOrNodePrincipal) -> StreamingResponse:
+                        identity: AnyPrincipal) -> StreamingResponse:
     """Stream events: first ``sync``, then live events, and ``: ping`` keep-alives."""
     accept = event_filter(identity)
     if isinstance(identity, NodeIdentity):

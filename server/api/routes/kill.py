@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from server.api.deps import UserPrincipal, WorkDep
+from server.api.deps import UserOrContainerPrincipal, UserPrincipal, WorkDep
 from server.services import kill
 from v6flow.schemas import KillNodeTasks, KillTask
 
@@ -14,8 +14,12 @@ router = APIRouter(tags=["kill"])
 
 
 @router.post("/kill/task")
-def kill_task(body: KillTask, work: WorkDep, identity: UserPrincipal) -> dict[str, Any]:
-    """Kill a task's unfinished runs (and those of its direct children)."""
+def kill_task(body: KillTask, work: WorkDep,
+              identity: UserOrContainerPrincipal) -> dict[str, Any]:
+    """Kill a task's unfinished runs (and those of its direct children).
+
+    An algorithm container may kill only tasks of its own job (subtasks it created).
+    """
     kill_list = kill.kill_task(session=work.session, identity=identity, task_id=body.id,
                                outbox=work.outbox)
     return {"msg": "Nodes have been instructed to kill the task's runs", "kill_list": kill_list}

@@ -1,0 +1,83 @@
+"""A Prefect flow as a vantage6-style central task: it runs inside a node's algorithm container.
+
+The task's method is the flow's name (``summary_statistics``) and it goes to one organization.
+The node runs the ``v6flow/summary`` image; the wrapper finds the flow through
+``V6FLOW_CENTRAL_FLOWS``, starts an ephemeral Prefect inside the container and runs the flow
+against the node proxy with the container token. The flow fans out to every organization as
+subtasks of the same job (same image), waits by push through the proxy and returns the table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.fixtures.federation import Federation
+from tests.fixtures.reference import ReferencePython
+from tests.flows.fixtures import summary_image  # noqa: F401 - the fixture
+from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
+from v6flow.wire import result_from_wire
+
+SCRIPT = (Path(__file__).parent / "reference_user_client.py").read_text(encoding="utf-8")
+CENTRAL_TIMEOUT = 300.0
+COLUMNS = ["age", "bmi", "sex"]
+
+
+def _central_input() -> dict[str, Any]:
+    return {"method": "summary_statistics",
+            "kwargs": {"columns": COLUMNS, "quantiles": [], "retries": 0,
+                       "timeout_seconds": 120}}
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_flow_runs_as_central_task_inside_a_node_container(
+        federation: Federation, summary_image: str) -> None:  # noqa: F811
+    """The flow's result equals pandas on the pooled CSVs; subtasks share the job; the
+    central run's log holds Prefect's flow-run lines and the per-organization task runs."""
+    # Execute
+    task = federation.create_task(
+        "summary_statistics", image=summary_image, name="central-flow",
+        organization_ids=federation.organization_ids[:1], kwargs=_central_input()["kwargs"])
+    runs = federation.wait_for_runs(task["id"], timeout=CENTRAL_TIMEOUT)
+    # Assert
+    (run,) = runs
+    assert run["status"] == "completed", run.get("log")
+    (item,) = federation.results(task["id"])
+    table = result_from_wire(item["result"])
+    pooled = pooled_frame(federation.csv_paths)[COLUMNS]
+    assert table["organizations"] == len(federation.nodes)
+    assert_matches_pandas(table, pandas_summary(pooled))
+    children = federation.get("task", parent_id=task["id"], per_page=50)["data"]
+    assert len(children) == len(federation.nodes)
+    assert {c["job_id"] for c in children} == {task["job_id"]}
+    assert {c["image"] for c in children} == {summary_image}
+    log = run["log"] or ""
+    assert "summary-statistics" in log and "Completed" in log
+    organizations = federation.get("organization",
+                                   collaboration_id=federation.collaboration_id)["data"]
+    for organization in organizations:
+        assert f"summary@{organization['name']}" in log
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_unmodified_vantage6_client_runs_the_flow_as_a_central_task(
+        federation: Federation, summary_image: str,  # noqa: F811
+        reference_client: ReferencePython) -> None:
+    """vantage6-client 4.15.2 creates the central task like any v4 algorithm's ``central``."""
+    url = urlsplit(federation.server_url)
+    out = reference_client.run_json(
+        SCRIPT,
+        f"{url.scheme}://{url.hostname}", str(url.port), federation.username,
+        federation.password, str(federation.collaboration_id),
+        str(federation.organization_ids[0]), summary_image, json.dumps(_central_input()),
+    )
+    assert out["status"] == "completed"
+    (table,) = out["results"]
+    pooled = pooled_frame(federation.csv_paths)[COLUMNS]
+    assert_matches_pandas(table, pandas_summary(pooled))

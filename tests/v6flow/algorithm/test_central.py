@@ -1,0 +1,102 @@
+"""Flows as central tasks: the wrapper finds them, fills token parameters, runs Prefect."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from flows.parameters import ServerParameters, resolve_connection
+from tests.v6flow.algorithm.conftest import RunFolder
+from v6flow.algorithm.central import (
+    ContainerConnection,
+    central_flow_modules,
+    in_algorithm_container,
+    is_flow,
+    prepare_ephemeral_prefect,
+)
+
+FLOWS_MODULE = "tests.v6flow.algorithm.central_flows"
+
+
+@pytest.mark.slow
+def test_wrapper_runs_a_flow_with_token_parameters(run_folder: RunFolder) -> None:
+    """The method names a flow: it runs in an ephemeral Prefect with a private home, and
+    ``collaboration_id``/``image`` come from the container token."""
+    # Prepare
+    run_folder.write_input("context_report", value=21)
+    # Execute
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": FLOWS_MODULE})
+    # Assert
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = run_folder.result()
+    assert result["collaboration_id"] == 5 and result["image"] == "v6flow-test/basic:latest"
+    assert result["doubled"] == 42
+    assert result["api_url"] is None and "v6flow-prefect-" in result["prefect_home"]
+    assert "running flow context_report as the central task" in proc.stdout
+
+
+@pytest.mark.slow
+def test_invalid_flow_parameter_fails_naming_it(run_folder: RunFolder) -> None:
+    """A parameter the flow's types refuse: exit 1, the error names the parameter."""
+    run_folder.write_input("needs_positive", count=0)
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": FLOWS_MODULE})
+    assert proc.returncode == 1
+    assert "count" in proc.stderr and "greater than or equal to 1" in proc.stderr
+    assert run_folder.output.read_bytes() == b""
+
+
+def test_unknown_name_lists_where_it_looked(run_folder: RunFolder) -> None:
+    """Neither a function of the package nor a flow of the listed modules: MethodNotFound."""
+    run_folder.write_input("nowhere")
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": FLOWS_MODULE})
+    assert proc.returncode == 1
+    assert "no function or flow 'nowhere' in v6flow_test_algos, " + FLOWS_MODULE in proc.stderr
+
+
+def test_prepare_ephemeral_prefect_copies_the_template(tmp_path: Path) -> None:
+    """A private home holding the migrated template; an inherited API URL is dropped."""
+    template = tmp_path / "template"
+    template.mkdir()
+    (template / "prefect.db").write_bytes(b"migrated")
+    env = {"PREFECT_API_URL": "http://somewhere/api", "PREFECT_UI_ENABLED": "true"}
+    home = prepare_ephemeral_prefect(env, template)
+    assert (home / "prefect.db").read_bytes() == b"migrated"
+    assert env["PREFECT_HOME"] == str(home) and "PREFECT_API_URL" not in env
+    assert env["PREFECT_UI_ENABLED"] == "true"  # explicit settings win
+    assert env["PREFECT_SERVER_ANALYTICS_ENABLED"] == "false"
+
+
+def test_container_connection_reads_the_contract_env(tmp_path: Path) -> None:
+    """Proxy URL from HOST/PORT/API_PATH, token from TOKEN_FILE; the repr hides the token."""
+    token_file = tmp_path / "token"
+    token_file.write_text("secret-container-token\n")
+    env = {"HOST": "http://127.0.0.1", "PORT": "8080", "API_PATH": "",
+           "TOKEN_FILE": str(token_file)}
+    connection = ContainerConnection.from_environ(env)
+    assert connection.base_url == "http://127.0.0.1:8080"
+    assert connection.token == "secret-container-token"
+    assert "secret" not in repr(connection)
+    assert in_algorithm_container(env) and not in_algorithm_container({})
+    assert central_flow_modules({"V6FLOW_CENTRAL_FLOWS": " a.b , c "}) == ["a.b", "c"]
+
+
+def test_flows_without_login_outside_a_container_fail_clearly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """No server, no Block, no container: a ValueError that says what to give."""
+    for name in ("TOKEN_FILE", "HOST"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="give either 'server' or 'credentials_block'"):
+        asyncio.run(resolve_connection(None, None))
+    server = ServerParameters(url="http://127.0.0.1:1/api", username="u",
+                              password="p")  # type: ignore[arg-type]
+    assert asyncio.run(resolve_connection(server, None)).url == "http://127.0.0.1:1/api"
+
+
+def test_is_flow_tells_flows_from_functions() -> None:
+    """Flows are recognised without importing Prefect in the wrapper."""
+    from tests.v6flow.algorithm import central_flows
+
+    assert is_flow(central_flows.context_report) and is_flow(central_flows.needs_positive)
+    assert not is_flow(len) and not is_flow(central_flows.double)
