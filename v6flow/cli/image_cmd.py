@@ -72,7 +72,9 @@ def build_base(
 def build(
     path: Annotated[Path, typer.Argument(help="Build context with a Dockerfile")],
     tag: Annotated[str, typer.Option("--tag", "-t", help="Image tag, e.g. v6flow/summary:latest")],
-    base: Annotated[str | None, typer.Option(help="BASE_IMAGE build argument")] = None,
+    base: Annotated[str | None, typer.Option(
+        help="BASE_IMAGE build argument (default: the Dockerfile's ARG BASE_IMAGE default)",
+    )] = None,
     nocache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every step")] = False,
     network: Annotated[bool, typer.Option(help="Allow network access during the build")] = False,
     requirement: Annotated[list[str] | None, typer.Option(
@@ -81,7 +83,7 @@ def build(
     )] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every build line")] = False,
 ) -> None:
-    """Build an algorithm image FROM the base image (builds the base first if missing)."""
+    """Build an algorithm image FROM its base image (a v6flow base is built if missing)."""
     from v6flow import images
 
     if not path.is_dir():
@@ -92,7 +94,7 @@ def build(
     try:
         with _out.status(f"building {tag}"):
             images.build_algorithm_image(
-                path, tag, base=base or images.BASE_IMAGE, progress=_progress(verbose),
+                path, tag, base=base, progress=_progress(verbose),
                 nocache=nocache, network=network, requirements=requirement or (),
             )
     except (ImageError, ConfigurationError) as exc:
