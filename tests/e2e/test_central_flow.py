@@ -20,7 +20,7 @@ from tests.fixtures.federation import Federation
 from tests.fixtures.reference import ReferencePython
 from tests.flows.fixtures import summary_image  # noqa: F401 - the fixture
 from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
-from v6flow.wire import result_from_wire
+from v6flow.client import Client
 
 SCRIPT = (Path(__file__).parent / "reference_user_client.py").read_text(encoding="utf-8")
 CENTRAL_TIMEOUT = 300.0
@@ -39,16 +39,18 @@ def test_flow_runs_as_central_task_inside_a_node_container(
         federation: Federation, summary_image: str) -> None:  # noqa: F811
     """The flow's result equals pandas on the pooled CSVs; subtasks share the job; the
     central run's log holds Prefect's flow-run lines and the per-organization task runs."""
-    # Execute
-    task = federation.create_task(
-        "summary_statistics", image=summary_image, name="central-flow",
-        organization_ids=federation.organization_ids[:1], kwargs=_central_input()["kwargs"])
-    runs = federation.wait_for_runs(task["id"], timeout=CENTRAL_TIMEOUT)
+    # Execute: as docs/central-tasks.md shows it
+    with Client(federation.server_url, username=federation.username,
+                password=federation.password) as client:
+        task = client.task.create(
+            collaboration_id=federation.collaboration_id,
+            organizations=federation.organization_ids[:1], image=summary_image,
+            method="summary_statistics", kwargs=_central_input()["kwargs"])
+        status = client.wait_for_task(task["id"], timeout=CENTRAL_TIMEOUT)
+        (table,) = client.result.from_task(task["id"]).values()
     # Assert
-    (run,) = runs
-    assert run["status"] == "completed", run.get("log")
-    (item,) = federation.results(task["id"])
-    table = result_from_wire(item["result"])
+    (run,) = federation.runs(task["id"])
+    assert status.value == "completed" and run["status"] == "completed", run.get("log")
     pooled = pooled_frame(federation.csv_paths)[COLUMNS]
     assert table["organizations"] == len(federation.nodes)
     assert_matches_pandas(table, pandas_summary(pooled))
