@@ -225,8 +225,9 @@ def _build_base_locked(client: docker.DockerClient, *, tag: str, cache: Path,
         )
 
 
-def base_image_is_current(client: docker.DockerClient, tag: str = BASE_IMAGE) -> bool:
-    """True when ``tag`` exists and was built from the sources of this checkout.
+def _built_from_checkout(client: docker.DockerClient, tag: str,
+                         expected: Callable[[Path], Mapping[str, str]]) -> bool:
+    """True when ``tag`` exists and carries the labels ``expected(checkout root)``.
 
     Outside a source checkout (v6flow installed from a wheel) existence is enough.
     """
@@ -237,8 +238,14 @@ def base_image_is_current(client: docker.DockerClient, tag: str = BASE_IMAGE) ->
         root = _wheelhouse.source_root()
     except v6flow.errors.ConfigurationError:
         return True
-    return (labels.get(LABEL_SOURCE_HASH) == _wheelhouse.source_hash(root)
-            and labels.get(LABEL_DEPS_HASH) == _wheelhouse.deps_hash(root))
+    return all(labels.get(key) == value for key, value in expected(root).items())
+
+
+def base_image_is_current(client: docker.DockerClient, tag: str = BASE_IMAGE) -> bool:
+    """True when ``tag`` exists and was built from the sources of this checkout."""
+    return _built_from_checkout(client, tag, lambda root: {
+        LABEL_SOURCE_HASH: _wheelhouse.source_hash(root),
+        LABEL_DEPS_HASH: _wheelhouse.deps_hash(root)})
 
 
 def ensure_base_image(*, tag: str = BASE_IMAGE, cache_dir: Path | None = None,
@@ -262,14 +269,8 @@ def ensure_base_image(*, tag: str = BASE_IMAGE, cache_dir: Path | None = None,
 
 def flow_base_is_current(client: docker.DockerClient, tag: str = FLOW_BASE_IMAGE) -> bool:
     """True when ``tag`` exists and was built from this checkout's flows, blocks and base."""
-    labels = image_labels(client, tag)
-    if labels is None:
-        return False
-    try:
-        root = _wheelhouse.source_root()
-    except v6flow.errors.ConfigurationError:
-        return True
-    return labels.get(LABEL_SOURCE_HASH) == _flow_base_hash(client, root)
+    return _built_from_checkout(client, tag, lambda root: {
+        LABEL_SOURCE_HASH: _flow_base_hash(client, root)})
 
 
 def _flow_base_hash(client: docker.DockerClient, root: Path) -> str:
