@@ -7,6 +7,13 @@ texts when present, else the floats), and rounded once at the end.
 A category count that a node suppressed (small cell, returned as ``None``) makes the pooled
 count ``None`` too (only a lower bound would be known, and it would hint at the small count);
 ``suppressed["categories"]`` lists them with the organizations that suppressed them.
+
+A numeric column that a node suppressed (it has ``0 < n < k`` values there, for that node's
+minimum cell count ``k``; the node sends ``{"suppressed": True, "reason"}`` instead of its
+aggregates) has no pooled statistics: count, missing, mean, std, min and max are all ``None``,
+never the statistics of the other organizations alone passed off as the federation's.
+``suppressed["numeric"]`` lists such columns with each suppressing organization and its
+reason. The summary flow then asks no quantiles of that column either (no ``count``).
 """
 
 from __future__ import annotations
@@ -25,7 +32,14 @@ def _exact(part: Mapping[str, Any], key: str) -> Fraction:
     return Fraction(exact) if exact is not None else Fraction(part[key])
 
 
+def is_suppressed(part: Mapping[str, Any]) -> bool:
+    """Whether a node's numeric partial is a suppression mark instead of aggregates."""
+    return bool(part.get("suppressed"))
+
+
 def _merge_numeric(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    if any(is_suppressed(p) for p in parts):
+        return dict.fromkeys(NUMERIC_FIELDS)
     count = sum(int(p["count"]) for p in parts)
     missing = sum(int(p["missing"]) for p in parts)
     total = sum((_exact(p, "sum") for p in parts), Fraction(0))
@@ -70,8 +84,10 @@ def combine_summaries(partials: Mapping[Any, Mapping[str, Any]] | Iterable[Mappi
     Returns:
         ``{"rows", "numeric": {col: {count, missing, mean, std, min, max}},
         "categorical": {col: {missing, counts}}, "organizations",
-        "suppressed": {"categories": {col: {value: [organizations]}}}}``; a suppressed
-        category's count is ``None`` (listed after the known counts).
+        "suppressed": {"categories": {col: {value: [organizations]}},
+        "numeric": {col: [{"organization", "reason"}]}}}``; a suppressed category's count is
+        ``None`` (listed after the known counts), a suppressed numeric column's statistics
+        are all ``None``.
 
     Raises:
         ValueError: a column holds numbers at one organization and text at another.
@@ -86,7 +102,7 @@ def combine_summaries(partials: Mapping[Any, Mapping[str, Any]] | Iterable[Mappi
         for name, stats in part["categorical"].items():
             categorical.setdefault(name, []).append((org, stats))
     for name in [n for n in numeric if n in categorical]:
-        if any(int(s["count"]) for _, s in numeric[name]):
+        if any(is_suppressed(s) or int(s["count"]) for _, s in numeric[name]):
             raise ValueError(f"column {name!r} is numeric at one organization, text at another")
         categorical[name].extend((org, {"missing": s["missing"], "counts": {}})
                                  for org, s in numeric.pop(name))
@@ -97,15 +113,22 @@ def combine_summaries(partials: Mapping[Any, Mapping[str, Any]] | Iterable[Mappi
         "numeric": {name: _merge_numeric([s for _, s in stats])
                     for name, stats in numeric.items()},
         "categorical": {name: table for name, (table, _) in merged.items()},
-        "suppressed": {"categories": {name: hidden for name, (_, hidden) in merged.items()
-                                      if hidden}},
+        "suppressed": {
+            "categories": {name: hidden for name, (_, hidden) in merged.items() if hidden},
+            "numeric": {name: [{"organization": org, "reason": str(s.get("reason", ""))}
+                               for org, s in stats if is_suppressed(s)]
+                        for name, stats in numeric.items()
+                        if any(is_suppressed(s) for _, s in stats)},
+        },
     }
 
 
 def table_rows(table: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The federated table as flat rows (one per numeric column, one per category)."""
+    hidden = table.get("suppressed", {}).get("numeric", {})
     rows: list[dict[str, Any]] = [
-        {"column": name, **{key: stats[key] for key in NUMERIC_FIELDS}}
+        {"column": name, **{key: stats[key] for key in NUMERIC_FIELDS},
+         **({"count": "suppressed"} if name in hidden else {})}
         for name, stats in table["numeric"].items()
     ]
     quantiles = table.get("quantiles") or {}

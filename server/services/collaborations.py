@@ -9,8 +9,7 @@ from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import Identity
 from server.db.models import Collaboration, Organization
 from server.errors import BadRequestError, ForbiddenError, NotFoundError
-from server.services.common import get_or_404
-from server.services.organizations import NO_PERMISSION
+from server.services.visibility import NO_PERMISSION, Visibility
 from v6flow.schemas import CollaborationCreate
 
 
@@ -23,18 +22,23 @@ def _visible(identity: Identity) -> ColumnElement[bool]:
     raise ForbiddenError(NO_PERMISSION)
 
 
+COLLABORATIONS = Visibility(Collaboration, "Collaboration", _visible)
+
+
 def list_collaborations(*, identity: Identity, organization_id: int | None = None,
                         name: str | None = None, encrypted: bool | None = None
                         ) -> Select[Collaboration]:
-    """Query of the visible collaborations, filtered."""
-    stmt = select(Collaboration).where(_visible(identity)).order_by(Collaboration.id)
-    if organization_id is not None:
-        stmt = stmt.where(Collaboration.organizations.any(Organization.id == organization_id))
-    if name is not None:
-        stmt = stmt.where(Collaboration.name.like(name))
-    if encrypted is not None:
-        stmt = stmt.where(Collaboration.encrypted == encrypted)
-    return stmt
+    """Query of the visible collaborations, filtered.
+
+    Raises:
+        ForbiddenError: no collaboration VIEW rule.
+    """
+    return COLLABORATIONS.query(identity, [
+        (organization_id,
+         lambda value: Collaboration.organizations.any(Organization.id == value)),
+        (name, Collaboration.name.like),
+        (encrypted, lambda value: Collaboration.encrypted == value),
+    ])
 
 
 def get_collaboration(*, session: Session, identity: Identity,
@@ -44,11 +48,7 @@ def get_collaboration(*, session: Session, identity: Identity,
     Raises:
         NotFoundError, ForbiddenError.
     """
-    collab = get_or_404(session, Collaboration, collaboration_id, "Collaboration")
-    if session.scalar(select(Collaboration.id).where(Collaboration.id == collab.id,
-                                                     _visible(identity))) is None:
-        raise ForbiddenError(NO_PERMISSION)
-    return collab
+    return COLLABORATIONS.get(session=session, identity=identity, object_id=collaboration_id)
 
 
 def create_collaboration(*, session: Session, identity: Identity,

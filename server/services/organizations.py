@@ -13,9 +13,9 @@ from server.auth.principals import Identity
 from server.db.models import Collaboration, Organization, member_table
 from server.errors import BadRequestError, ForbiddenError
 from server.services.common import get_or_404
+from server.services.visibility import NO_PERMISSION as NO_PERMISSION  # re-exported for others
+from server.services.visibility import Visibility
 from v6flow.schemas import OrganizationCreate, OrganizationUpdate
-
-NO_PERMISSION = "You lack the permission to do that!"
 
 
 def _shared_org_ids(identity: Identity) -> Select[int]:
@@ -36,20 +36,25 @@ def _visible(identity: Identity) -> ColumnElement[bool]:
     raise ForbiddenError(NO_PERMISSION)
 
 
+ORGANIZATIONS = Visibility(Organization, "Organization", _visible)
+
+
 def list_organizations(*, identity: Identity, name: str | None = None,
                        country: str | None = None, collaboration_id: int | None = None,
                        study_id: int | None = None) -> Select[Organization]:
-    """Query of the organizations the caller may see, filtered."""
-    stmt = select(Organization).where(_visible(identity)).order_by(Organization.id)
-    if name is not None:
-        stmt = stmt.where(Organization.name.like(name))
-    if country is not None:
-        stmt = stmt.where(Organization.country == country)
-    if collaboration_id is not None:
-        stmt = stmt.where(Organization.collaborations.any(Collaboration.id == collaboration_id))
-    if study_id is not None:  # studies are not supported: no organization is in one
-        stmt = stmt.where(Organization.id.is_(None))
-    return stmt
+    """Query of the organizations the caller may see, filtered.
+
+    Raises:
+        ForbiddenError: no organization VIEW rule.
+    """
+    return ORGANIZATIONS.query(identity, [
+        (name, Organization.name.like),
+        (country, lambda value: Organization.country == value),
+        (collaboration_id,
+         lambda value: Organization.collaborations.any(Collaboration.id == value)),
+        # studies are not supported: no organization is in one
+        (study_id, lambda _: Organization.id.is_(None)),
+    ])
 
 
 def get_organization(*, session: Session, identity: Identity, organization_id: int) -> Organization:
@@ -59,11 +64,7 @@ def get_organization(*, session: Session, identity: Identity, organization_id: i
         NotFoundError: no such organization.
         ForbiddenError: not visible to the caller.
     """
-    org = get_or_404(session, Organization, organization_id, "Organization")
-    if session.scalar(select(Organization.id).where(Organization.id == org.id,
-                                                    _visible(identity))) is None:
-        raise ForbiddenError(NO_PERMISSION)
-    return org
+    return ORGANIZATIONS.get(session=session, identity=identity, object_id=organization_id)
 
 
 def _decode_public_key(value: str | None) -> bytes | None:

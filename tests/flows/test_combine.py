@@ -7,19 +7,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from v6flow_summary import MIN_CELL_COUNT_ENV, min_cell_count_from_env
+import v6flow_summary
 from v6flow_summary.histogram import partial_histograms
 from v6flow_summary.stats import partial_summary
 
 from flows.summary.combine import combine_summaries, table_rows
 from flows.summary.flow import ServerParameters, summary_statistics
 from flows.summary.quantiles import DEFAULT_QUANTILES, bin_edges, combine_histograms
+from tests.flows.fixtures import NUMERIC_FIELDS, assert_summary_matches_suppressed_pandas
 from tests.flows.pooled import (
     assert_matches_pandas,
     assert_quantiles_within_bin_width,
     pandas_summary,
     pooled_frame,
 )
+from v6flow.algorithm import MIN_CELL_COUNT_ENV, min_cell_count_from_env
+from v6flow.errors import ConfigurationError
 from v6flow.synthetic import write_federation_csvs
 
 
@@ -107,13 +110,15 @@ def test_constant_column_quantile_is_the_constant() -> None:
 
 def test_small_cells_suppressed_with_node_threshold(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """Counts 0 < n < V6FLOW_MIN_CELL_COUNT leave no node; the central table marks and lists
-    them, and known pooled counts still equal pandas'."""
-    # Prepare
+    """Counts 0 < n < V6FLOW_MIN_CELL_COUNT leave no node: small categories, small histogram
+    bins and numeric columns with so few values; the central table marks and lists them,
+    and everything it does give equals pandas (the same rule computed independently)."""
+    # Prepare: bmi keeps at most 10 values at organization 2 (below the threshold)
     threshold = 25
     monkeypatch.setenv(MIN_CELL_COUNT_ENV, str(threshold))
     paths = write_federation_csvs(tmp_path, sizes=(120, 80, 50))
     frames = {i: pd.read_csv(p) for i, p in enumerate(paths)}
+    frames[2].loc[10:, "bmi"] = np.nan
     # Execute
     partials = {i: partial_summary(f, min_cell_count=min_cell_count_from_env())
                 for i, f in frames.items()}
@@ -128,39 +133,108 @@ def test_small_cells_suppressed_with_node_threshold(tmp_path: Path,
             truth = frame[name].dropna().astype(str).value_counts()
             assert stats["counts"] == {str(k): (None if int(n) < threshold else int(n))
                                        for k, n in truth.items()}, (i, name)
+        for name, stats in partials[i]["numeric"].items():
+            small = 0 < int(frame[name].count()) < threshold
+            assert ("suppressed" in stats) == small, (i, name)
+            assert set(stats) == ({"suppressed", "reason"} if small else {
+                "count", "missing", "sum", "sum_sq", "sum_exact", "sum_sq_exact", "min",
+                "max"}), (i, name)
         for name, column_edges in edges.items():
             truth_bins, _ = np.histogram(frame[name].dropna(), bins=np.asarray(column_edges))
+            withheld = 0 < int(frame[name].count()) < threshold
             assert histograms[i]["histograms"][name]["counts"] == [
-                None if 0 < n < threshold else int(n) for n in truth_bins], (i, name)
+                None if withheld or 0 < n < threshold else int(n) for n in truth_bins], (i, name)
     # Assert: central side
-    pooled = pandas_summary(pooled_frame(paths))
-    listed = table["suppressed"]["categories"]
-    assert listed, "the threshold should suppress some categories of this data"
-    for name, stats in table["categorical"].items():
-        for value, n in stats["counts"].items():
-            small = [i for i, p in partials.items() if p["categorical"][name]["counts"].get(
-                value, 0) is None]
-            if small:
-                assert n is None and listed[name][value] == small
-            else:
-                assert n == pooled["categorical"][name]["counts"][value]
+    assert_summary_matches_suppressed_pandas(table, frames, dict.fromkeys(frames, threshold))
+    assert set(table["suppressed"]["numeric"]) == {"bmi"}
+    assert table["suppressed"]["categories"], "the threshold should suppress some categories"
+    assert "bmi" not in edges and "bmi" not in quantiles
     for name, q in quantiles.items():
         hidden = any(None in h["histograms"][name]["counts"] for h in histograms.values())
         assert bool(q["suppressed_bins"]) == hidden
         assert (q["estimates"]["0.5"] is None) == hidden
     assert any(q["suppressed_bins"] for q in quantiles.values())
-    assert "suppressed" in {r["count"] for r in table_rows(table)}
+    counts = {r["column"]: r["count"] for r in table_rows(table)}
+    assert counts["bmi"] == "suppressed" and "suppressed" in {
+        n for column, n in counts.items() if "=" in column}
 
 
-def test_threshold_from_env_defaults_to_zero_and_rejects_garbage(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """Unset → 0 (no suppression); a non-integer or negative value is an error, not 0."""
-    monkeypatch.delenv(MIN_CELL_COUNT_ENV, raising=False)
-    assert min_cell_count_from_env() == 0
-    for bad in ("five", "-1", "2.5"):
-        monkeypatch.setenv(MIN_CELL_COUNT_ENV, bad)
-        with pytest.raises(ValueError, match=MIN_CELL_COUNT_ENV):
-            min_cell_count_from_env()
+@pytest.mark.parametrize("rows", [1, 4, 5, 30])
+def test_node_with_fewer_rows_than_its_threshold_returns_no_numeric_aggregates(
+        rows: int) -> None:
+    """Below the threshold a numeric column sends neither count, missing, sums nor min/max
+    (count = rows - missing); at or above it, everything. An empty column is not small."""
+    # Prepare
+    rng = np.random.default_rng(rows)
+    df = pd.DataFrame({"x": rng.normal(50, 10, rows), "empty": [np.nan] * rows,
+                       "group": rng.choice(["a", "b"], rows)})
+    # Execute
+    part = partial_summary(df, min_cell_count=5)
+    # Assert
+    x = part["numeric"]["x"]
+    if 0 < int(df["x"].count()) < 5:
+        assert x == {"suppressed": True, "reason": x["reason"]}
+        assert "5" in x["reason"] and MIN_CELL_COUNT_ENV in x["reason"]
+    else:
+        assert (x["count"], x["missing"]) == (rows, 0)
+        assert (x["min"], x["max"]) == (float(df["x"].min()), float(df["x"].max()))
+    assert part["numeric"]["empty"]["count"] == 0
+    assert part["numeric"]["empty"]["missing"] == rows
+
+
+def test_histogram_of_a_withheld_column_hides_its_empty_bins_too() -> None:
+    """A column with 0 < n < k values gives only None bins: a hand-made task with narrow
+    bins cannot locate its few values by where the suppressed bins are."""
+    # Prepare
+    df = pd.DataFrame({"few": [1.0, 7.0] + [np.nan] * 4, "many": [1.0] * 3 + [7.0] * 3})
+    edges = {"few": [0.0, 2.0, 4.0, 6.0, 8.0], "many": [0.0, 2.0, 4.0, 6.0, 8.0]}
+    # Execute
+    hist = partial_histograms(df, edges, min_cell_count=3)["histograms"]
+    # Assert
+    assert hist["few"] == {"counts": [None] * 4, "suppressed": 4}
+    assert hist["many"] == {"counts": [3, 0, 0, 3], "suppressed": 0}
+
+
+def test_one_withheld_organization_leaves_the_column_out_not_mixed() -> None:
+    """One node's withheld column makes the pooled statistics None (not the others' alone),
+    listed with that node and its reason; other columns are pooled as usual."""
+    # Prepare
+    big = pd.DataFrame({"x": np.arange(20.0), "y": np.arange(20.0)})
+    small = pd.DataFrame({"x": [100.0, 101.0], "y": [np.nan, np.nan]})
+    # Execute
+    table = combine_summaries({"big": partial_summary(big, min_cell_count=5),
+                               "small": partial_summary(small, min_cell_count=5)})
+    # Assert
+    assert table["numeric"]["x"] == dict.fromkeys(NUMERIC_FIELDS)
+    assert [e["organization"] for e in table["suppressed"]["numeric"]["x"]] == ["small"]
+    assert table["numeric"]["y"]["count"] == 20 and table["numeric"]["y"]["missing"] == 2
+    assert table["numeric"]["y"]["max"] == 19.0
+    assert bin_edges(table["numeric"], 4).keys() == {"y"}
+
+
+def test_withheld_numeric_column_and_text_elsewhere_is_refused() -> None:
+    """A withheld numeric column still holds numbers: text for it elsewhere is an error."""
+    parts = [partial_summary(pd.DataFrame({"c": [1.0, 2.0]}), min_cell_count=5),
+             partial_summary(pd.DataFrame({"c": ["a", "b"]}))]
+    with pytest.raises(ValueError, match="numeric at one organization"):
+        combine_summaries(parts)
+
+
+def test_summary_partial_reads_the_node_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The image's summary() applies V6FLOW_MIN_CELL_COUNT; a bad value fails, never 0."""
+    # Prepare
+    df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "s": ["a", "a", "b"]})
+    monkeypatch.setenv(MIN_CELL_COUNT_ENV, "2")
+    # Execute
+    part = v6flow_summary.summary(mock_data=[df])
+    # Assert
+    assert part["categorical"]["s"]["counts"] == {"a": 2, "b": None}
+    assert part["numeric"]["x"]["count"] == 3
+    monkeypatch.setenv(MIN_CELL_COUNT_ENV, "4")
+    assert v6flow_summary.summary(mock_data=[df])["numeric"]["x"]["suppressed"] is True
+    monkeypatch.setenv(MIN_CELL_COUNT_ENV, "five")
+    with pytest.raises(ConfigurationError, match=MIN_CELL_COUNT_ENV):
+        v6flow_summary.summary(mock_data=[df])
 
 
 @pytest.mark.parametrize("bad", [[0.0], [1.0], [0.5, 1.5], [-0.1]])

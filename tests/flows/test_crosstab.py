@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from prefect.logging import disable_run_logger
 from scipy import stats
 
@@ -24,7 +23,6 @@ if str(ROOT / "flows" / "crosstab" / "partial") not in sys.path:
     sys.path.insert(0, str(ROOT / "flows" / "crosstab" / "partial"))
 
 import v6flow_crosstab  # noqa: E402
-from v6flow_crosstab import MIN_CELL_COUNT_ENV  # noqa: E402
 from v6flow_crosstab.table import contingency  # noqa: E402
 
 from flows._common import chi2_sf, normal_two_sided_p  # noqa: E402
@@ -32,8 +30,11 @@ from flows.crosstab import CROSSTAB_IMAGE  # noqa: E402
 from flows.crosstab.combine import combine_tables, table_rows  # noqa: E402
 from flows.crosstab.flow import crosstab  # noqa: E402
 from flows.summary.flow import ServerParameters  # noqa: E402
+from tests.flows.fixtures import node_algorithm_env  # noqa: E402
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
+from v6flow.algorithm import MIN_CELL_COUNT_ENV  # noqa: E402
+from v6flow.errors import ConfigurationError  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
 
 PAIRS = [("sex", "smoker"), ("smoker", "treated"), ("treated", "outcome")]
@@ -139,7 +140,7 @@ def test_partial_reads_the_node_threshold_from_env(monkeypatch: pytest.MonkeyPat
     # Assert
     assert part["counts"] == [[None], [3]]
     monkeypatch.setenv(MIN_CELL_COUNT_ENV, "five")
-    with pytest.raises(ValueError, match="non-negative integer"):
+    with pytest.raises(ConfigurationError, match=MIN_CELL_COUNT_ENV):
         v6flow_crosstab.crosstab("a", "b", mock_data=[df])
     monkeypatch.delenv(MIN_CELL_COUNT_ENV)
     assert v6flow_crosstab.crosstab("a", "b", mock_data=[df])["counts"] == [[2], [3]]
@@ -194,30 +195,17 @@ async def test_crosstab_flow_equals_pandas_on_pooled_csvs(
 async def test_crosstab_flow_honours_a_node_admins_minimum_cell_count(
         federation: Any, crosstab_image: str, researcher: Researcher) -> None:
     """A node configured with algorithm_env V6FLOW_MIN_CELL_COUNT hides its small cells."""
-    # Prepare: restart the last node with a threshold just above its smallest cell
+    # Prepare: a threshold just above the last node's smallest cell
     node = federation.nodes[-1]
     local = pd.read_csv(node.csv_path)
     small = pd.crosstab(local["sex"], local["smoker"])
     threshold = int(small.to_numpy().min()) + 1
-    original = node.config_path.read_text(encoding="utf-8")
-    config = yaml.safe_load(original)
-    config["algorithm_env"] = {MIN_CELL_COUNT_ENV: str(threshold)}
-    try:
-        federation.stop_node(node)
-        node.config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        federation.start_node(node)
-        federation.wait_online(node)
-        # Execute
-        with disable_run_logger():
-            table = await crosstab.fn(collaboration_id=federation.collaboration_id, row="sex",
-                                      column="smoker", server=_server(researcher),
-                                      image=crosstab_image, retries=0, timeout_seconds=120)
-    finally:
-        if node.proc is not None:
-            federation.stop_node(node)
-        node.config_path.write_text(original, encoding="utf-8")
-        federation.start_node(node)
-        federation.wait_online(node)
+    # Execute
+    with node_algorithm_env(federation, node, {MIN_CELL_COUNT_ENV: str(threshold)}), \
+            disable_run_logger():
+        table = await crosstab.fn(collaboration_id=federation.collaboration_id, row="sex",
+                                  column="smoker", server=_server(researcher),
+                                  image=crosstab_image, retries=0, timeout_seconds=120)
     # Assert
     pooled = pd.crosstab(pooled_frame(federation.csv_paths)["sex"],
                          pooled_frame(federation.csv_paths)["smoker"])

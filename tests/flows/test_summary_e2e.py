@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import pytest
 from prefect.logging import disable_run_logger
 
 from flows.summary.flow import ServerParameters, summary_statistics
 from flows.summary.quantiles import DEFAULT_QUANTILES
+from tests.flows.fixtures import assert_summary_matches_suppressed_pandas, node_algorithm_env
 from tests.flows.pooled import (
     assert_matches_pandas,
     assert_quantiles_within_bin_width,
@@ -16,6 +18,7 @@ from tests.flows.pooled import (
     pooled_frame,
 )
 from tests.flows.researcher import Researcher
+from v6flow.algorithm import MIN_CELL_COUNT_ENV
 
 
 @pytest.mark.docker
@@ -36,7 +39,7 @@ async def test_summary_flow_equals_pandas_on_pooled_csvs(
     assert table["organizations"] == len(federation.nodes)
     assert_matches_pandas(table, pandas_summary(pooled))
     assert_quantiles_within_bin_width(table["quantiles"], pooled, DEFAULT_QUANTILES)
-    assert table["suppressed"] == {"categories": {}, "histogram_bins": {}}
+    assert table["suppressed"] == {"categories": {}, "numeric": {}, "histogram_bins": {}}
 
 
 @pytest.mark.docker
@@ -58,3 +61,27 @@ async def test_summary_flow_of_chosen_columns_and_organizations(
     pooled = pooled_frame(paths)[["bmi", "smoker"]]
     assert_matches_pandas(table, pandas_summary(pooled))
     assert_quantiles_within_bin_width(table["quantiles"], pooled, [0.1, 0.9])
+
+
+@pytest.mark.docker
+async def test_summary_flow_honours_a_node_admins_minimum_cell_count(
+        federation: Any, summary_image: str, researcher: Researcher) -> None:
+    """A node configured with algorithm_env V6FLOW_MIN_CELL_COUNT withholds its numeric
+    columns with fewer values and its small categories; the federated table leaves those
+    out, lists them, and equals pandas (the same rule on the pooled CSVs) everywhere else."""
+    # Prepare: a threshold just above the last node's sparsest numeric column
+    node = federation.nodes[-1]
+    frames = {n.organization_id: pd.read_csv(n.csv_path) for n in federation.nodes}
+    threshold = int(frames[node.organization_id].select_dtypes("number").count().min()) + 1
+    thresholds = {org: threshold if org == node.organization_id else 0 for org in frames}
+    server = ServerParameters(url=researcher.url, username=researcher.username,
+                              password=researcher.password)  # type: ignore[arg-type]
+    # Execute
+    with node_algorithm_env(federation, node, {MIN_CELL_COUNT_ENV: str(threshold)}), \
+            disable_run_logger():
+        table = await summary_statistics.fn(
+            collaboration_id=federation.collaboration_id, server=server, image=summary_image,
+            retries=0, timeout_seconds=120, quantiles=[])
+    # Assert
+    assert table["suppressed"]["numeric"], "the threshold should withhold a numeric column"
+    assert_summary_matches_suppressed_pandas(table, frames, thresholds)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import math
+import secrets
+from typing import Any
 
 import httpx
 
 from tests.fixtures.server import ServerProcess
-from tests.server.conftest import World, auth, unique
+from tests.server.conftest import World, auth, build_world, login, unique
 
 
 def test_created_resources_have_v4_shapes(world: World) -> None:
@@ -113,3 +115,81 @@ def test_small_endpoints(api_server: ServerProcess) -> None:
         "username": "root", "password": api_server.root_password}).json()["access_token"]
     port = httpx.delete(f"{api_server.url}/port", params={"run_id": 1}, headers=auth(token))
     assert port.status_code == 200 and "msg" in port.json()
+
+
+def _ids(world: World, path: str, token: str | None = None, **params: Any) -> list[int]:
+    """Ids of every item a list endpoint answers (one large page)."""
+    body = world.ok("GET", path, token, params={"per_page": 1000, **params})
+    return [int(item["id"]) for item in body["data"]]
+
+
+def test_lists_and_reads_show_only_what_the_identity_may_see(api_server: ServerProcess) -> None:
+    """Organizations: own and collaboration partners; collaborations: own. Others are 403,
+    unknown ids 404 (before any permission check), root sees everything."""
+    # Prepare: a fresh world, so no other test's collaboration includes its organizations
+    world = build_world(api_server)
+    researcher, node = world.researcher_token, world.node_token(world.org_ids[1])
+    # Execute / Assert: users and nodes see the collaboration and its members only
+    for token in (researcher, node):
+        assert sorted(_ids(world, "/organization", token)) == sorted(world.org_ids)
+        assert _ids(world, "/collaboration", token) == [world.collaboration_id]
+    outsider = world.call("GET", f"/organization/{world.outsider_id}", researcher)
+    assert outsider.status_code == 403 and "msg" in outsider.json()
+    assert world.ok("GET", f"/organization/{world.org_ids[1]}", researcher)["id"] == \
+        world.org_ids[1]
+    # Execute / Assert: root sees the outsider and every page is counted
+    everything = _ids(world, "/organization")
+    assert world.outsider_id in everything and set(world.org_ids) <= set(everything)
+    response = world.call("GET", "/organization", params={"per_page": 1})
+    assert response.headers["total-count"] == str(len(everything))
+    assert len(response.json()["data"]) == 1
+    # Execute / Assert: unknown ids are 404 whoever asks
+    for path in ("/organization/999999999", "/collaboration/999999999"):
+        for token in (None, researcher):
+            missing = world.call("GET", path, token)
+            assert missing.status_code == 404 and "not found" in missing.json()["msg"], path
+
+
+def test_user_without_view_rules_is_refused_lists_but_told_of_unknown_ids(
+        api_server: ServerProcess) -> None:
+    """No organization/collaboration VIEW rule: lists and existing ids are 403, unknown 404."""
+    # Prepare
+    world = build_world(api_server)
+    username, password = unique("nobody"), secrets.token_urlsafe(12)
+    world.ok("POST", "/user", json={"username": username, "password": password,
+                                    "organization_id": world.org_ids[0], "roles": []})
+    nobody = login(world.url, username, password)
+    # Execute / Assert
+    for path in ("/organization", "/collaboration", f"/organization/{world.org_ids[0]}",
+                 f"/collaboration/{world.collaboration_id}"):
+        refused = world.call("GET", path, nobody)
+        assert refused.status_code == 403 and "msg" in refused.json(), path
+    assert world.call("GET", "/organization/999999999", nobody).status_code == 404
+    assert world.call("GET", "/collaboration/999999999", nobody).status_code == 404
+
+
+def test_list_filters_narrow_organizations_and_collaborations(api_server: ServerProcess) -> None:
+    """Each filter of GET /organization and GET /collaboration selects what it names."""
+    # Prepare
+    world = build_world(api_server)
+    first = world.ok("GET", f"/organization/{world.org_ids[0]}")
+    country = unique("land")
+    world.ok("PATCH", f"/organization/{world.org_ids[1]}", json={"country": country})
+    collab = world.ok("GET", f"/collaboration/{world.collaboration_id}")
+    # Execute / Assert: organizations
+    assert _ids(world, "/organization", name=first["name"]) == [world.org_ids[0]]
+    prefix = first["name"].rsplit("-", 1)[0]
+    assert set(world.org_ids) <= set(_ids(world, "/organization", name=f"{prefix}-%"))
+    assert _ids(world, "/organization", country=country) == [world.org_ids[1]]
+    assert sorted(_ids(world, "/organization", collaboration_id=world.collaboration_id)) == \
+        sorted(world.org_ids)
+    assert _ids(world, "/organization", study_id=1) == []
+    assert _ids(world, "/organization", name=first["name"], country=country) == []
+    # Execute / Assert: collaborations
+    assert _ids(world, "/collaboration", name=collab["name"]) == [world.collaboration_id]
+    assert _ids(world, "/collaboration", organization_id=world.org_ids[0],
+                name=collab["name"]) == [world.collaboration_id]
+    assert _ids(world, "/collaboration", organization_id=world.outsider_id) == []
+    assert _ids(world, "/collaboration", name=collab["name"], encrypted="false") == [
+        world.collaboration_id]
+    assert _ids(world, "/collaboration", name=collab["name"], encrypted="true") == []

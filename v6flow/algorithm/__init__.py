@@ -13,6 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from v6flow.algorithm.decorators import RunMetaData, algorithm_client, data, metadata
+from v6flow.algorithm.disclosure import (
+    MIN_CELL_COUNT_ENV,
+    is_small,
+    min_cell_count_from_env,
+    suppress_counts,
+)
 from v6flow.algorithm.wrap import wrap_algorithm
 
 if TYPE_CHECKING:
@@ -35,11 +41,15 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'v6flow.algorithm' has no attribute {name!r}")
 
 __all__ = [
+    "MIN_CELL_COUNT_ENV",
     "AlgorithmClient",
     "MockAlgorithmClient",
     "RunMetaData",
     "algorithm_client",
     "data",
+    "is_small",
     "metadata",
+    "min_cell_count_from_env",
+    "suppress_counts",
     "wrap_algorithm",
 ]

@@ -1,9 +1,10 @@
 """One organization's contingency table with small-cell suppression (pure pandas, no I/O).
 
 A cell whose count is positive but below the node's threshold is returned as ``None``: the
-count never leaves the node. No margins or row totals are returned either, so a suppressed
-cell cannot be recovered by subtraction. Zero cells are not suppressed (a level combination
-absent at a node is zero implicitly anyway).
+count never leaves the node (the rule of :mod:`v6flow.algorithm.disclosure`). No margins or
+row totals are returned either, so a suppressed cell cannot be recovered by subtraction from
+this table alone. Zero cells are not suppressed (a level combination absent at a node is zero
+implicitly anyway).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from v6flow.algorithm.disclosure import check_min_cell_count, suppress_counts
 
 
 def level(value: Any) -> Any:
@@ -51,25 +54,15 @@ def contingency(df: pd.DataFrame, row: str, column: str, min_cell_count: int = 0
         raise KeyError(f"columns not in the data: {missing}")
     if row == column:
         raise ValueError("row and column must differ")
-    if min_cell_count < 0:
-        raise ValueError("min_cell_count must be >= 0")
+    check_min_cell_count(min_cell_count)
     pairs = df[[row, column]].dropna()
     grouped = pairs.groupby([row, column]).size()
     counts: dict[tuple[Any, Any], int] = {
         (level(r), level(c)): int(n) for (r, c), n in grouped.items()}
     row_levels = sorted({r for r, _ in counts}, key=_sort_key)
     column_levels = sorted({c for _, c in counts}, key=_sort_key)
-    matrix: list[list[int | None]] = []
-    suppressed = 0
-    for r in row_levels:
-        line: list[int | None] = []
-        for c in column_levels:
-            n = counts.get((r, c), 0)
-            if 0 < n < min_cell_count:
-                line.append(None)
-                suppressed += 1
-            else:
-                line.append(n)
-        matrix.append(line)
+    matrix = [suppress_counts([counts.get((r, c), 0) for c in column_levels], min_cell_count)
+              for r in row_levels]
+    suppressed = sum(line.count(None) for line in matrix)
     return {"row_levels": row_levels, "column_levels": column_levels, "counts": matrix,
             "min_cell_count": min_cell_count, "suppressed": suppressed}

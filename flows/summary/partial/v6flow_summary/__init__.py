@@ -5,43 +5,23 @@ The image runs ``wrap_algorithm()`` with ``PKG_NAME=v6flow_summary``; the task i
 node's default database loaded as a DataFrame, and ``{"method": "histogram", "kwargs":
 {"edges": {col: [...]}}}`` calls :func:`histogram` (round 2 of the federated quantiles).
 
-The node administrator sets the small-cell threshold through the node config's
-``algorithm_env: {V6FLOW_MIN_CELL_COUNT: "5"}`` (as for the crosstab); the researcher cannot
-lower it. Category counts and histogram bins with ``0 < n <`` threshold are returned as None.
+The node administrator sets the small-cell threshold ``k`` through the node config's
+``algorithm_env: {V6FLOW_MIN_CELL_COUNT: "5"}`` (as for the crosstab, read by
+:func:`v6flow.algorithm.min_cell_count_from_env`); the researcher cannot lower it. Category
+counts and histogram bins with ``0 < n < k`` are returned as None, and a numeric column with
+``0 < n < k`` values returns no aggregates at all (:mod:`v6flow_summary.stats`).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from v6flow.algorithm import data
+from v6flow.algorithm import data, min_cell_count_from_env
 from v6flow_summary.histogram import partial_histograms
 from v6flow_summary.stats import partial_summary
-
-#: Env var (set by the node admin) holding the smallest count a node returns.
-MIN_CELL_COUNT_ENV = "V6FLOW_MIN_CELL_COUNT"
-
-
-def min_cell_count_from_env() -> int:
-    """The node's threshold from ``V6FLOW_MIN_CELL_COUNT`` (0 when unset or empty).
-
-    Raises:
-        ValueError: the value is not a non-negative integer (never fall back to 0 silently).
-    """
-    raw = os.environ.get(MIN_CELL_COUNT_ENV, "").strip()
-    if not raw:
-        return 0
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ValueError(f"{MIN_CELL_COUNT_ENV} must be a non-negative integer, got {raw!r}")
-    return value
 
 
 @data(1)
@@ -56,5 +36,4 @@ def histogram(df: pd.DataFrame, edges: Mapping[str, Sequence[float]]) -> dict[st
     return partial_histograms(df, edges, min_cell_count_from_env())
 
 
-__all__ = ["MIN_CELL_COUNT_ENV", "histogram", "min_cell_count_from_env", "partial_histograms",
-           "partial_summary", "summary"]
+__all__ = ["histogram", "partial_histograms", "partial_summary", "summary"]

@@ -2,8 +2,12 @@
 
 Round 2 of the federated quantiles: the flow sends the same bin edges to every node; each
 node counts its values per bin. Bin ``i`` is ``[edges[i], edges[i+1])``, the last bin is
-closed on the right. Positive counts below the node's minimum cell count are returned as
-``None`` (the small count never leaves the node).
+closed on the right. Positive counts below the node's minimum cell count ``k`` are returned
+as ``None`` (the small count never leaves the node; :mod:`v6flow.algorithm.disclosure`).
+
+A column with ``0 < n < k`` values, whose summary the node withholds (:mod:`.stats`), returns
+every bin as ``None``, empty bins included: the flow never asks for it, but a hand-made task
+with narrow bins would otherwise locate those few values by where the ``None`` bins are.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from v6flow.algorithm.disclosure import check_min_cell_count, is_small, suppress_counts
 
 
 def _checked_edges(name: str, edges: Sequence[float]) -> np.ndarray:
@@ -43,17 +49,6 @@ def bin_counts(series: pd.Series, edges: Sequence[float]) -> list[int]:
     return [int(n) for n in np.bincount(index, minlength=bins)]
 
 
-def suppress(counts: Sequence[int], min_cell_count: int) -> list[int | None]:
-    """Counts with ``0 < n < min_cell_count`` replaced by ``None``.
-
-    Raises:
-        ValueError: the threshold is negative.
-    """
-    if min_cell_count < 0:
-        raise ValueError("min_cell_count must be >= 0")
-    return [None if 0 < n < min_cell_count else int(n) for n in counts]
-
-
 def partial_histograms(df: pd.DataFrame, edges: Mapping[str, Sequence[float]],
                        min_cell_count: int = 0) -> dict[str, Any]:
     """Histogram counts of each column in ``edges`` over its bin edges.
@@ -66,12 +61,15 @@ def partial_histograms(df: pd.DataFrame, edges: Mapping[str, Sequence[float]],
         KeyError: a column does not exist.
         ValueError: invalid edges, a non-numeric column, or a negative threshold.
     """
+    check_min_cell_count(min_cell_count)
     absent = [c for c in edges if c not in df.columns]
     if absent:
         raise KeyError(f"columns not in the data: {absent}")
     histograms: dict[str, Any] = {}
     for name, column_edges in edges.items():
-        counts = suppress(bin_counts(df[name], column_edges), min_cell_count)
+        raw = bin_counts(df[name], column_edges)
+        counts = ([None] * len(raw) if is_small(sum(raw), min_cell_count)
+                  else suppress_counts(raw, min_cell_count))
         histograms[name] = {"counts": counts,
                             "suppressed": sum(1 for n in counts if n is None)}
     return {"histograms": histograms, "min_cell_count": min_cell_count}
