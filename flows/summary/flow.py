@@ -77,11 +77,13 @@ async def summary_statistics(
             quantile error is at most one bin width.
 
     Returns:
-        ``{"rows", "organizations", "numeric": {col: {count, missing, mean, std, min, max}},
-        "categorical": {col: {missing, counts (None = suppressed)}}, "suppressed":
-        {"categories": {col: {value: [orgs]}}, "histogram_bins": {col: [{bin, low, high,
+        ``{"rows", "organizations", "numeric": {col: {count, missing, mean, std, min, max}
+        (all None when a node suppressed the column)}, "categorical": {col: {missing, counts
+        (None = suppressed)}}, "suppressed": {"categories": {col: {value: [orgs]}},
+        "numeric": {col: [{organization, reason}]}, "histogram_bins": {col: [{bin, low, high,
         organizations}]}}, "quantiles": {col: {"estimates": {str(q): value | None},
-        "bin_width", "bins", "suppressed_bins"}}}``.
+        "bin_width", "bins", "suppressed_bins"}}}``. A node suppresses a numeric column it
+        holds fewer than its ``V6FLOW_MIN_CELL_COUNT`` values of (but at least one).
 
     Raises:
         ValueError: a quantile is outside (0, 1), ``bins`` < 1, or no login was given
@@ -112,10 +114,12 @@ async def summary_statistics(
         table["suppressed"]["histogram_bins"] = {
             name: q["suppressed_bins"] for name, q in table["quantiles"].items()
             if q["suppressed_bins"]}
-    if table["suppressed"]["categories"] or table["suppressed"]["histogram_bins"]:
-        logger.warning("small cells suppressed by the nodes: categories of %s, histogram "
-                       "bins of %s", sorted(table["suppressed"]["categories"]),
-                       sorted(table["suppressed"]["histogram_bins"]))
+    suppressed = table["suppressed"]
+    if suppressed["categories"] or suppressed["numeric"] or suppressed["histogram_bins"]:
+        logger.warning("small cells suppressed by the nodes: numeric columns %s (their pooled "
+                       "statistics are None), categories of %s, histogram bins of %s",
+                       sorted(suppressed["numeric"]), sorted(suppressed["categories"]),
+                       sorted(suppressed["histogram_bins"]))
     logger.info("summary of %d rows from %d organizations", table["rows"],
                 table["organizations"])
     if FlowRunContext.get() is not None:  # not when the logic runs alone (``.fn()``)
