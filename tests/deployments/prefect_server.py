@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_DEADLINE = 120.0
+#: The ``prefect`` script beside the interpreter running the tests (the venv's), else PATH's;
+#: its folder leads PATH in :meth:`PrefectServer.env`, so workers start flows with that Python.
+PREFECT = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+_PREFECT_BIN = str(Path(PREFECT).parent) if Path(PREFECT).is_absolute() else None
 
 #: Never phone home, never pick up a developer's profile.
 QUIET_ENV = {"DO_NOT_TRACK": "1", "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
@@ -53,6 +59,8 @@ class PrefectServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update(QUIET_ENV)
         env.update({"PREFECT_API_URL": self.url, "PREFECT_HOME": str(self.home),
+                    "PATH": os.pathsep.join(
+                        p for p in (_PREFECT_BIN, os.environ.get("PATH")) if p),
                     "PYTHONPATH": os.pathsep.join(
                         p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)})
         env.update(extra)
@@ -86,7 +94,7 @@ def start_prefect_server(directory: Path) -> PrefectServer:
     env["PREFECT_UI_API_URL"] = url  # else the UI calls 127.0.0.1:4200
     with log_path.open("ab") as out:
         process = subprocess.Popen(
-            ["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env=env, stdout=out, stderr=subprocess.STDOUT, cwd=directory)
     server = PrefectServer(url=url, home=home, log_path=log_path, process=process)
     deadline = time.monotonic() + START_DEADLINE

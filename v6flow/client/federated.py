@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 
 from v6flow import wire
+from v6flow._shield import uncancellable
 from v6flow.client._async import AsyncClient
 from v6flow.client._ops import DEFAULT_DATABASES, log_tail, ref_id, single
 from v6flow.client._stream_wait import subscribe, wait_on_stream
@@ -306,13 +307,13 @@ async def run_partial(client: AsyncClient, request: PartialRequest,
 async def kill_tasks(client: AsyncClient, task_ids: Sequence[int]) -> None:
     """Kill server tasks concurrently (errors ignored), shielded from cancellation."""
     with anyio.CancelScope(shield=True):
-        await asyncio.gather(*(_kill_shielded(client, t) for t in task_ids))
+        await uncancellable(asyncio.gather(*(_kill_shielded(client, t) for t in task_ids)))
 
 
 async def _kill_shielded(client: AsyncClient, task_id: int) -> None:
-    """Kill a task even while the caller is being cancelled (e.g. a Prefect timeout)."""
+    """Kill a task even while the caller is being cancelled (a Prefect timeout, SIGTERM)."""
     with anyio.CancelScope(shield=True), contextlib.suppress(ClientError):
-        await client.task.kill(task_id)
+        await uncancellable(client.task.kill(task_id))
 
 
 async def _tagged(org: int, call: Callable[[], Awaitable[Any]]
@@ -329,7 +330,7 @@ async def _cancel_all(runs: Sequence[asyncio.Future[Any]]) -> None:
     for run in pending:
         run.cancel()
     with anyio.CancelScope(shield=True):
-        await asyncio.gather(*pending, return_exceptions=True)
+        await uncancellable(asyncio.gather(*pending, return_exceptions=True))
 
 
 def _mark_failed(tracker: FanOutTracker, org: int, exc: BaseException) -> None:
