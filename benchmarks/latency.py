@@ -5,9 +5,12 @@ then, ``--repeats`` times each, creates a task that runs the summary partial at 
 organizations and measures from ``POST /task`` until every result is decoded on the client
 (push wake-up, no polling). In the same run it times ``docker run --rm <base image> true``
 and ``docker run --rm <base image> python -c "import pandas"`` so the figures can be read
-against what the container alone costs.
+against what the container alone costs. Last, it times the summary *flow* run as a central
+task inside a node container (``method="summary_statistics"`` at one organization: ephemeral
+Prefect in the container, subtasks to all 3 organizations through the proxy), ``--central``
+times (default 3; 0 skips it).
 
-    python benchmarks/latency.py [--repeats 7]
+    python benchmarks/latency.py [--repeats 7] [--central 3]
 """
 
 from __future__ import annotations
@@ -50,7 +53,9 @@ def _row(name: str, times: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    repeats = parser.parse_args().repeats
+    parser.add_argument("--central", type=int, default=3)
+    options = parser.parse_args()
+    repeats = options.repeats
 
     engine = docker_engine()
     ensure_images(engine, say=lambda message: print(f"  {message}"))
@@ -75,6 +80,18 @@ def main() -> None:
             federated_task()  # warm-up: first job on each node
             rows.append(_row(f"create → results, {count} organization(s) (summary)",
                              _timed(federated_task, repeats)))
+
+        def central_flow() -> None:
+            task = client.task.create(
+                fed.collaboration_id, fed.organization_ids[:1], SUMMARY_IMAGE,
+                "summary_statistics", kwargs={"columns": ["age", "sex"], "quantiles": []})
+            status = client.wait_for_task(int(task["id"]), timeout=600)
+            (table,) = client.result.from_task(int(task["id"])).values()
+            assert status == "completed" and table["organizations"] == 3, status
+
+        if options.central > 0:
+            rows.append(_row("flow as central task, 3 organizations",
+                             _timed(central_flow, options.central)))
 
     print(f"\n| {'what':<44} | median s |    min s |    max s |   n |")
     print(f"|{'-' * 46}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 5}|")

@@ -99,8 +99,9 @@ async def _assert_killed_promptly(researcher: Researcher, tasks: list[int], sinc
     assert time.monotonic() - since <= 2.0
     engine = docker.from_env()
 
-    def no_containers() -> bool:
-        return not any(engine.containers.list(all=True, filters={"label": f"v6flow.task_id={t}"})
+    def no_containers() -> bool:  # sparse: no inspect of a container being removed
+        return not any(engine.containers.list(all=True, sparse=True,
+                                              filters={"label": f"v6flow.task_id={t}"})
                        for t in tasks)
     await _wait_until(no_containers, 30, 0.3)
 

@@ -9,8 +9,9 @@
   the flow-run *process*, then runs the flow's ``on_cancellation`` hooks in the runner
   process, where no wait is left to clean up. :func:`kill_on_cancellation` is that hook:
   it kills the server tasks the flow run recorded (this process's registry, plus the
-  flow-run labels ``v6flow.server-task.<id>`` written as the tasks are created), logging
-  in through the flow's ``credentials_block`` parameter when the flow's client is gone.
+  flow-run labels ``v6flow.server-task.<id>``, written in the background as the tasks are
+  created, batched, off the fan-out's critical path), logging in through the flow's
+  ``credentials_block`` parameter when the flow's client is gone.
 
 Examples:
     >>> @flow(on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
@@ -42,12 +43,52 @@ _log = structlog.get_logger("v6flow.prefect")
 
 #: flow run id → (client, tracker) of every fan-out running in this process.
 _RUNNING: dict[UUID, list[tuple[AsyncClient, FanOutTracker]]] = {}
-#: flow run id → lock serialising its label updates (the API merges labels read-modify-write,
-#: so concurrent updates would lose keys).
-_LABEL_LOCKS: dict[UUID, asyncio.Lock] = {}
+#: flow run id → the background writer of its server-task labels (one per flow run, so its
+#: writes are serial: the API merges labels read-modify-write, concurrent updates lose keys).
+_LABEL_WRITERS: dict[UUID, _LabelWriter] = {}
 #: flow run id → server tasks of finished fan-outs that ended in this process (bounded).
 _SETTLED: OrderedDict[UUID, set[int]] = OrderedDict()
 _SETTLED_MAX = 1000
+
+
+class _LabelWriter:
+    """Labels a flow run with its server tasks in the background, batching what is pending.
+
+    The fan-out does not wait for the Prefect API (a label write can take a 2 s back-off
+    when the API answers 503): ids created while a write is in flight go out together in
+    the next one. Failures are logged, not raised.
+    """
+
+    def __init__(self, flow_run_id: UUID) -> None:
+        self.flow_run_id = flow_run_id
+        self.pending: dict[int, str] = {}
+        self.after: set[asyncio.Future[Any]] = set()
+        self.future: asyncio.Future[None] | None = None
+
+    def add(self, task_id: int, server_url: str,
+            after: asyncio.Future[Any] | None = None) -> None:
+        """Queue ``task_id`` (written once ``after`` is done) and make sure a write is
+        under way."""
+        self.pending[task_id] = server_url
+        if after is not None and not after.done():
+            self.after.add(after)
+        if self.future is None or self.future.done():
+            self.future = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while self.pending:
+            if self.after:  # asyncio.wait: cancelling this writer leaves them running
+                waits, self.after = self.after, set()
+                await asyncio.wait(waits)
+            batch, self.pending = self.pending, {}
+            await _write_labels(self.flow_run_id, batch)
+
+    def close(self) -> None:
+        """Drop unwritten labels (their tasks have ended: the hook need not kill them)."""
+        self.pending.clear()
+        self.after.clear()
+        if self.future is not None and not self.future.done():
+            self.future.cancel()
 
 
 @contextlib.contextmanager
@@ -56,7 +97,7 @@ def registered(flow_run_id: UUID, client: AsyncClient, tracker: FanOutTracker
     """Make a fan-out's open server tasks known to :func:`kill_on_cancellation`."""
     entry = (client, tracker)
     _RUNNING.setdefault(flow_run_id, []).append(entry)
-    _LABEL_LOCKS.setdefault(flow_run_id, asyncio.Lock())
+    _LABEL_WRITERS.setdefault(flow_run_id, _LabelWriter(flow_run_id))
     try:
         yield
     finally:
@@ -70,21 +111,35 @@ def registered(flow_run_id: UUID, client: AsyncClient, tracker: FanOutTracker
             entries.remove(entry)
         if not entries:
             _RUNNING.pop(flow_run_id, None)
-            _LABEL_LOCKS.pop(flow_run_id, None)
+            writer = _LABEL_WRITERS.pop(flow_run_id, None)
+            if writer is not None:
+                writer.close()
 
 
-async def record_server_task(flow_run_id: UUID, task_id: int, server_url: str) -> None:
+async def record_server_task(flow_run_id: UUID, task_id: int, server_url: str, *,
+                             after: asyncio.Future[Any] | None = None) -> None:
     """Label the flow run with a server task it created (read back by the hook).
 
-    A failure is logged, not raised: the fan-out must not fail for its bookkeeping.
+    Inside :func:`registered` this returns at once and the label is written in the
+    background (batched), once ``after`` (another Prefect write of the fan-out) is done:
+    two concurrent writes make a SQLite Prefect server answer 503, which the client
+    retries only after 2 s. Outside it the label is written now. A failure is logged, not
+    raised: the fan-out must not fail for its bookkeeping.
     """
-    lock = _LABEL_LOCKS.get(flow_run_id) or asyncio.Lock()
+    writer = _LABEL_WRITERS.get(flow_run_id)
+    if writer is not None:
+        writer.add(task_id, server_url, after)
+    else:
+        await _write_labels(flow_run_id, {task_id: server_url})
+
+
+async def _write_labels(flow_run_id: UUID, tasks: dict[int, str]) -> None:
     try:
-        async with lock, get_client() as prefect:
+        async with get_client() as prefect:
             await prefect.update_flow_run_labels(
-                flow_run_id, {f"{LABEL_PREFIX}{task_id}": server_url})
+                flow_run_id, {f"{LABEL_PREFIX}{task_id}": url for task_id, url in tasks.items()})
     except Exception as exc:
-        _log.warning("cannot label the flow run with its server task", task_id=task_id,
+        _log.warning("cannot label the flow run with its server tasks", tasks=sorted(tasks),
                      error=str(exc))
 
 

@@ -4,12 +4,25 @@ A thin adapter over :mod:`v6flow.client.federated`: the Prefect task adds the ru
 ``<method>@<organization name>``, retries, the timeout and log forwarding; the work itself
 (create a one-organization task on the server, wait through the push channel, fetch the
 result, kill on timeout) is the plain client function.
+
+Cost per call inside a flow run (``benchmarks/prefect_overhead.py``): on the critical path
+are the organization lookup (as in the plain client), one Prefect task run per organization
+(a few ms each, no API call) and, at the end, one round trip for the status table (written
+together with the last progress value). The progress artifact's creation and updates, the
+flow-run labels naming the server tasks (:mod:`.cancellation`) and the cancel watch run in
+the background. Prefect's own cost per flow call (flow run, states, a result-storage lookup)
+is larger; settings that cut it without turning a feature off:
+``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` (a saved filesystem block: no throwaway sync
+client and blocking ``GET /storage`` per flow run), ``PREFECT_CLIENT_CSRF_SUPPORT_ENABLED=
+false`` against a server that enforces no CSRF, and one ``AsyncClientContext`` held by a
+process that calls many flows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -33,7 +46,7 @@ from v6flow.errors import (
     PermissionDenied,
     ResultNotJSON,
 )
-from v6flow.prefect.caching import cache_options
+from v6flow.prefect.caching import cache_options, resolve_image_digest
 from v6flow.prefect.cancellation import cancelling, mark_cancelled, record_server_task, registered
 from v6flow.prefect.logging import log_forwarder, run_logger
 from v6flow.prefect.reporting import FanOutReport
@@ -134,8 +147,11 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
         min_responses: go on when at least this many organizations succeed.
         allow_failures: go on with the organizations that succeed (at least one).
         cache: reuse an organization's result of an earlier flow run with the same
-            inputs (True: for a day; a ``timedelta``: for that long).
-        cache_key_extra: part of the cache key; pass the image digest or a data version.
+            image digest and inputs (True: for a day; a ``timedelta``: for that long).
+            The digest is resolved once per call (pinned ``name@sha256:...`` or the local
+            Docker engine); when it cannot be, caching is skipped with a warning unless
+            ``cache_key_extra`` is given (:mod:`v6flow.prefect.caching`).
+        cache_key_extra: part of the cache key, e.g. a data version.
         tracker: filled with the per-organization status table.
         artifacts: create the progress and status-table artifacts (inside a flow run).
 
@@ -161,17 +177,24 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
                 min_responses=min_responses, allow_failures=allow_failures, tracker=tracker)
         flow_run_id = context.flow_run.id
         request = replace(request, description=f"prefect flow run {flow_run_id}")
-        names = await federated.organization_names(api, collaboration_id, organizations)
+        names, digest = await asyncio.gather(
+            federated.organization_names(api, collaboration_id, organizations),
+            _image_digest(image, cache))
         required = federated.required_responses(len(names), min_responses, allow_failures)
         tracker = tracker if tracker is not None else FanOutTracker()
-        tracker.on_task = partial(record_server_task, flow_run_id, server_url=api.base_url)
         for org, name in names.items():
             tracker.outcome(org, name)
-        runner = run_on_organization.with_options(
-            retries=retries, retry_delay_seconds=retry_delay_seconds,
-            timeout_seconds=timeout_seconds, **cache_options(cache, cache_key_extra))
+        runner = _runner(retries, retry_delay_seconds, timeout_seconds,
+                         cache_options(cache, cache_key_extra, image=image, image_digest=digest))
         report = FanOutReport(method, len(names), enabled=artifacts)
-        await report.start()
+        record = partial(record_server_task, flow_run_id, server_url=api.base_url)
+
+        async def on_task(task_id: int) -> None:
+            # Both in the background: the progress artifact is created once a server task
+            # exists (not earlier, where it would delay the first one), then the label.
+            await record(task_id, after=report.start())
+
+        tracker.on_task = on_task
 
         def call(org: int, name: str) -> Callable[[], Awaitable[Any]]:
             return lambda: runner(api, request, org, name, tracker)
@@ -182,8 +205,34 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
                     {org: call(org, name) for org, name in names.items()},
                     required=required, tracker=tracker, on_done=report.progress))
             finally:
-                with anyio.CancelScope(shield=True):
-                    await report.table(tracker)
+                await report.finish(tracker)
+
+
+def _runner(retries: int, retry_delay_seconds: float, timeout_seconds: float | None,
+            cache: dict[str, Any]) -> Any:
+    """``run_on_organization`` with these options (reused when not caching: building a
+    Prefect task takes milliseconds)."""
+    if not cache:
+        with contextlib.suppress(TypeError):  # e.g. a list of retry delays: not hashable
+            return _uncached_runner(retries, retry_delay_seconds, timeout_seconds)
+    return run_on_organization.with_options(
+        retries=retries, retry_delay_seconds=retry_delay_seconds,
+        timeout_seconds=timeout_seconds, **cache)
+
+
+@functools.lru_cache(maxsize=32)
+def _uncached_runner(retries: int, retry_delay_seconds: float,
+                     timeout_seconds: float | None) -> Any:
+    return run_on_organization.with_options(
+        retries=retries, retry_delay_seconds=retry_delay_seconds,
+        timeout_seconds=timeout_seconds)
+
+
+async def _image_digest(image: str, cache: bool | timedelta) -> str | None:
+    """The image digest for the cache key (looked up once per call), None when not caching."""
+    if cache is False:
+        return None
+    return await asyncio.to_thread(resolve_image_digest, image)
 
 
 async def _unless_cancelled(flow_run_id: UUID,
