@@ -83,8 +83,10 @@ def _kill_first_active_task_of(federation: Any, researcher: Researcher, organiza
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for task in client.task.list(collaboration_id=federation.collaboration_id):
+                if int(task["id"]) <= after:
+                    continue  # the session's earlier tasks: reading their runs is too slow
                 runs = client.run.list(task_id=int(task["id"]))
-                if int(task["id"]) > after and any(
+                if any(
                         r["organization"]["id"] == organization_id and r["status"] == "active"
                         for r in runs):
                     client.task.kill(int(task["id"]))
