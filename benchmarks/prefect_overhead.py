@@ -27,7 +27,7 @@ order, so drift of a shared machine hits all modes alike; differences are taken 
    awaits of 0.2 s as Prefect task runs vs plain (Prefect's cost per task run).
 
 ``tuned``: Prefect settings that cut the engine's cost per flow call without turning a
-feature off (see README "Prefect overhead"): ``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` set
+feature off (see README "Benchmarks"): ``PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK`` set
 to a saved filesystem block (else every flow run builds a throwaway *sync* API client, with
 its TLS context, and makes a blocking ``GET /storage`` call to find the server's default
 result storage), ``PREFECT_CLIENT_CSRF_SUPPORT_ENABLED=false`` (the local server enforces no
