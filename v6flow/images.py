@@ -31,7 +31,6 @@ Examples:
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import shutil
 import tempfile
@@ -40,9 +39,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import v6flow
+from v6flow._images import engine as _engine
 from v6flow._images import rootfs as _rootfs
 from v6flow._images import wheelhouse as _wheelhouse
-from v6flow.errors import EngineUnavailable, ImageBuildError
+from v6flow._images.engine import docker_client, image_labels
+from v6flow.errors import ImageBuildError
 
 if TYPE_CHECKING:
     import docker
@@ -57,12 +58,6 @@ LABEL_DEPS_HASH = "v6flow.deps_hash"
 LABEL_VERSION = "v6flow.version"
 
 Progress = Callable[[str], None]
-
-ENGINE_HELP = (
-    "Start the Docker engine (`sudo systemctl start docker`, or "
-    "`nohup dockerd >/tmp/dockerd.log 2>&1 &`), or install it with `apt-get install docker.io`; "
-    "set DOCKER_HOST if it listens somewhere else."
-)
 
 _BASE_DOCKERFILE = """\
 FROM {rootfs}
@@ -107,71 +102,6 @@ def default_cache_dir() -> Path:
     return Path(base) / "v6flow"
 
 
-def docker_client() -> docker.DockerClient:
-    """Connect to the Docker engine (``DOCKER_HOST`` or the local socket) and ping it.
-
-    Raises:
-        EngineUnavailable: the SDK is missing or the engine does not answer.
-    """
-    try:
-        import docker
-        import docker.errors
-    except ImportError as exc:
-        raise EngineUnavailable(
-            "the Docker SDK is not installed: pip install 'v6flow[node]'"
-        ) from exc
-    try:
-        client = docker.from_env(timeout=600)  # a quiet pip step must not time out
-        client.ping()
-    except docker.errors.DockerException as exc:
-        raise EngineUnavailable(f"cannot reach the Docker engine ({exc}). {ENGINE_HELP}") from exc
-    return client
-
-
-def image_labels(client: docker.DockerClient, tag: str) -> dict[str, str] | None:
-    """Labels of a local image, or None when no image has this tag."""
-    import docker.errors
-
-    try:
-        image = client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        return None
-    return dict(image.labels or {})
-
-
-def _stream_build(client: docker.DockerClient, *, context: Path, tag: str,
-                  buildargs: Mapping[str, str], labels: Mapping[str, str],
-                  network_mode: str | None, nocache: bool, progress: Progress) -> str:
-    """Run one ``docker build``, forwarding its output lines; return the image id."""
-    import docker.errors
-
-    lines: list[str] = []
-    image_id = ""
-    try:
-        stream = client.api.build(
-            path=str(context), tag=tag, buildargs=dict(buildargs), labels=dict(labels),
-            network_mode=network_mode, rm=True, forcerm=True, pull=False, nocache=nocache,
-            decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk:
-                raise ImageBuildError(
-                    f"docker build of {tag} failed: {str(chunk['error']).strip()}",
-                    log_tail="\n".join(lines[-25:]),
-                )
-            text = str(chunk.get("stream", "")).rstrip()
-            if text:
-                lines.extend(text.splitlines())
-                progress(text)
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and "ID" in aux:
-                image_id = str(aux["ID"])
-    except docker.errors.APIError as exc:
-        raise ImageBuildError(f"docker build of {tag} failed: {exc}",
-                              log_tail="\n".join(lines[-25:])) from exc
-    return image_id
-
-
 def build_base_image(*, tag: str = BASE_IMAGE, cache_dir: Path | None = None,
                      client: docker.DockerClient | None = None,
                      progress: Progress | None = None, nocache: bool = False) -> str:
@@ -210,14 +140,14 @@ def _build_base_locked(client: docker.DockerClient, *, tag: str, cache: Path,
         _rootfs.import_rootfs(rootfs, ROOTFS_IMAGE)
     with tempfile.TemporaryDirectory(prefix="v6flow-base-", dir=cache) as tmp:
         context = Path(tmp)
-        _link_tree(house.deps, context / "deps")
-        _link_tree(house.own, context / "own")
+        _wheelhouse.link_tree(house.deps, context / "deps")
+        _wheelhouse.link_tree(house.own, context / "own")
         (context / "Dockerfile").write_text(_BASE_DOCKERFILE.format(
             rootfs=ROOTFS_IMAGE, requirements=_wheelhouse.REQUIREMENTS_FILE,
             version=v6flow.__version__,
         ))
         say(f"docker build {tag} (offline, network none)")
-        _stream_build(
+        _engine.stream_build(
             client, context=context, tag=tag, buildargs={}, network_mode="none",
             nocache=nocache, progress=say,
             labels={LABEL_IMAGE: "base", LABEL_VERSION: v6flow.__version__,
@@ -299,17 +229,17 @@ def ensure_flow_base_image(*, tag: str = FLOW_BASE_IMAGE, cache_dir: Path | None
         if flow_base_is_current(client, tag):
             return tag
         requirements = _wheelhouse.flow_requirements(root)
-        wheels = _extra_wheels(cache, requirements, say, no_deps=True)
+        wheels = _wheelhouse.extra_wheels(cache, requirements, say, no_deps=True)
         with tempfile.TemporaryDirectory(prefix="v6flow-flow-base-", dir=cache) as tmp:
             context = Path(tmp)
-            _link_tree(wheels, context / "wheels")
+            _wheelhouse.link_tree(wheels, context / "wheels")
             (context / "wheels" / FLOW_REQUIREMENTS_FILE).write_text(
                 "\n".join(requirements) + "\n")
             _wheelhouse.stage_flow_sources(root, context / "central")
             (context / "Dockerfile").write_text(_FLOW_BASE_DOCKERFILE.format(
                 requirements=FLOW_REQUIREMENTS_FILE, prefect_home="/opt/v6flow/prefect-home"))
             say(f"docker build {tag} (offline, network none)")
-            _stream_build(
+            _engine.stream_build(
                 client, context=context, tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},
                 network_mode="none", nocache=False, progress=say,
                 labels={LABEL_IMAGE: "flow-base", LABEL_VERSION: v6flow.__version__,
@@ -384,57 +314,23 @@ def build_algorithm_image(path: str | os.PathLike[str], tag: str, *, base: str |
                              progress=say)
     all_labels: dict[str, Any] = {LABEL_IMAGE: "algorithm", **(labels or {})}
     build = functools.partial(
-        _stream_build, client, tag=tag, buildargs={"BASE_IMAGE": base}, labels=all_labels,
+        _engine.stream_build, client, tag=tag, buildargs={"BASE_IMAGE": base}, labels=all_labels,
         network_mode=None if network else "none", nocache=nocache, progress=say,
     )
     if not requirements:
         build(context=context)
         return tag
     cache = cache_dir or default_cache_dir()
-    wheels = _extra_wheels(cache, requirements, say)
+    wheels = _wheelhouse.extra_wheels(cache, requirements, say)
     with tempfile.TemporaryDirectory(prefix="v6flow-ctx-", dir=cache) as tmp:
         staged = Path(tmp) / "context"
         shutil.copytree(context, staged, ignore=shutil.ignore_patterns("__pycache__"))
         (staged / "wheels").mkdir(exist_ok=True)
         for wheel in wheels.glob("*.whl"):
             if not (staged / "wheels" / wheel.name).exists():
-                _link_file(wheel, staged / "wheels" / wheel.name)
+                _wheelhouse.link_file(wheel, staged / "wheels" / wheel.name)
         build(context=staged)
     return tag
-
-
-def _extra_wheels(cache: Path, requirements: Sequence[str], say: Progress, *,
-                  no_deps: bool = False) -> Path:
-    """Cached folder with wheels of ``requirements`` (and their dependencies, unless
-    ``no_deps``: then ``requirements`` is already the whole pinned set)."""
-    key = hashlib.sha256("\n".join([*sorted(requirements), str(no_deps)]).encode()
-                         ).hexdigest()[:16]
-    folder = cache / "wheels" / f"extra-{key}"
-    with _wheelhouse.cache_lock(cache, "wheels"):
-        if not (folder / ".complete").is_file():
-            say(f"fetching wheels for {', '.join(requirements)} on the host")
-            shutil.rmtree(folder, ignore_errors=True)
-            if no_deps:
-                _wheelhouse.download_wheels(requirements, folder, no_deps=True)
-            else:
-                _wheelhouse.collect_wheels(requirements, folder)
-            (folder / ".complete").write_text("\n".join(requirements) + "\n")
-    return folder
-
-
-def _link_tree(src: Path, dest: Path) -> None:
-    """Hard-link (or copy, across file systems) the files of ``src`` into ``dest``."""
-    dest.mkdir(parents=True)
-    for item in src.iterdir():
-        if item.is_file():
-            _link_file(item, dest / item.name)
-
-
-def _link_file(src: Path, dest: Path) -> None:
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
 
 
 __all__ = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import platform
 import shutil
 import subprocess
@@ -314,3 +315,38 @@ def ensure_wheelhouse(cache_dir: Path, *, root: Path | None = None,
         else:
             say(f"reusing v6flow wheel {own.name}")
     return Wheelhouse(deps=deps, own=own, deps_hash=d_hash, source_hash=s_hash)
+
+
+def extra_wheels(cache: Path, requirements: Sequence[str], say: Progress, *,
+                 no_deps: bool = False) -> Path:
+    """Cached folder with wheels of ``requirements`` (and their dependencies, unless
+    ``no_deps``: then ``requirements`` is already the whole pinned set)."""
+    key = hashlib.sha256("\n".join([*sorted(requirements), str(no_deps)]).encode()
+                         ).hexdigest()[:16]
+    folder = cache / "wheels" / f"extra-{key}"
+    with cache_lock(cache, "wheels"):
+        if not (folder / ".complete").is_file():
+            say(f"fetching wheels for {', '.join(requirements)} on the host")
+            shutil.rmtree(folder, ignore_errors=True)
+            if no_deps:
+                download_wheels(requirements, folder, no_deps=True)
+            else:
+                collect_wheels(requirements, folder)
+            (folder / ".complete").write_text("\n".join(requirements) + "\n")
+    return folder
+
+
+def link_tree(src: Path, dest: Path) -> None:
+    """Hard-link (or copy, across file systems) the files of ``src`` into ``dest``."""
+    dest.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.is_file():
+            link_file(item, dest / item.name)
+
+
+def link_file(src: Path, dest: Path) -> None:
+    """Hard-link ``src`` to ``dest``, or copy it across file systems."""
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copy2(src, dest)
