@@ -11,24 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from v6flow.algorithm.disclosure import check_min_cell_count, suppress_counts
-
-
-def level(value: Any) -> Any:
-    """A level as a JSON scalar: numpy scalars unwrapped, integral floats as ints."""
-    item = value.item() if isinstance(value, np.generic) else value
-    if isinstance(item, bool):
-        return int(item)
-    if isinstance(item, float) and item.is_integer():
-        return int(item)
-    return item
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+from v6flow.algorithm.levels import json_level, level_sort_key
 
 
 def contingency(df: pd.DataFrame, row: str, column: str, min_cell_count: int = 0
@@ -58,9 +44,9 @@ def contingency(df: pd.DataFrame, row: str, column: str, min_cell_count: int = 0
     pairs = df[[row, column]].dropna()
     grouped = pairs.groupby([row, column]).size()
     counts: dict[tuple[Any, Any], int] = {
-        (level(r), level(c)): int(n) for (r, c), n in grouped.items()}
-    row_levels = sorted({r for r, _ in counts}, key=_sort_key)
-    column_levels = sorted({c for _, c in counts}, key=_sort_key)
+        (json_level(r), json_level(c)): int(n) for (r, c), n in grouped.items()}
+    row_levels = sorted({r for r, _ in counts}, key=level_sort_key)
+    column_levels = sorted({c for _, c in counts}, key=level_sort_key)
     matrix = [suppress_counts([counts.get((r, c), 0) for c in column_levels], min_cell_count)
               for r in row_levels]
     suppressed = sum(line.count(None) for line in matrix)

@@ -13,19 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-
-def level(value: Any) -> Any:
-    """A group level as a JSON scalar: numpy scalars unwrapped, integral floats as ints."""
-    item = value.item() if isinstance(value, np.generic) else value
-    if isinstance(item, bool):
-        return int(item)
-    if isinstance(item, float) and item.is_integer():
-        return int(item)
-    return item
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, (int, float)) else (1, str(value))
+from v6flow.algorithm.levels import json_level, level_sort_key
 
 
 def risk_table(times: pd.Series, events: pd.Series) -> dict[str, Any]:
@@ -67,6 +55,6 @@ def partial_counts(df: pd.DataFrame, time: str, event: str, group: str | None = 
         raise ValueError(f"time column {time!r} holds negative values")
     if group is None:
         return {"groups": [{"group": None, **risk_table(rows[time], rows[event])}]}
-    tables = [{"group": level(value), **risk_table(part[time], part[event])}
+    tables = [{"group": json_level(value), **risk_table(part[time], part[event])}
               for value, part in rows.groupby(group)]
-    return {"groups": sorted(tables, key=lambda t: _sort_key(t["group"]))}
+    return {"groups": sorted(tables, key=lambda t: level_sort_key(t["group"]))}
