@@ -11,7 +11,8 @@ from sqlalchemy import Engine, update
 from starlette.concurrency import run_in_threadpool
 
 from server.api import ROUTERS
-from server.api.error_handlers import register_error_handlers
+from server.api.error_handlers import method_table, register_error_handlers
+from server.api.openapi import install_openapi
 from server.auth.tokens import TokenIssuer
 from server.db.migrate import upgrade_to_head
 from server.db.models import Authenticatable
@@ -74,5 +75,7 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
     app.state.v6flow = state
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.state.method_table = method_table(ROUTERS, API_PREFIX)
     register_error_handlers(app)
+    install_openapi(app)
     return app

@@ -1,4 +1,4 @@
-"""The HTTP layer: routers, dependencies, error handlers, pagination and resource shapes."""
+"""The HTTP layer: routers, dependencies, error handlers, pagination and response serializers."""
 
 from __future__ import annotations
 

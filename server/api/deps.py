@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from server.auth.principals import (
@@ -62,7 +63,15 @@ def get_work(state: StateDep) -> Iterator[Work]:
 WorkDep = Annotated[Work, Depends(get_work, scope="function")]
 
 
-def bearer_token(request: Request) -> str:
+#: Declares the bearer scheme in OpenAPI; :func:`bearer_token` reads the header itself so
+#: that a missing and a malformed header get different messages (both 401).
+_BEARER_SCHEME = HTTPBearer(auto_error=False, scheme_name="bearer",
+                            description="An access token from /token/user, /token/node or "
+                                        "/token/container")
+_SchemeDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)]
+
+
+def bearer_token(request: Request, _scheme: _SchemeDep) -> str:
     """The token of the ``Authorization: Bearer <token>`` header.
 
     Raises:

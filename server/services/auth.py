@@ -21,6 +21,7 @@ from server.auth.tokens import TokenIssuer, TokenPair, TokenType
 from server.db.models import Node, Organization, Role, Task, User
 from server.errors import BadRequestError, UnauthorizedError
 from server.services.task_state import task_is_finished
+from v6flow.schemas import MAX_ID
 from v6flow.wire import utcnow
 
 LOGIN_FAILED = "Failed to login"
@@ -69,14 +70,14 @@ def refresh_tokens(*, session: Session, issuer: TokenIssuer,
         UnauthorizedError: bad/expired token or the subject no longer exists.
     """
     claims = issuer.decode(refresh_token, expected_type=TokenType.REFRESH)
-    client_type, subject = claims.get("client_type"), claims.get("sub")
-    if client_type == ClientType.USER and isinstance(subject, int):
+    client_type, subject = claims.get("client_type"), _row_id(claims.get("sub"))
+    if client_type == ClientType.USER and subject is not None:
         user = session.get(User, subject)
         if user is not None:
             roles = [role.name for role in user.roles]
             return ClientType.USER, subject, issuer.issue_pair(
                 subject_id=subject, client_type=ClientType.USER, roles=roles)
-    if client_type == ClientType.NODE and isinstance(subject, int) and session.get(Node, subject):
+    if client_type == ClientType.NODE and subject is not None and session.get(Node, subject):
         return ClientType.NODE, subject, issuer.issue_pair(
             subject_id=subject, client_type=ClientType.NODE)
     raise UnauthorizedError("Invalid refresh token")
@@ -122,7 +123,15 @@ def container_token(*, session: Session, issuer: TokenIssuer, node: NodeIdentity
     return issuer.issue_container(sub)
 
 
+def _row_id(value: Any) -> int | None:
+    """``value`` when it can be a row id (an int within 1..MAX_ID), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+        return value
+    return None
+
+
 def _user_identity(session: Session, subject: Any) -> UserIdentity:
+    subject = _row_id(subject)
     user = session.get(User, subject, options=[
         selectinload(User.roles).selectinload(Role.rules), selectinload(User.rules),
         selectinload(User.organization).selectinload(Organization.collaborations),
@@ -141,7 +150,8 @@ def _user_identity(session: Session, subject: Any) -> UserIdentity:
 
 
 def _node_identity(session: Session, subject: Any) -> NodeIdentity:
-    node = session.get(Node, subject) if isinstance(subject, int) else None
+    subject = _row_id(subject)
+    node = session.get(Node, subject) if subject is not None else None
     if node is None:
         raise UnauthorizedError("Node does not exist (anymore)")
     return NodeIdentity(
@@ -160,6 +170,8 @@ def _container_identity(session: Session, subject: Any) -> ContainerIdentity:
         organization_id, image = int(subject["organization_id"]), str(subject["image"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID) from exc
+    if None in (_row_id(node_id), _row_id(task_id), _row_id(collaboration_id)):
+        raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
     task = session.get(Task, task_id)
     node = session.get(Node, node_id)
     if task is None or node is None or node.collaboration_id != collaboration_id:

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from server.api.deps import AnyPrincipal, StateDep, WorkDep
+from server.api.openapi import errors
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
 from server.errors import ForbiddenError
@@ -70,7 +71,11 @@ async def _stream(request: Request, state: AppState, identity: Identity,
                     await run_in_threadpool(_presence, state, node_id, online=False, ip=None)
 
 
-@router.get("/events")
+@router.get("/events", response_class=StreamingResponse, responses={
+    **errors(403),
+    200: {"description": "Server-Sent Events: ``sync`` first, then live events",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+})
 async def stream_events(request: Request, state: StateDep, work: WorkDep,
                         identity: AnyPrincipal) -> StreamingResponse:
     """Stream events: first ``sync``, then live events, and ``: ping`` keep-alives."""

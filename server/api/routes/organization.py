@@ -2,51 +2,50 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 
 from server.api.deps import AnyPrincipal, UserOrNodePrincipal, UserPrincipal, WorkDep
+from server.api.openapi import errors
 from server.api.pagination import PageDep, paginate_query
-from server.api.shapes import organization_out
+from server.api.params import IdPath, IdQuery, TextQuery
+from server.api.serializers import organization_out
 from server.services import organizations
-from v6flow.schemas import OrganizationCreate, OrganizationUpdate
+from v6flow.schemas import OrganizationCreate, OrganizationOut, OrganizationUpdate, Page
 
 router = APIRouter(tags=["organization"])
 
 
-@router.get("/organization")
-def list_organizations(request: Request, work: WorkDep, identity: AnyPrincipal, page: PageDep,
-                       name: str | None = None, country: str | None = None,
-                       collaboration_id: int | None = None,
-                       study_id: int | None = None) -> JSONResponse:
+@router.get("/organization", responses=errors(403))
+def list_organizations(work: WorkDep, identity: AnyPrincipal, page: PageDep,
+                       name: TextQuery = None, country: TextQuery = None,
+                       collaboration_id: IdQuery = None,
+                       study_id: IdQuery = None) -> Page[OrganizationOut]:
     """List the organizations the caller may see."""
     stmt = organizations.list_organizations(identity=identity, name=name, country=country,
                                             collaboration_id=collaboration_id, study_id=study_id)
-    return paginate_query(request, work.session, stmt, page,
+    return paginate_query(work.session, stmt, page,
                           lambda rows: [organization_out(o) for o in rows])
 
 
-@router.get("/organization/{organization_id}")
-def get_organization(organization_id: int, work: WorkDep,
-                     identity: AnyPrincipal) -> dict[str, Any]:
+@router.get("/organization/{organization_id}", responses=errors(403, 404))
+def get_organization(organization_id: IdPath, work: WorkDep,
+                     identity: AnyPrincipal) -> OrganizationOut:
     """One organization."""
     return organization_out(organizations.get_organization(
         session=work.session, identity=identity, organization_id=organization_id))
 
 
-@router.post("/organization", status_code=201)
+@router.post("/organization", status_code=201, responses=errors(403))
 def create_organization(body: OrganizationCreate, work: WorkDep,
-                        identity: UserPrincipal) -> dict[str, Any]:
+                        identity: UserPrincipal) -> OrganizationOut:
     """Create an organization."""
     return organization_out(organizations.create_organization(
         session=work.session, identity=identity, data=body))
 
 
-@router.patch("/organization/{organization_id}")
-def update_organization(organization_id: int, body: OrganizationUpdate, work: WorkDep,
-                        identity: UserOrNodePrincipal) -> dict[str, Any]:
+@router.patch("/organization/{organization_id}", responses=errors(403, 404))
+def update_organization(organization_id: IdPath, body: OrganizationUpdate, work: WorkDep,
+                        identity: UserOrNodePrincipal) -> OrganizationOut:
     """Change an organization (e.g. upload its public key)."""
     return organization_out(organizations.update_organization(
         session=work.session, identity=identity, organization_id=organization_id, data=body))

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Annotated, Any
+from collections.abc import Iterable, Sequence
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from server.api.deps import AnyPrincipal, UserOrContainerPrincipal, UserPrincipal, WorkDep
+from server.api.openapi import errors
 from server.api.pagination import PageDep, paginate_list, paginate_query
-from server.api.shapes import result_out, run_out, task_out
+from server.api.params import IdPath, IdQuery, IncludeQuery, TextQuery
+from server.api.serializers import result_out, run_out, task_out
 from server.db.models import Task
 from server.services import runs, tasks
 from server.services.task_state import task_status
-from v6flow.schemas import TaskCreate
+from v6flow.schemas import Msg, Page, TaskCreate, TaskOut, TaskStatusOut
+from v6flow.status import RunStatus
 
 router = APIRouter(tags=["task"])
-IncludeQuery = Annotated[list[str] | None, Query()]
 
 
-def _shape(session: Session, rows: Iterable[Task],
-           include: list[str] | None) -> list[dict[str, Any]]:
+def _shape(session: Session, rows: Iterable[Task], include: list[str] | None) -> list[TaskOut]:
     include = include or []
     shaped = []
     for task in rows:
@@ -36,25 +35,24 @@ def _shape(session: Session, rows: Iterable[Task],
     return shaped
 
 
-@router.post("/task", status_code=201)
-def create_task(body: TaskCreate, work: WorkDep,
-                identity: UserOrContainerPrincipal) -> dict[str, Any]:
+@router.post("/task", status_code=201, responses=errors(403, 404))
+def create_task(body: TaskCreate, work: WorkDep, identity: UserOrContainerPrincipal) -> TaskOut:
     """Create a task (by a user, or a subtask by an algorithm container)."""
     task = tasks.create_task(session=work.session, identity=identity, data=body,
                              outbox=work.outbox)
     return task_out(task)
 
 
-@router.get("/task")
-def list_tasks(request: Request, work: WorkDep, identity: AnyPrincipal, page: PageDep,
-               include: IncludeQuery = None, init_org_id: int | None = None,
-               init_user_id: int | None = None, collaboration_id: int | None = None,
-               study_id: int | None = None, image: str | None = None,
-               parent_id: int | None = None, job_id: int | None = None,
-               name: str | None = None, description: str | None = None,
-               database: str | None = None, run_id: int | None = None,
-               status: str | None = None, store_id: int | None = None,
-               is_user_created: bool | None = None) -> JSONResponse:
+@router.get("/task", responses=errors(403))
+def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep,
+               include: IncludeQuery = None, init_org_id: IdQuery = None,
+               init_user_id: IdQuery = None, collaboration_id: IdQuery = None,
+               study_id: IdQuery = None, image: TextQuery = None,
+               parent_id: IdQuery = None, job_id: IdQuery = None,
+               name: TextQuery = None, description: TextQuery = None,
+               database: TextQuery = None, run_id: IdQuery = None,
+               status: RunStatus | None = None, store_id: IdQuery = None,
+               is_user_created: bool | None = None) -> Page[TaskOut]:
     """List the tasks the caller may see."""
     stmt = tasks.list_tasks(
         identity=identity, init_org_id=init_org_id, init_user_id=init_user_id,
@@ -62,34 +60,35 @@ def list_tasks(request: Request, work: WorkDep, identity: AnyPrincipal, page: Pa
         name=name, description=description, database=database, run_id=run_id,
         store_id=store_id, is_user_created=is_user_created, study_id=study_id)
 
-    def shape(rows: Any) -> list[dict[str, Any]]:
+    def shape(rows: Sequence[Task]) -> list[TaskOut]:
         return _shape(work.session, rows, include)
 
     if status is not None:
-        matching = tasks.with_status(list(work.session.scalars(stmt)), status)
-        return paginate_list(request, matching, page, shape)
-    return paginate_query(request, work.session, stmt, page, shape)
+        matching = tasks.with_status(list(work.session.scalars(stmt)), status.value)
+        return paginate_list(matching, page, shape)
+    return paginate_query(work.session, stmt, page, shape)
 
 
-@router.get("/task/{task_id}")
-def get_task(task_id: int, work: WorkDep, identity: AnyPrincipal,
-             include: IncludeQuery = None) -> dict[str, Any]:
+@router.get("/task/{task_id}", responses=errors(403, 404))
+def get_task(task_id: IdPath, work: WorkDep, identity: AnyPrincipal,
+             include: IncludeQuery = None) -> TaskOut:
     """One task; ``include=results`` / ``include=runs`` embed them."""
     task = tasks.get_task(session=work.session, identity=identity, task_id=task_id)
     return _shape(work.session, [task], include)[0]
 
 
-@router.get("/task/{task_id}/status")
-def get_task_status(task_id: int, work: WorkDep,
-                    identity: UserOrContainerPrincipal) -> dict[str, str]:
+@router.get("/task/{task_id}/status", responses=errors(403, 404))
+def get_task_status(task_id: IdPath, work: WorkDep,
+                    identity: UserOrContainerPrincipal) -> TaskStatusOut:
     """The derived status of a task (what ``wait_for_results`` polls)."""
     task = tasks.get_task(session=work.session, identity=identity, task_id=task_id)
-    return {"status": task_status(task).value}
+    return TaskStatusOut(status=task_status(task))
 
 
-@router.delete("/task/{task_id}")
-def delete_task(task_id: int, work: WorkDep, identity: UserPrincipal) -> dict[str, str]:
+@router.delete("/task/{task_id}", responses=errors(403, 404))
+def delete_task(task_id: IdPath, work: WorkDep, identity: UserPrincipal) -> Msg:
     """Delete a task with its runs and subtasks (unfinished runs are killed first)."""
     tasks.delete_task(session=work.session, identity=identity, task_id=task_id,
                       outbox=work.outbox)
-    return {"msg": f"Task id={task_id} and its algorithm run data have been successfully deleted"}
+    return Msg(msg=f"Task id={task_id} and its algorithm run data have been successfully "
+                   "deleted")

@@ -2,58 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 
 from server.api.deps import BearerDep, NodePrincipal, StateDep, WorkDep
+from server.api.openapi import errors
 from server.auth.principals import ClientType
+from server.auth.tokens import TokenPair
 from server.services import auth
-from v6flow.schemas import ContainerTokenRequest, NodeLogin, UserLogin
+from v6flow.schemas import (
+    ContainerTokenOut,
+    ContainerTokenRequest,
+    NodeLogin,
+    TokenPairOut,
+    UserLogin,
+)
 
 router = APIRouter(tags=["token"])
 REFRESH_URL = "/api/token/refresh"
 
 
-def _subject_url(client_type: ClientType, subject_id: int) -> dict[str, str]:
+def _pair_out(client_type: ClientType, subject_id: int, pair: TokenPair) -> TokenPairOut:
+    out = TokenPairOut(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                       refresh_url=REFRESH_URL)
     if client_type is ClientType.NODE:
-        return {"node_url": f"/api/node/{subject_id}"}
-    return {"user_url": f"/api/user/{subject_id}"}
+        out.node_url = f"/api/node/{subject_id}"
+    else:
+        out.user_url = f"/api/user/{subject_id}"
+    return out
 
 
-@router.post("/token/user")
-def login_user(body: UserLogin, work: WorkDep, state: StateDep) -> JSONResponse:
+@router.post("/token/user", response_model_exclude_none=True, responses=errors(401))
+def login_user(body: UserLogin, work: WorkDep, state: StateDep,
+               response: Response) -> TokenPairOut:
     """Log a user in with username and password."""
     user, pair = auth.login_user(session=work.session, issuer=state.token_issuer(),
                                  username=body.username, password=body.password)
-    content = {"access_token": pair.access_token, "refresh_token": pair.refresh_token,
-               "refresh_url": REFRESH_URL, **_subject_url(ClientType.USER, user.id)}
-    return JSONResponse(content, headers={"jwt-token": pair.access_token})
+    response.headers["jwt-token"] = pair.access_token
+    return _pair_out(ClientType.USER, user.id, pair)
 
 
-@router.post("/token/node")
-def login_node(body: NodeLogin, work: WorkDep, state: StateDep) -> dict[str, Any]:
+@router.post("/token/node", response_model_exclude_none=True, responses=errors(401))
+def login_node(body: NodeLogin, work: WorkDep, state: StateDep) -> TokenPairOut:
     """Log a node in with its API key (a UUID)."""
     node, pair = auth.login_node(session=work.session, issuer=state.token_issuer(),
                                  api_key=str(body.api_key))
-    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token,
-            "refresh_url": REFRESH_URL, **_subject_url(ClientType.NODE, node.id)}
+    return _pair_out(ClientType.NODE, node.id, pair)
 
 
-@router.post("/token/refresh")
-def refresh(token: BearerDep, work: WorkDep, state: StateDep) -> dict[str, Any]:
+@router.post("/token/refresh", response_model_exclude_none=True)
+def refresh(token: BearerDep, work: WorkDep, state: StateDep) -> TokenPairOut:
     """Exchange the refresh token (``Authorization: Bearer``) for a new pair."""
     client_type, subject_id, pair = auth.refresh_tokens(
         session=work.session, issuer=state.token_issuer(), refresh_token=token)
-    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token,
-            "refresh_url": REFRESH_URL, **_subject_url(client_type, subject_id)}
+    return _pair_out(client_type, subject_id, pair)
 
 
-@router.post("/token/container")
+@router.post("/token/container", responses=errors(403))
 def container_token(body: ContainerTokenRequest, node: NodePrincipal, work: WorkDep,
-                    state: StateDep) -> dict[str, str]:
+                    state: StateDep) -> ContainerTokenOut:
     """Token for the algorithm container a node is about to start."""
     token = auth.container_token(session=work.session, issuer=state.token_issuer(), node=node,
                                  task_id=body.task_id, image=body.image)
-    return {"container_token": token}
+    return ContainerTokenOut(container_token=token)

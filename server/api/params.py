@@ -1,0 +1,20 @@
+"""Path and query parameter types shared by the routes.
+
+Ids are checked against the range of a 64-bit row id, so ``/task/99999999999999999999``
+is a 400 naming the parameter instead of a database overflow.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path as PathParam
+from fastapi import Query
+
+from v6flow.schemas import MAX_ID
+
+IdPath = Annotated[int, PathParam(ge=1, le=MAX_ID, description="A database id.")]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Filter on this id.")]
+TextQuery = Annotated[str | None, Query(max_length=1024,
+                                        description="Filter; SQL LIKE wildcards allowed.")]
+IncludeQuery = Annotated[list[str] | None, Query(description="Embed related objects.")]

@@ -1,0 +1,28 @@
+"""Collaborations: organizations that analyse together."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from v6flow.schemas.common import Id
+
+
+class CollaborationCreate(BaseModel):
+    """``POST /collaboration``."""
+
+    name: str = Field(min_length=1, max_length=255)
+    organization_ids: list[Id] = Field(default_factory=list)
+    encrypted: bool = False
+
+
+class CollaborationOut(BaseModel):
+    """A collaboration with links to its members and what runs in it."""
+
+    id: int
+    name: str
+    encrypted: bool
+    organizations: str
+    nodes: str
+    tasks: str
+    algorithm_stores: str
+    studies: str
