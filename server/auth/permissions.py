@@ -117,6 +117,8 @@ def _rules(*triples: tuple[Resource, Operation, Scope]) -> frozenset[RuleKey]:
 
 
 VIEWER_RULES = _rules(
+    (_R.USER, _O.EDIT, _S.OWN),  # v4: everyone manages their own account
+    (_R.USER, _O.DELETE, _S.OWN),
     (_R.USER, _O.VIEW, _S.ORGANIZATION),
     (_R.ORGANIZATION, _O.VIEW, _S.COLLABORATION),
     (_R.COLLABORATION, _O.VIEW, _S.ORGANIZATION),
@@ -153,6 +155,8 @@ ORGANIZATION_ADMIN_RULES = RESEARCHER_RULES | _rules(
 COLLABORATION_ADMIN_RULES = ORGANIZATION_ADMIN_RULES | _rules(
     (_R.USER, _O.VIEW, _S.COLLABORATION),
     (_R.USER, _O.CREATE, _S.COLLABORATION),
+    (_R.USER, _O.EDIT, _S.COLLABORATION),  # v4 4.15: edit users of the collaboration
+    (_R.ROLE, _O.VIEW, _S.COLLABORATION),  # v4 4.15: see the roles they may assign there
     (_R.COLLABORATION, _O.EDIT, _S.COLLABORATION),
     (_R.NODE, _O.CREATE, _S.COLLABORATION),
     (_R.NODE, _O.EDIT, _S.COLLABORATION),

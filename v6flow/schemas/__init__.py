@@ -26,7 +26,7 @@ from v6flow.schemas.misc import (
 )
 from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, NodeOut
 from v6flow.schemas.organization import OrganizationCreate, OrganizationOut, OrganizationUpdate
-from v6flow.schemas.role import RoleOut, RuleOut
+from v6flow.schemas.role import RoleCreate, RoleOut, RoleUpdate, RuleOut
 from v6flow.schemas.task import (
     DatabaseSpec,
     KilledRun,
@@ -52,7 +52,7 @@ from v6flow.schemas.token import (
     TokenPairOut,
     UserLogin,
 )
-from v6flow.schemas.user import UserCreate, UserOut
+from v6flow.schemas.user import UserCreate, UserOut, UserUpdate
 
 __all__ = [
     "MAX_ID",
@@ -87,7 +87,9 @@ __all__ = [
     "PortsDeletedOut",
     "Rel",
     "ResultOut",
+    "RoleCreate",
     "RoleOut",
+    "RoleUpdate",
     "RuleOut",
     "RunLogLines",
     "RunOut",
@@ -100,6 +102,7 @@ __all__ = [
     "UserCreate",
     "UserLogin",
     "UserOut",
+    "UserUpdate",
     "ValidationMsg",
     "VersionOut",
     "WireDatetime",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from v6flow.schemas.common import Id, Rel, WireDatetime
 
@@ -20,6 +20,24 @@ class UserCreate(BaseModel):
     organization_id: Id | None = None
     roles: list[Id] = Field(default_factory=list)
     rules: list[Id] = Field(default_factory=list)
+
+
+class UserUpdate(BaseModel):
+    """``PATCH /user/<id>``: only the fields sent (and not null) change.
+
+    ``roles`` and ``rules`` replace the current ones. A password is changed elsewhere, so an
+    unknown field such as ``password`` is a 400 naming it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str | None = Field(default=None, min_length=1, max_length=255)
+    firstname: str | None = Field(default=None, max_length=255)
+    lastname: str | None = Field(default=None, max_length=255)
+    email: str | None = Field(default=None, min_length=1, max_length=255)
+    organization_id: Id | None = None
+    roles: list[Id] | None = None
+    rules: list[Id] | None = None
 
 
 class UserOut(BaseModel):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 
 from server.api.deps import UserPrincipal, WorkDep
 from server.api.openapi import errors
@@ -10,20 +13,27 @@ from server.api.pagination import PageDep, paginate_query
 from server.api.params import IdPath, IdQuery, TextQuery
 from server.api.serializers import user_out
 from server.services import users
-from v6flow.schemas import Page, UserCreate, UserOut
+from v6flow.schemas import Msg, Page, UserCreate, UserOut, UserUpdate
 
 router = APIRouter(tags=["user"])
 
+DateQuery = Annotated[date | None, Query(description="A day, yyyy-mm-dd.")]
 
-@router.get("/user", responses=errors(403))
+
+@router.get("/user", responses=errors(403, 404))
 def list_users(work: WorkDep, identity: UserPrincipal, page: PageDep,
-               organization_id: IdQuery = None, username: TextQuery = None,
-               firstname: TextQuery = None, lastname: TextQuery = None,
-               email: TextQuery = None) -> Page[UserOut]:
-    """List the users the caller may see."""
-    stmt = users.list_users(identity=identity, organization_id=organization_id,
-                            username=username, firstname=firstname, lastname=lastname,
-                            email=email)
+               organization_id: IdQuery = None, collaboration_id: IdQuery = None,
+               username: TextQuery = None, firstname: TextQuery = None,
+               lastname: TextQuery = None, email: TextQuery = None,
+               role_id: IdQuery = None, rule_id: IdQuery = None,
+               last_seen_from: DateQuery = None, last_seen_till: DateQuery = None,
+               ) -> Page[UserOut]:
+    """List the users the caller may see; ``role_id`` must name a role the caller may see."""
+    stmt = users.list_users(
+        session=work.session, identity=identity, organization_id=organization_id,
+        collaboration_id=collaboration_id, username=username, firstname=firstname,
+        lastname=lastname, email=email, role_id=role_id, rule_id=rule_id,
+        last_seen_from=last_seen_from, last_seen_till=last_seen_till)
     return paginate_query(work.session, stmt, page, lambda rows: [user_out(u) for u in rows])
 
 
@@ -35,5 +45,23 @@ def get_user(user_id: IdPath, work: WorkDep, identity: UserPrincipal) -> UserOut
 
 @router.post("/user", status_code=201, responses=errors(403, 404))
 def create_user(body: UserCreate, work: WorkDep, identity: UserPrincipal) -> UserOut:
-    """Create a user."""
+    """Create a user with roles and rules the caller holds."""
     return user_out(users.create_user(session=work.session, identity=identity, data=body))
+
+
+@router.patch("/user/{user_id}", responses=errors(403, 404))
+def update_user(user_id: IdPath, body: UserUpdate, work: WorkDep,
+                identity: UserPrincipal) -> UserOut:
+    """Change a user: oneself (not one's roles or rules) or a user in the caller's reach."""
+    return user_out(users.update_user(session=work.session, identity=identity,
+                                      user_id=user_id, data=body))
+
+
+@router.delete("/user/{user_id}", responses=errors(403, 404))
+def delete_user(user_id: IdPath, work: WorkDep, identity: UserPrincipal,
+                delete_dependents: Annotated[bool, Query(
+                    description="Also delete the tasks this user created.")] = False) -> Msg:
+    """Delete a user (never the last holder of Root)."""
+    users.delete_user(session=work.session, identity=identity, user_id=user_id,
+                      delete_dependents=delete_dependents, outbox=work.outbox)
+    return Msg(msg=f"User id={user_id} is removed from the database")
