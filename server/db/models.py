@@ -116,6 +116,16 @@ class Node(Authenticatable):
     __mapper_args__ = {"polymorphic_identity": "node"}  # noqa: RUF012
 
 
+class RetiredAccount(Authenticatable):
+    """The id of a deleted user, kept (no table of its own) so it is never handed out again.
+
+    SQLite gives a new row the highest id + 1: deleting the newest user would let the next
+    user or node inherit its id, and a user's unexpired token would then act as that account.
+    """
+
+    __mapper_args__ = {"polymorphic_identity": "retired"}  # noqa: RUF012
+
+
 class Rule(Base):
     """One permission: operation on a resource within a scope."""
 

@@ -23,7 +23,16 @@ from sqlalchemy.orm import Session
 from server.auth.passwords import hash_password
 from server.auth.permissions import ROOT_ROLE, Operation, Resource, Scope
 from server.auth.principals import Identity, UserIdentity
-from server.db.models import Organization, Role, Rule, Task, User, member_table, user_role_table
+from server.db.models import (
+    Organization,
+    RetiredAccount,
+    Role,
+    Rule,
+    Task,
+    User,
+    member_table,
+    user_role_table,
+)
 from server.errors import BadRequestError, ForbiddenError
 from server.events import Outbox
 from server.services import tasks
@@ -201,7 +210,8 @@ def update_user(*, session: Session, identity: UserIdentity, user_id: int,
 
 def delete_user(*, session: Session, identity: UserIdentity, user_id: int,
                 delete_dependents: bool, outbox: Outbox) -> None:
-    """Delete a user; their tasks go too only when ``delete_dependents`` (v4).
+    """Delete a user; their tasks go too only when ``delete_dependents`` (v4). The id stays
+    taken by a :class:`~server.db.models.RetiredAccount`.
 
     Raises:
         NotFoundError, ForbiddenError (out of reach, or tasks the caller may not delete),
@@ -221,4 +231,6 @@ def delete_user(*, session: Session, identity: UserIdentity, user_id: int,
             tasks.delete_task(session=session, identity=identity, task_id=task_id,
                               outbox=outbox)
     session.delete(user)
+    session.flush()
+    session.add(RetiredAccount(id=user_id))  # the id is never handed out again
     session.flush()

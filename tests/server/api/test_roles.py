@@ -135,10 +135,11 @@ def test_update_role_refuses_adding_or_removing_rules_one_lacks(world: World) ->
                       admin.token).status_code == 403
     assert rule_ids(world, role_id=mine["id"]) == [held]
     roots = _role(world, world.org_ids[0], [held, lacked])
-    for method, path, kwargs in (
-            ("PATCH", f"/role/{roots['id']}", {"json": {"rules": [held]}}),
-            ("DELETE", f"/role/{roots['id']}/rule/{lacked}", {}),
-            ("DELETE", f"/role/{roots['id']}", {})):
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("PATCH", f"/role/{roots['id']}", {"json": {"rules": [held]}}),
+        ("DELETE", f"/role/{roots['id']}/rule/{lacked}", {}),
+        ("DELETE", f"/role/{roots['id']}", {})]
+    for method, path, kwargs in cases:
         answer = world.call(method, path, admin.token, **kwargs)
         assert answer.status_code == 403, (method, path, answer.text)
     assert rule_ids(world, role_id=roots["id"]) == sorted([held, lacked])

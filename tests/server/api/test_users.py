@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -202,6 +203,16 @@ def test_deleted_user_is_gone_and_its_token_refused_at_once(world: World) -> Non
     assert target.id not in ids(world, "/user", role_id=role_id(world, RESEARCHER))
 
 
+def test_a_deleted_users_id_is_never_given_to_a_new_account(world: World) -> None:
+    """SQLite would hand the highest deleted rowid out again, and the deleted user's
+    unexpired token would then act as the newcomer; ids are never reused."""
+    gone = person(world, world.org_ids[0], ORG_ADMIN)  # the newest account: the highest id
+    world.ok("DELETE", f"/user/{gone.id}")
+    newcomer = person(world, world.org_ids[0], VIEWER)
+    assert newcomer.id > gone.id
+    assert world.call("GET", "/user", gone.token).status_code == 401
+
+
 def test_user_may_delete_own_account(world: World) -> None:
     """A Viewer deletes themselves (user DELETE OWN, as in v4)."""
     me = person(world, world.org_ids[0], VIEWER)
@@ -275,8 +286,9 @@ def test_last_root_holder_is_never_deleted_or_demoted(lone_root: ServerProcess) 
                            headers=auth(world.root_token)).json()["data"][0]["id"])
     everything, root_role = ids(world, "/rule"), role_id(world, ROOT)
     almighty = person(world, world.org_ids[0], rules=tuple(everything))
-    demote = {"json": {"roles": []}}
-    for method, kwargs in (("DELETE", {}), ("PATCH", demote)):
+    demote: dict[str, Any] = {"json": {"roles": []}}
+    cases: list[tuple[str, dict[str, Any]]] = [("DELETE", {}), ("PATCH", demote)]
+    for method, kwargs in cases:
         refused = world.call(method, f"/user/{root_id}", almighty.token, **kwargs)
         assert refused.status_code == 400, refused.text
         assert "last user holding the Root" in refused.json()["msg"]
