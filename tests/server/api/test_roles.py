@@ -233,6 +233,7 @@ def test_role_visibility_follows_the_view_scope(world: World) -> None:
     seen = set(ids(world, "/role", viewer.token))
     assert defaults | {a_role["id"]} <= seen and not {b_role["id"], c_role["id"]} & seen
     assert world.call("GET", f"/role/{b_role['id']}", viewer.token).status_code == 403
+    assert world.call("GET", f"/role/{b_role['id']}/rule", viewer.token).status_code == 403
     admin = person(world, world.org_ids[0], COLLAB_ADMIN)
     seen = set(ids(world, "/role", admin.token))
     assert {a_role["id"], b_role["id"]} <= seen and c_role["id"] not in seen

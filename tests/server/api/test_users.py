@@ -84,6 +84,30 @@ def test_admins_edit_and_delete_users_in_their_reach_only(
             assert after.json()["lastname"] == "Last"
 
 
+def test_node_tokens_cannot_administer_users_or_roles(world: World) -> None:
+    """Every user/role write is for user tokens only: a node token gets 403."""
+    node = world.node_token(world.org_ids[0])
+    target = person(world, world.org_ids[0], VIEWER)
+    role = world.ok("POST", "/role", json={"name": unique("role"),
+                                           "organization_id": world.org_ids[0]})
+    some_rule = rule_id(world, "node", "VIEW", "ORGANIZATION")
+    cases: list[tuple[str, str, dict[str, Any]]] = [
+        ("PATCH", f"/user/{target.id}", {"json": {"firstname": "Node"}}),
+        ("DELETE", f"/user/{target.id}", {}),
+        ("POST", "/role", {"json": {"name": unique("role")}}),
+        ("PATCH", f"/role/{role['id']}", {"json": {"description": "node"}}),
+        ("DELETE", f"/role/{role['id']}", {}),
+        ("POST", f"/role/{role['id']}/rule/{some_rule}", {}),
+        ("DELETE", f"/role/{role['id']}/rule/{some_rule}", {}),
+        ("GET", f"/role/{role['id']}/rule", {}),
+    ]
+    for method, path, kwargs in cases:
+        answer = world.call(method, path, node, **kwargs)
+        assert answer.status_code == 403, (method, path, answer.text)
+    assert world.ok("GET", f"/user/{target.id}")["firstname"] == "First"
+    assert world.ok("GET", f"/role/{role['id']}") == role
+
+
 @pytest.mark.parametrize("caller_role", [VIEWER, RESEARCHER])
 def test_lower_roles_cannot_edit_or_delete_other_users(world: World, caller_role: str) -> None:
     """Viewer and Researcher only manage their own account."""
