@@ -105,7 +105,7 @@ def list_rules(work: WorkDep, identity: UserPrincipal, page: PageDep,
     return paginate_query(work.session, stmt, page, _rules_page)
 
 
-@router.get("/rule/{rule_id}", responses=errors(404))
+@router.get("/rule/{rule_id}", responses=errors(403, 404))
 def get_rule(rule_id: IdPath, work: WorkDep, _identity: UserPrincipal) -> RuleOut:
     """One rule."""
     return rule_out(roles.get_rule(session=work.session, rule_id=rule_id))
