@@ -40,7 +40,6 @@ from server.services.studies import reaches_study
 from server.services.tasks import delete_tasks
 from server.services.visibility import NO_PERMISSION
 
-
 _PLURALS = {"study": "studies"}
 
 

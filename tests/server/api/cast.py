@@ -18,7 +18,7 @@ from typing import Any
 from tests.fixtures.server import ServerProcess
 from tests.server.conftest import HTTP, World, build_world, login, unique
 
-#: A rule as the API prints it: (resource, OPERATION, SCOPE), e.g. ("study", "EDIT", "ORGANIZATION").
+#: A rule as the API prints it: (resource, OPERATION, SCOPE), e.g. ("study", "EDIT", "ORGANIZATION")
 RuleName = tuple[str, str, str]
 
 
