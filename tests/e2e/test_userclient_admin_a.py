@@ -110,8 +110,9 @@ def _status(world: World, path: str) -> int:
 
 def test_organization_create(v4: V4) -> None:
     """``organization.create`` stores every field it sends."""
-    fields = {"name": unique("v4org"), "address1": "Street 1", "address2": "City",
-              "zipcode": "1234 AB", "country": "NL", "domain": "example.org"}
+    fields: dict[str, Any] = {
+        "name": unique("v4org"), "address1": "Street 1", "address2": "City",
+        "zipcode": "1234 AB", "country": "NL", "domain": "example.org"}
     made = v4.call("organization.create", **fields)
     stored = v4.world.ok("GET", f"/organization/{made['id']}")
     assert {key: stored[key] for key in fields} == fields
