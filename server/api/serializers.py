@@ -88,8 +88,9 @@ def study_out(study: Study, *, with_organizations: bool = False) -> StudyOut:
     sid = study.id
     return StudyOut(
         id=sid, name=study.name, collaboration=rel("collaboration", study.collaboration_id),
-        organizations=([organization_out(o) for o in study.organizations] if with_organizations
-                       else f"{API}/organization?study_id={sid}"),
+        organizations=([organization_out(o) for o in sorted(study.organizations,
+                                                            key=lambda o: o.id)]
+                       if with_organizations else f"{API}/organization?study_id={sid}"),
         tasks=f"{API}/task?study_id={sid}",
     )
 

@@ -179,7 +179,7 @@ def add_organization(*, session: Session, identity: Identity, collaboration_id: 
             f"Organization id={org.id} is already part of collaboration id={collab.id}")
     collab.organizations.append(org)
     session.flush()
-    return list(collab.organizations)
+    return sorted(collab.organizations, key=lambda o: o.id)
 
 
 def remove_organization(*, session: Session, identity: Identity, collaboration_id: int,
@@ -200,4 +200,4 @@ def remove_organization(*, session: Session, identity: Identity, collaboration_i
     _leave(session, collab, [org])
     collab.organizations.remove(org)
     session.flush()
-    return list(collab.organizations)
+    return sorted(collab.organizations, key=lambda o: o.id)

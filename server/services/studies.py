@@ -165,7 +165,7 @@ def add_organization(*, session: Session, identity: Identity, study_id: int,
         raise BadRequestError(f"Organization id={org.id} is already part of study id={study.id}")
     study.organizations.append(org)
     session.flush()
-    return list(study.organizations)
+    return sorted(study.organizations, key=lambda o: o.id)
 
 
 def remove_organization(*, session: Session, identity: Identity, study_id: int,
@@ -183,4 +183,4 @@ def remove_organization(*, session: Session, identity: Identity, study_id: int,
         raise BadRequestError(f"Organization id={org.id} is not part of study id={study.id}")
     study.organizations.remove(org)
     session.flush()
-    return list(study.organizations)
+    return sorted(study.organizations, key=lambda o: o.id)
