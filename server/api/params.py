@@ -18,3 +18,6 @@ IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Filter on th
 TextQuery = Annotated[str | None, Query(max_length=1024,
                                         description="Filter; SQL LIKE wildcards allowed.")]
 IncludeQuery = Annotated[list[str] | None, Query(description="Embed related objects.")]
+DeleteDependents = Annotated[bool, Query(
+    description="Also delete what depends on the object (named in the 400 answered without "
+                "it).")]

@@ -11,7 +11,17 @@ import base64
 from collections.abc import Mapping
 
 from server.auth.permissions import OPERATION_NAMES, SCOPE_NAMES, rule_key
-from server.db.models import Collaboration, Node, Organization, Role, Rule, Run, Task, User
+from server.db.models import (
+    Collaboration,
+    Node,
+    Organization,
+    Role,
+    Rule,
+    Run,
+    Study,
+    Task,
+    User,
+)
 from server.services.task_state import task_finished_at, task_status
 from v6flow.schemas import (
     CollaborationOut,
@@ -23,6 +33,7 @@ from v6flow.schemas import (
     RoleOut,
     RuleOut,
     RunOut,
+    StudyOut,
     TaskDatabaseOut,
     TaskOut,
     UserOut,
@@ -69,6 +80,18 @@ def collaboration_out(collab: Collaboration) -> CollaborationOut:
         tasks=f"{API}/task?collaboration_id={cid}",
         algorithm_stores=f"{API}/algorithmstore?collaboration_id={cid}",
         studies=f"{API}/study?collaboration_id={cid}",
+    )
+
+
+def study_out(study: Study, *, with_organizations: bool = False) -> StudyOut:
+    """Study; ``organizations`` is a link unless ``with_organizations``."""
+    sid = study.id
+    return StudyOut(
+        id=sid, name=study.name, collaboration=rel("collaboration", study.collaboration_id),
+        organizations=([organization_out(o) for o in sorted(study.organizations,
+                                                            key=lambda o: o.id)]
+                       if with_organizations else f"{API}/organization?study_id={sid}"),
+        tasks=f"{API}/task?study_id={sid}",
     )
 
 

@@ -44,6 +44,13 @@ user_role_table = Table(
     Column("user_id", ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
     Column("role_id", ForeignKey("role.id", ondelete="CASCADE"), primary_key=True),
 )
+study_member_table = Table(
+    "study_member",
+    Base.metadata,
+    Column("study_id", ForeignKey("study.id", ondelete="CASCADE"), primary_key=True),
+    Column("organization_id", ForeignKey("organization.id", ondelete="CASCADE"),
+           primary_key=True),
+)
 user_rule_table = Table(
     "user_rule",
     Base.metadata,
@@ -75,6 +82,9 @@ class Organization(Base):
     collaborations: Mapped[list[Collaboration]] = relationship(
         secondary=member_table, back_populates="organizations"
     )
+    studies: Mapped[list[Study]] = relationship(
+        secondary=study_member_table, back_populates="organizations"
+    )
 
 
 class Collaboration(Base):
@@ -86,6 +96,22 @@ class Collaboration(Base):
     encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
     organizations: Mapped[list[Organization]] = relationship(
         secondary=member_table, back_populates="collaborations", order_by="Organization.id"
+    )
+    studies: Mapped[list[Study]] = relationship(
+        back_populates="collaboration", order_by="Study.id"
+    )
+
+
+class Study(Base):
+    """Some organizations of one collaboration that analyse together (a subset of it)."""
+
+    __tablename__ = "study"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    collaboration_id: Mapped[int] = mapped_column(ForeignKey("collaboration.id"), index=True)
+    collaboration: Mapped[Collaboration] = relationship(back_populates="studies")
+    organizations: Mapped[list[Organization]] = relationship(
+        secondary=study_member_table, back_populates="studies", order_by="Organization.id"
     )
 
 
@@ -178,7 +204,7 @@ class Task(Base):
     description: Mapped[str | None] = mapped_column(Text)
     image: Mapped[str] = mapped_column(String(1024))
     collaboration_id: Mapped[int] = mapped_column(ForeignKey("collaboration.id"))
-    study_id: Mapped[int | None] = mapped_column(Integer)
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("study.id"), index=True)
     job_id: Mapped[int] = mapped_column(Integer, index=True)
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("task.id"), index=True)
     init_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))

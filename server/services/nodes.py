@@ -1,20 +1,32 @@
-"""Nodes: visibility, registration (API key shown once) and online presence."""
+"""Nodes: visibility, registration (API key shown once), edits, deletion and presence.
+
+Rules (node resource, as v4): VIEW/EDIT/DELETE at global scope reach every node, at
+collaboration scope the nodes of the caller's collaborations and organization, at
+organization scope the nodes of the caller's organization. A node itself (node EDIT,
+organization scope) may edit only itself, not its organization's other nodes.
+
+Deleting a node revokes it at once: its API key is gone with the row, and every token it
+holds names a node that no longer exists, so its next request is 401.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.orm import Session
 
 from server.auth.passwords import hash_api_key
 from server.auth.permissions import Operation, Resource, Scope
-from server.auth.principals import Identity
-from server.db.models import Collaboration, Node, Organization
+from server.auth.principals import Identity, NodeIdentity
+from server.db.models import Collaboration, Node, Organization, Study
 from server.errors import BadRequestError, ForbiddenError
+from server.services import studies
 from server.services.common import get_or_404
-from server.services.organizations import NO_PERMISSION
-from v6flow.schemas import NodeCreate
+from server.services.scope import reaches
+from server.services.visibility import NO_PERMISSION
+from v6flow.schemas import NodeCreate, NodeUpdate
 from v6flow.wire import utcnow
 
 ONLINE, OFFLINE = "online", "offline"
@@ -32,10 +44,23 @@ def _visible(identity: Identity) -> ColumnElement[bool]:
     raise ForbiddenError(NO_PERMISSION)
 
 
+def _in_study(study_id: int, identity: Identity) -> ColumnElement[bool]:
+    """Nodes of a study's organizations in its collaboration (a study the caller may see)."""
+    return select(Study.id).where(
+        Study.id == study_id, Study.collaboration_id == Node.collaboration_id,
+        Study.organizations.any(Organization.id == Node.organization_id),
+        studies.visible(identity)).exists()
+
+
 def list_nodes(*, identity: Identity, name: str | None = None,
                organization_id: int | None = None, collaboration_id: int | None = None,
-               status: str | None = None, ip: str | None = None) -> Select[Node]:
-    """Query of the visible nodes, filtered."""
+               status: str | None = None, ip: str | None = None,
+               study_id: int | None = None) -> Select[Node]:
+    """Query of the visible nodes, filtered (``study_id``: only a study the caller sees).
+
+    Raises:
+        ForbiddenError: no node VIEW rule, or ``study_id`` without a study VIEW rule.
+    """
     stmt = select(Node).where(_visible(identity)).order_by(Node.id)
     if name is not None:
         stmt = stmt.where(Node.name.like(name))
@@ -47,6 +72,8 @@ def list_nodes(*, identity: Identity, name: str | None = None,
         stmt = stmt.where(Node.status == status)
     if ip is not None:
         stmt = stmt.where(Node.ip == ip)
+    if study_id is not None:
+        stmt = stmt.where(_in_study(study_id, identity))
     return stmt
 
 
@@ -96,6 +123,55 @@ def create_node(*, session: Session, identity: Identity, data: NodeCreate) -> tu
     session.add(node)
     session.flush()
     return node, api_key
+
+
+def _may(identity: Identity, operation: Operation, node: Node) -> bool:
+    if isinstance(identity, NodeIdentity) and identity.node_id != node.id:
+        return False
+    return reaches(identity, Resource.NODE, operation, collaboration_ids=[node.collaboration_id],
+                   organization_ids=[node.organization_id])
+
+
+def update_node(*, session: Session, identity: Identity, node_id: int,
+                data: NodeUpdate) -> Node:
+    """Rename a node, set or clear its VPN address (``ip`` wins over ``clear_ip``).
+
+    Raises:
+        NotFoundError, ForbiddenError, BadRequestError (name taken).
+    """
+    node = get_or_404(session, Node, node_id, "Node")
+    if not _may(identity, Operation.EDIT, node):
+        raise ForbiddenError(NO_PERMISSION)
+    if data.name is not None and data.name != node.name:
+        if session.scalar(select(Node.id).where(Node.name == data.name)) is not None:
+            raise BadRequestError(f"Node name '{data.name}' already exists!")
+        node.name = data.name
+    if data.ip is not None:
+        node.ip = data.ip
+    elif data.clear_ip:
+        node.ip = None
+    session.flush()
+    return node
+
+
+def delete_node_rows(session: Session, nodes: Iterable[Node]) -> None:
+    """Delete nodes (no permission check: the caller's service did it). Their API keys and
+    tokens stop working at once (see the module doc); their runs stay."""
+    for node in nodes:
+        session.delete(node)
+    session.flush()
+
+
+def delete_node(*, session: Session, identity: Identity, node_id: int) -> None:
+    """Delete a node; it is revoked at once.
+
+    Raises:
+        NotFoundError, ForbiddenError.
+    """
+    node = get_or_404(session, Node, node_id, "Node")
+    if not _may(identity, Operation.DELETE, node):
+        raise ForbiddenError(NO_PERMISSION)
+    delete_node_rows(session, [node])
 
 
 def set_presence(*, session: Session, node_id: int, online: bool, ip: str | None = None) -> None:

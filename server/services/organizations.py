@@ -1,4 +1,8 @@
-"""Organizations: visibility, creation and edits."""
+"""Organizations: visibility, creation and edits (deletion: :mod:`server.services.deletion`).
+
+``GET /organization?study_id=`` lists the members of a study the caller may see (study VIEW
+rule), narrowed to the organizations the caller may see.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from sqlalchemy.orm import Session
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import Identity
-from server.db.models import Collaboration, Organization, member_table
+from server.db.models import Collaboration, Organization, Study, member_table
 from server.errors import BadRequestError, ForbiddenError
+from server.services import studies
 from server.services.common import get_or_404
+from server.services.scope import reaches
 from server.services.visibility import NO_PERMISSION as NO_PERMISSION  # re-exported for others
 from server.services.visibility import Visibility
 from v6flow.schemas import OrganizationCreate, OrganizationUpdate
@@ -45,15 +51,15 @@ def list_organizations(*, identity: Identity, name: str | None = None,
     """Query of the organizations the caller may see, filtered.
 
     Raises:
-        ForbiddenError: no organization VIEW rule.
+        ForbiddenError: no organization VIEW rule, or ``study_id`` without a study VIEW rule.
     """
     return ORGANIZATIONS.query(identity, [
         (name, Organization.name.like),
         (country, lambda value: Organization.country == value),
         (collaboration_id,
          lambda value: Organization.collaborations.any(Collaboration.id == value)),
-        # studies are not supported: no organization is in one
-        (study_id, lambda _: Organization.id.is_(None)),
+        (study_id, lambda value: Organization.studies.any(
+            (Study.id == value) & studies.visible(identity))),
     ])
 
 
@@ -111,12 +117,9 @@ def update_organization(*, session: Session, identity: Identity, organization_id
         NotFoundError, ForbiddenError, BadRequestError.
     """
     org = get_or_404(session, Organization, organization_id, "Organization")
-    scope = identity.scope(Resource.ORGANIZATION, Operation.EDIT)
-    shared = org.id in set(session.scalars(_shared_org_ids(identity)))
-    allowed = scope is Scope.GLOBAL or (
-        scope is Scope.COLLABORATION and (shared or org.id == identity.organization_id)
-    ) or (scope is not None and org.id == identity.organization_id)
-    if not allowed:
+    if not reaches(identity, Resource.ORGANIZATION, Operation.EDIT,
+                   collaboration_ids=[c.id for c in org.collaborations],
+                   organization_ids=[org.id]):
         raise ForbiddenError(NO_PERMISSION)
     present = data.model_fields_set
     if data.name is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Select, select, true
@@ -10,13 +11,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, UserIdentity
-from server.db.models import Collaboration, Node, Run, Task, TaskDatabase
-from server.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
+from server.db.models import Collaboration, Node, Run, Study, Task, TaskDatabase
+from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from server.events import EventName, Outbox
 from server.services.common import get_or_404
-from server.services.organizations import NO_PERMISSION
 from server.services.runs import kill_runs
 from server.services.task_state import task_is_finished, task_status
+from server.services.visibility import NO_PERMISSION
 from v6flow.errors import DeserializationError
 from v6flow.schemas import TaskCreate
 from v6flow.status import RunStatus
@@ -37,12 +38,26 @@ def _visible(identity: Identity) -> ColumnElement[bool]:
     raise ForbiddenError(NO_PERMISSION)
 
 
-def _collaboration(session: Session, data: TaskCreate) -> Collaboration:
+def _collaboration(session: Session, data: TaskCreate) -> tuple[Collaboration, Study | None]:
+    """The task's collaboration, and its study when one is named (v4: either or both)."""
     if data.study_id is not None:
-        raise NotFoundError(f"Study id={data.study_id} not found (studies are not supported)")
+        study = get_or_404(session, Study, data.study_id, "Study")
+        if data.collaboration_id is not None and data.collaboration_id != study.collaboration_id:
+            raise BadRequestError(f"Study id={study.id} does not belong to collaboration "
+                                  f"id={data.collaboration_id}")
+        return study.collaboration, study
     if data.collaboration_id is None:
         raise BadRequestError("collaboration_id or study_id is required")
-    return get_or_404(session, Collaboration, data.collaboration_id, "Collaboration")
+    return get_or_404(session, Collaboration, data.collaboration_id, "Collaboration"), None
+
+
+def _check_study(study: Study | None, org_ids: list[int]) -> None:
+    if study is None:
+        return
+    members = {o.id for o in study.organizations}
+    outside = [oid for oid in org_ids if oid not in members]
+    if outside:
+        raise BadRequestError(f"Organization(s) {outside} are not part of study id={study.id}")
 
 
 def _check_targets(session: Session, collab: Collaboration, data: TaskCreate) -> list[int]:
@@ -91,6 +106,8 @@ def _origin(session: Session, identity: Identity, collab: Collaboration,
                  and data.image.endswith(identity.image) and not task_is_finished(parent))
         if not valid or parent is None:
             raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
+        if data.study_id is not None and data.study_id != parent.study_id:
+            raise UnauthorizedError(CONTAINER_TOKEN_INVALID)  # a subtask stays in its study
         return _Origin(identity.organization_id, parent.init_user_id, parent, parent.image,
                        parent.algorithm_store_id)
     if not isinstance(identity, UserIdentity):
@@ -110,19 +127,23 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
 
     Raises:
         NotFoundError: collaboration (or study) unknown.
-        BadRequestError: target organization outside the collaboration or without a node,
-            bad input, encrypted collaboration.
+        BadRequestError: target organization outside the collaboration (or the study) or
+            without a node, a study of another collaboration, bad input, encrypted
+            collaboration.
         UnauthorizedError: no permission, or an invalid container token (v4 answers 401).
     """
-    collab = _collaboration(session, data)
+    collab, study = _collaboration(session, data)
     origin = _origin(session, identity, collab, data)
+    if origin.parent is not None and origin.parent.study_id is not None:
+        study = session.get(Study, origin.parent.study_id)  # a subtask inherits the study
     if collab.encrypted:
         raise BadRequestError(ENCRYPTION_UNSUPPORTED)
     org_ids = _check_targets(session, collab, data)
+    _check_study(study, org_ids)
     _check_inputs(data)
     task = Task(
         name=data.name, description=data.description, image=origin.image,
-        collaboration_id=collab.id, study_id=None,
+        collaboration_id=collab.id, study_id=study.id if study is not None else None,
         job_id=origin.parent.job_id if origin.parent is not None else 0,
         parent_id=origin.parent.id if origin.parent else None,
         init_org_id=origin.init_org_id, init_user_id=origin.init_user_id,
@@ -222,8 +243,25 @@ def delete_task(*, session: Session, identity: Identity, task_id: int, outbox: O
     ) or (scope is not None and task.init_org_id == identity.organization_id)
     if not allowed:
         raise ForbiddenError(NO_PERMISSION)
-    family = _descendants(session, task)
-    kill_runs(tasks=family, outbox=outbox)
-    for member in family:
-        session.delete(member)
-        session.flush()
+    delete_tasks(session=session, tasks=[task], outbox=outbox)
+
+
+def delete_tasks(*, session: Session, tasks: Iterable[Task], outbox: Outbox) -> int:
+    """Delete tasks with their runs and every subtask below them; unfinished runs are killed
+    first (the nodes are told). Also used when a collaboration, organization or study is
+    deleted with its dependents.
+
+    Returns:
+        How many tasks were deleted (subtasks included).
+    """
+    deleted: set[int] = set()
+    for task in tasks:
+        if task.id in deleted:
+            continue
+        family = [t for t in _descendants(session, task) if t.id not in deleted]
+        kill_runs(tasks=family, outbox=outbox)
+        for member in family:
+            deleted.add(member.id)
+            session.delete(member)
+            session.flush()
+    return len(deleted)

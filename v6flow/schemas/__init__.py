@@ -5,7 +5,11 @@ answers (``…Out``); :mod:`v6flow.schemas.common` holds what they share (ids, e
 relations, pages, datetimes).
 """
 
-from v6flow.schemas.collaboration import CollaborationCreate, CollaborationOut
+from v6flow.schemas.collaboration import (
+    CollaborationCreate,
+    CollaborationOut,
+    CollaborationUpdate,
+)
 from v6flow.schemas.common import (
     MAX_ID,
     FieldError,
@@ -24,9 +28,16 @@ from v6flow.schemas.misc import (
     PortsDeletedOut,
     VersionOut,
 )
-from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, NodeOut
-from v6flow.schemas.organization import OrganizationCreate, OrganizationOut, OrganizationUpdate
+from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, NodeOut, NodeUpdate
+from v6flow.schemas.organization import (
+    OrganizationCreate,
+    OrganizationIds,
+    OrganizationOut,
+    OrganizationRef,
+    OrganizationUpdate,
+)
 from v6flow.schemas.role import RoleCreate, RoleOut, RoleUpdate, RuleOut
+from v6flow.schemas.study import StudyCreate, StudyOut, StudyUpdate
 from v6flow.schemas.task import (
     DatabaseSpec,
     KilledRun,
@@ -60,6 +71,7 @@ __all__ = [
     "BlobStoreStatusOut",
     "CollaborationCreate",
     "CollaborationOut",
+    "CollaborationUpdate",
     "ContainerTokenOut",
     "ContainerTokenRequest",
     "DatabaseSpec",
@@ -78,9 +90,12 @@ __all__ = [
     "NodeLogin",
     "NodeOut",
     "NodeSummary",
+    "NodeUpdate",
     "OrganizationCreate",
+    "OrganizationIds",
     "OrganizationInput",
     "OrganizationOut",
+    "OrganizationRef",
     "OrganizationUpdate",
     "Page",
     "PageLinks",
@@ -94,6 +109,9 @@ __all__ = [
     "RunLogLines",
     "RunOut",
     "RunUpdate",
+    "StudyCreate",
+    "StudyOut",
+    "StudyUpdate",
     "TaskCreate",
     "TaskDatabaseOut",
     "TaskOut",

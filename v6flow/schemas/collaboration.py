@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from v6flow.schemas.common import Id
+from v6flow.schemas.organization import OrganizationIds
 
 
 class CollaborationCreate(BaseModel):
@@ -13,6 +14,17 @@ class CollaborationCreate(BaseModel):
     name: str = Field(min_length=1, max_length=255)
     organization_ids: list[Id] = Field(default_factory=list)
     encrypted: bool = False
+
+
+class CollaborationUpdate(BaseModel):
+    """``PATCH /collaboration/<id>``: only the keys present are changed.
+
+    ``organization_ids`` replaces the members (it needs collaboration EDIT at global scope).
+    """
+
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    encrypted: bool | None = None
+    organization_ids: OrganizationIds | None = None
 
 
 class CollaborationOut(BaseModel):

@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from v6flow.schemas.common import Id
+
+
+def _no_repeats(ids: list[int]) -> list[int]:
+    """Refuse a list that names an organization twice."""
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"organization ids must be unique; repeated: {repeated}")
+    return ids
+
+
+OrganizationIds = Annotated[list[Id], AfterValidator(_no_repeats)]
+"""The organizations of a collaboration or a study: ids, each at most once."""
 
 
 class OrganizationCreate(BaseModel):
@@ -46,3 +62,9 @@ class OrganizationOut(BaseModel):
     tasks: str
     runs: str
     studies: str
+
+
+class OrganizationRef(BaseModel):
+    """``{"id"}``: the organization to add to or remove from a collaboration or a study."""
+
+    id: Id

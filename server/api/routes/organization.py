@@ -7,10 +7,10 @@ from fastapi import APIRouter
 from server.api.deps import AnyPrincipal, UserOrNodePrincipal, UserPrincipal, WorkDep
 from server.api.openapi import errors
 from server.api.pagination import PageDep, paginate_query
-from server.api.params import IdPath, IdQuery, TextQuery
+from server.api.params import DeleteDependents, IdPath, IdQuery, TextQuery
 from server.api.serializers import organization_out
-from server.services import organizations
-from v6flow.schemas import OrganizationCreate, OrganizationOut, OrganizationUpdate, Page
+from server.services import deletion, organizations
+from v6flow.schemas import Msg, OrganizationCreate, OrganizationOut, OrganizationUpdate, Page
 
 router = APIRouter(tags=["organization"])
 
@@ -20,7 +20,7 @@ def list_organizations(work: WorkDep, identity: AnyPrincipal, page: PageDep,
                        name: TextQuery = None, country: TextQuery = None,
                        collaboration_id: IdQuery = None,
                        study_id: IdQuery = None) -> Page[OrganizationOut]:
-    """List the organizations the caller may see."""
+    """List the organizations the caller may see (``study_id``: members of a visible study)."""
     stmt = organizations.list_organizations(identity=identity, name=name, country=country,
                                             collaboration_id=collaboration_id, study_id=study_id)
     return paginate_query(work.session, stmt, page,
@@ -49,3 +49,14 @@ def update_organization(organization_id: IdPath, body: OrganizationUpdate, work:
     """Change an organization (e.g. upload its public key)."""
     return organization_out(organizations.update_organization(
         session=work.session, identity=identity, organization_id=organization_id, data=body))
+
+
+@router.delete("/organization/{organization_id}", responses=errors(403, 404))
+def delete_organization(organization_id: IdPath, work: WorkDep, identity: UserPrincipal,
+                        delete_dependents: DeleteDependents = False) -> Msg:
+    """Delete an organization; with dependents (users, nodes, roles, tasks, runs,
+    memberships) only when ``delete_dependents`` is set. Never the caller's own."""
+    deletion.delete_organization(session=work.session, identity=identity,
+                                 organization_id=organization_id,
+                                 delete_dependents=delete_dependents, outbox=work.outbox)
+    return Msg(msg=f"Organization id={organization_id} has been deleted")

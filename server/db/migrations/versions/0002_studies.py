@@ -1,0 +1,70 @@
+"""Studies: a study table, its organizations (study_member) and task.study_id → study.id.
+
+SQLite cannot add a foreign key to an existing column, and Alembic's batch mode would copy
+the ``task`` table and drop the original: with ``PRAGMA foreign_keys=ON`` (always on here,
+and it cannot be switched off inside the migration's transaction) dropping ``task`` deletes
+every run through ``ON DELETE CASCADE``. So on SQLite the column is dropped and added again
+with its ``REFERENCES`` clause (``ALTER TABLE … DROP/ADD COLUMN`` touch no other row).
+Revision 0001 never wrote ``task.study_id`` (it was always NULL), so nothing is lost.
+
+Revision ID: 0002_studies
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_studies"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+_FK_NAME = "task_study_id_fkey"  # PostgreSQL's own name for an unnamed column foreign key
+
+
+def _sqlite() -> bool:
+    return op.get_bind().dialect.name == "sqlite"
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    op.create_table(
+        "study",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("collaboration_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["collaboration_id"], ["collaboration.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("name"),
+    )
+    op.create_index("ix_study_collaboration_id", "study", ["collaboration_id"])
+    op.create_table(
+        "study_member",
+        sa.Column("study_id", sa.Integer(), nullable=False),
+        sa.Column("organization_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["study_id"], ["study.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["organization_id"], ["organization.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("study_id", "organization_id"),
+    )
+    if _sqlite():
+        op.execute("ALTER TABLE task DROP COLUMN study_id")
+        op.execute("ALTER TABLE task ADD COLUMN study_id INTEGER REFERENCES study (id)")
+    else:
+        op.create_foreign_key(_FK_NAME, "task", "study", ["study_id"], ["id"])
+    op.create_index("ix_task_study_id", "task", ["study_id"])
+
+
+def downgrade() -> None:
+    """Revert this revision (tasks keep their rows; their study link is dropped)."""
+    op.drop_index("ix_task_study_id", table_name="task")
+    if _sqlite():
+        op.execute("ALTER TABLE task DROP COLUMN study_id")
+        op.execute("ALTER TABLE task ADD COLUMN study_id INTEGER")
+    else:
+        op.drop_constraint(_FK_NAME, "task", type_="foreignkey")
+        op.execute("UPDATE task SET study_id = NULL")
+    op.drop_table("study_member")
+    op.drop_index("ix_study_collaboration_id", table_name="study")
+    op.drop_table("study")
