@@ -20,6 +20,7 @@ is refused. An existing node's API key cannot be recovered (only its hash is sto
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -133,6 +134,11 @@ def _by_name(session: Session, model: Any, column: Any, names: Iterable[str],
     return {getattr(row, column.key): row for row in rows}
 
 
+def _did_you_mean(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _first_seen(problems: list[Problem], seen: dict[str, int], value: str, where: str,
                 index: int, kind: str) -> bool:
     """Record ``value``; on a repeat add a problem naming the first entry and return False."""
@@ -169,7 +175,8 @@ class _Planner:
     def known_org(self, where: str, name: str) -> bool:
         if name in self.file_orgs or name in self.db_orgs:
             return True
-        self.problem(where, f"{name!r} is not an organization in this file or the database")
+        self.problem(where, f"{name!r} is not an organization in this file or the database"
+                            + _did_you_mean(name, self.file_orgs | set(self.db_orgs)))
         return False
 
     def organizations(self) -> None:
@@ -203,7 +210,8 @@ class _Planner:
                              f"collaboration {collab.name!r} exists with encrypted="
                              f"{str(existing.encrypted).lower()}; the import does not change it")
             for k, member in enumerate(collab.organizations):
-                if member not in self.members[collab.name]:
+                known = member in self.file_orgs or member in self.db_orgs
+                if known and member not in self.members[collab.name]:
                     self.problem(f"{where}.organizations[{k}]",
                                  f"{member!r} is not a member of the existing collaboration "
                                  f"{collab.name!r}; the import does not change its members")
@@ -267,7 +275,8 @@ class _Planner:
             choices = ", ".join(sorted({r.name for r in usable}))
             self.problem(f"{where}.roles[{k}]",
                          f"{name!r} is ambiguous (a default role and one of the organization)"
-                         if matches else f"{name!r} is not a role (roles: {choices})")
+                         if matches else f"{name!r} is not a role (roles: {choices})"
+                         + _did_you_mean(name, {r.name for r in usable}))
         return ids
 
     def nodes(self) -> None:

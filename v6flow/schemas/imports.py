@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from v6flow.schemas.organization import OrganizationCreate
 
 NAME = Field(min_length=1, max_length=255)
+MIN_PASSWORD, MAX_PASSWORD = 8, 1024
 
 
 class _Entry(BaseModel):
@@ -50,12 +51,20 @@ class UserEntry(_Entry):
     """A user of one organization, with roles by name (default roles or the organization's)."""
 
     username: str = NAME
-    password: SecretStr = Field(min_length=8, max_length=1024)
+    password: SecretStr = Field(description="Checked against the API's password rules")
     organization: str = NAME
     roles: list[str] = Field(default_factory=list)
     firstname: str | None = Field(default=None, max_length=255)
     lastname: str | None = Field(default=None, max_length=255)
     email: str | None = Field(default=None, max_length=255)
+
+    @field_validator("password")
+    @classmethod
+    def _length(cls, value: SecretStr) -> SecretStr:
+        """The same bounds as ``POST /user`` (its model is checked again per user)."""
+        if not MIN_PASSWORD <= len(value.get_secret_value()) <= MAX_PASSWORD:
+            raise ValueError(f"must have {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        return value
 
 
 class NodeEntry(_Entry):
