@@ -37,7 +37,9 @@ REDACTED = "***"
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*")
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s/]+@")
 #: Libraries that log every request or step at INFO; they stay at WARNING unless debugging.
-QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "docker", "urllib3", "asyncio")
+#: (``uvicorn``: the node's proxy; the server passes its level to ``uvicorn.run``, which sets
+#: it on ``uvicorn.error`` itself, so the server still logs its start and stop.)
+QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "docker", "urllib3", "asyncio", "uvicorn")
 LEVELS = ("debug", "info", "warning", "error")
 
 

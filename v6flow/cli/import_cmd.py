@@ -11,7 +11,7 @@ import json
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 COMMAND = "v6flow server import"
 PLACEHOLDER_DATA = "/path/to/data.csv"
+#: The node listens on ``<task_dir>/<node name>/proxy/proxy.sock``; a unix socket path has at
+#: most 107 bytes (sun_path is 108 with the NUL).
+MAX_SOCKET_PATH = 107
+SOCKET_TAIL = "/proxy/proxy.sock"
 
 
 def _exit(message: str, code: ExitCode = ExitCode.CONFIGURATION) -> typer.Exit:
@@ -73,6 +77,7 @@ class StagedConfigs:
 
     final: dict[str, Path]
     temporary: dict[str, Path]
+    warnings: list[str] = field(default_factory=list)
 
     def publish(self) -> None:
         """Move every file to its final name (after the commit)."""
@@ -104,13 +109,18 @@ def stage_node_configs(nodes: list[CreatedNode], directory: Path, *,
             staged.temporary[node.name], staged.final[node.name] = temp, final
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(render_node_config(node, server_url=server_url, task_dir=task_dir))
+            socket = len(os.fsencode(f"{task_dir}/{node.name}{SOCKET_TAIL}"))
+            if socket > MAX_SOCKET_PATH:
+                staged.warnings.append(
+                    f"{final}: task_dir and the node name make the proxy socket path about "
+                    f"{socket} bytes (at most {MAX_SOCKET_PATH}); set a shorter task_dir")
     except OSError:
         staged.discard()
         raise
     return staged
 
 
-def _report(plan: Plan, *, dry_run: bool, configs: dict[str, Path],
+def _report(plan: Plan, *, dry_run: bool, configs: dict[str, Path], warnings: list[str],
             as_json: bool) -> None:
     from server.importer import KINDS, Action
 
@@ -120,9 +130,10 @@ def _report(plan: Plan, *, dry_run: bool, configs: dict[str, Path],
             body[kind] = {action.value: [s.name for s in plan.of(kind, action)]
                           for action in Action}
         body["node_configs"] = {name: str(path) for name, path in configs.items()}
+        body["warnings"] = warnings
         typer.echo(json.dumps(body, indent=2))
         return
-    verb = "would create" if dry_run else "created"
+    verb = "to create" if dry_run else "created"
     for kind in KINDS:
         steps = plan.of(kind)
         if not steps:
@@ -139,6 +150,8 @@ def _report(plan: Plan, *, dry_run: bool, configs: dict[str, Path],
                            "node.yaml is written (keep the one you have)")
             else:
                 typer.echo(f"  = {step.name}: exists, left as it is")
+    for warning in warnings:
+        typer.echo(f"warning: {warning}")
 
 
 def _server_url(host: str, port: int) -> str:
@@ -163,7 +176,7 @@ def import_file(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Create organizations, collaborations, users and nodes from FILE (see docs/import.md)."""
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     from server.db.migrate import upgrade_to_head
     from server.db.session import make_engine, make_session_factory
@@ -215,6 +228,13 @@ def import_file(
         if staged is not None:
             staged.discard()
         raise _exit(f"nothing was imported: {exc}", ExitCode.FAILED) from None
+    except IntegrityError as exc:  # a row the checks did not see: a concurrent change
+        if staged is not None:
+            staged.discard()
+        first_line = (str(exc.orig).strip().splitlines() or ["unique or foreign key"])[0]
+        raise _exit(f"nothing was imported: the database refused a row, probably created "
+                    f"meanwhile by someone else ({first_line}); run the import again",
+                    ExitCode.FAILED) from None
     except SQLAlchemyError as exc:
         if staged is not None:
             staged.discard()
@@ -227,4 +247,5 @@ def import_file(
         engine.dispose()
     if staged is not None:
         staged.publish()
-    _report(plan, dry_run=dry_run, configs=staged.final if staged else {}, as_json=as_json)
+    _report(plan, dry_run=dry_run, configs=staged.final if staged else {},
+            warnings=staged.warnings if staged else [], as_json=as_json)
