@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from server.auth.permissions import ROOT_RULES
@@ -109,6 +109,8 @@ def load_import_file(path: Path) -> ImportFile:
         raise fail(f"cannot read the file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise fail(f"not valid YAML: {yaml_error_text(exc)}") from None
+    except UnicodeDecodeError:
+        raise fail("not UTF-8 text") from None
     if not isinstance(raw, dict):
         raise fail("must be a YAML mapping with organizations, collaborations, users, nodes")
     try:
@@ -390,14 +392,3 @@ def apply_plan(*, session: Session, plan: Plan) -> list[CreatedNode]:
             raise ImportFailed(f"{step.kind} {step.name!r}", exc.msg) from exc
     return created
 
-
-def schema_is_current(engine: Engine) -> bool:
-    """Whether the database holds the newest v6flow schema (a dry run cannot migrate)."""
-    from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-
-    from server.db.migrate import alembic_config
-
-    with engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    return current == set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())

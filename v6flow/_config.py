@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     YamlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 from pydantic_settings.sources.types import Traversable
 
 from v6flow.errors import ConfigurationError
@@ -223,12 +225,25 @@ def load_settings(settings_cls: type[SettingsT], path: Path | None = None, *,
                                               file_over_env)), what=what) from None
     except yaml.YAMLError as exc:
         raise fail(f"not valid YAML: {yaml_error_text(exc)}") from None
+    except UnicodeDecodeError:
+        raise fail("not UTF-8 text") from None
+    except PydanticSettingsError as exc:  # a variable holding malformed JSON for a list/dict
+        raise SettingsError(path, [_source_problem(settings_cls, str(exc))], what=what) from None
     except _NotAMapping as exc:
         raise fail(f"must be a YAML mapping of settings, not a {exc.kind}") from None
     if cls is settings_cls:
         return built
     values = {name: getattr(built, name) for name in settings_cls.model_fields}
     return settings_cls.model_construct(_fields_set=built.model_fields_set, **values)
+
+
+def _source_problem(settings_cls: type[BaseSettings], message: str) -> Problem:
+    """pydantic-settings' 'error parsing value for field "x" from source "EnvSettingsSource"'."""
+    match = re.search(r'field "([^"]+)"', message)
+    name = match.group(1) if match else ""
+    prefix, _ = _env_names(settings_cls)
+    source = f"{prefix}{name}".upper() if "Env" in message and name else None
+    return Problem(name, "cannot be parsed (lists and mappings are JSON in a variable)", source)
 
 
 def _source_finder(settings_cls: type[BaseSettings], path: Path | None,

@@ -132,6 +132,7 @@ def test_error_says_which_source_holds_the_bad_value(tmp_path: Path) -> None:
     (None, "cannot read the file"),
     ("port: [1\nroot_password: s3cret-value\n", "not valid YAML"),
     ("- port\n- 7601\n", "must be a YAML mapping"),
+    ("port: 7601 \udcff\n", "not UTF-8 text"),
 ])
 def test_unusable_file_exits_2_naming_it(tmp_path: Path, content: str | None,
                                          expected: str) -> None:
@@ -139,7 +140,7 @@ def test_unusable_file_exits_2_naming_it(tmp_path: Path, content: str | None,
     # Prepare
     config = tmp_path / "server.yaml"
     if content is not None:
-        config.write_text(content, encoding="utf-8")
+        config.write_bytes(content.encode("utf-8", "surrogateescape"))
     # Execute
     result = subprocess.run([*SERVER_COMMAND, "--config", str(config)], env=_clean_env(),
                             capture_output=True, text=True, timeout=60, check=False)

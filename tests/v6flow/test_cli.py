@@ -174,3 +174,15 @@ def test_node_required_field_missing_everywhere_is_named(tmp_path: Path) -> None
     with pytest.raises(SettingsError) as info:
         load_settings(NodeSettings, config, file_over_env=True)
     assert {p.field for p in info.value.problems} == {"api_key", "task_dir"}
+
+
+def test_malformed_json_in_a_variable_is_named(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A list setting given as broken JSON in the environment names the field and variable."""
+    config = _node_yaml(tmp_path, f"server_url: http://127.0.0.1:1/api\napi_key: k\n"
+                                  f"task_dir: {tmp_path}\n")
+    monkeypatch.setenv("V6FLOW_NODE_DATABASES", "not json")
+    with pytest.raises(SettingsError) as info:
+        load_settings(NodeSettings, config, file_over_env=True)
+    assert [(p.field, p.source) for p in info.value.problems] == [
+        ("databases", "V6FLOW_NODE_DATABASES")]

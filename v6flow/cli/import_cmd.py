@@ -21,6 +21,8 @@ import typer
 from v6flow.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from server.importer import CreatedNode, Plan
 
 COMMAND = "v6flow server import"
@@ -154,6 +156,18 @@ def _report(plan: Plan, *, dry_run: bool, configs: dict[str, Path], warnings: li
         typer.echo(f"warning: {warning}")
 
 
+def schema_is_current(engine: Engine) -> bool:
+    """Whether the database holds the newest v6flow schema (a dry run cannot migrate)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from server.db.migrate import alembic_config
+
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current == set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
 def _server_url(host: str, port: int) -> str:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
     return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}/api"
@@ -186,7 +200,6 @@ def import_file(
         apply_plan,
         load_import_file,
         plan_import,
-        schema_is_current,
     )
     from server.services.bootstrap import seed_rules_and_roles
     from v6flow._config import SettingsError
