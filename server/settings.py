@@ -1,4 +1,12 @@
-"""Settings of the server process (env prefix ``V6FLOW_SERVER_``)."""
+"""Settings of the server process: a YAML file and ``V6FLOW_SERVER_<FIELD>`` variables.
+
+``v6flow server start --config server.yaml`` reads the file with pydantic-settings'
+``YamlConfigSettingsSource`` (see ``v6flow/_config.py``); its keys are the field names below.
+Precedence, highest first: command-line options (``--host``, ``--port``), environment
+variables ``V6FLOW_SERVER_<FIELD>``, the YAML file, the defaults. Sections (nested models), if
+settings grow some, are YAML mappings and ``V6FLOW_SERVER_<SECTION>__<FIELD>`` variables.
+Unknown keys are refused, so a typo is reported instead of silently ignored.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServerSettings(BaseSettings):
     """Everything the server needs to start; read once at the entry point."""
 
-    model_config = SettingsConfigDict(env_prefix="V6FLOW_SERVER_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="V6FLOW_SERVER_", env_nested_delimiter="__",
+                                      extra="forbid")
 
     database_url: str = Field(
         default="sqlite:///v6flow-server.sqlite",

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from v6flow.cli.exit_codes import ExitCode
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -78,11 +80,11 @@ def demo(
         row_counts = tuple(int(part) for part in sizes.split(",") if part.strip())
     except ValueError:
         console.print(f"[red]v6flow demo: --sizes must be integers, got {sizes!r}[/]")
-        raise typer.Exit(code=2) from None
+        raise typer.Exit(int(ExitCode.CONFIGURATION)) from None
     try:
         report = run_demo(dev_runtime=dev_runtime, keep=keep, sizes=row_counts,
                           say=lambda message: console.print(f"[dim]·[/] {message}"))
     except DemoError as exc:
         console.print(f"[red]v6flow demo: {exc}[/]")
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(int(ExitCode.FAILED)) from None
     _print_report(console, report)

@@ -11,17 +11,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from v6flow.cli.exit_codes import ExitCode
 from v6flow.errors import ConfigurationError, EngineUnavailable, ImageError
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
 _out = Console()
 _err = Console(stderr=True)
-
-#: Exit codes of this sub-command.
-EXIT_BUILD_FAILED = 1
-EXIT_ENGINE_OR_CONFIG = 2
-
 
 def _progress(verbose: bool) -> Callable[[str], None]:
     """Progress callback: v6flow's own steps (lower-case) and docker's ``Step`` lines.
@@ -37,11 +33,12 @@ def _progress(verbose: bool) -> Callable[[str], None]:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    code = EXIT_ENGINE_OR_CONFIG if isinstance(exc, EngineUnavailable | ConfigurationError) \
-        else EXIT_BUILD_FAILED
+    code = (ExitCode.DOCKER if isinstance(exc, EngineUnavailable)
+            else ExitCode.CONFIGURATION if isinstance(exc, ConfigurationError)
+            else ExitCode.FAILED)
     _err.print(f"[bold red]error:[/bold red] {escape(str(exc))}", highlight=False,
                soft_wrap=True)
-    return typer.Exit(code)
+    return typer.Exit(int(code))
 
 
 @app.command("build-base")
@@ -89,7 +86,7 @@ def build(
     if not path.is_dir():
         _err.print(f"[bold red]error:[/bold red] {escape(str(path))} is not a directory",
                    highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_ENGINE_OR_CONFIG)
+        raise typer.Exit(int(ExitCode.CONFIGURATION))
     started = time.monotonic()
     try:
         with _out.status(f"building {tag}"):

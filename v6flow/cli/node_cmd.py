@@ -2,52 +2,29 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from v6flow.cli._settings import load_or_exit, settings_help_command
+
+if TYPE_CHECKING:
+    from node.settings import NodeSettings
+
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
-_SECRET_KEYS = ("token", "api_key", "password", "authorization")
+
+def _settings_class() -> type[NodeSettings]:
+    from node.settings import NodeSettings
+
+    return NodeSettings
 
 
-def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    """structlog processor: never log secrets."""
-    for key in list(event):
-        if any(secret in key.lower() for secret in _SECRET_KEYS):
-            event[key] = "***"
-    return event
-
-
-def _configure_logging(level: str) -> None:
-    """Configure structlog once: JSON when stderr is not a TTY, console otherwise."""
-    import structlog
-
-    renderer: Any = (structlog.dev.ConsoleRenderer() if sys.stderr.isatty()
-                     else structlog.processors.JSONRenderer())
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-
-
-@app.command("start")
+@app.command("start", cls=settings_help_command(_settings_class, file_over_env=True))
 def start(
-    config: Annotated[Path, typer.Option("--config", "-c", help="The node.yaml file.")],
+    config: Annotated[Path, typer.Option("--config", "-c", dir_okay=False,
+                                         help="The node.yaml file (keys: the settings below).")],
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Start the node daemon; stops cleanly on SIGTERM/SIGINT."""
@@ -55,15 +32,15 @@ def start(
 
     from node.daemon import NodeDaemon
     from node.exit_codes import HELP, ExitCode
-    from node.settings import load_settings
-    from v6flow.errors import ConfigurationError
+    from v6flow.logging import LEVELS, configure_logging
 
-    try:
-        settings = load_settings(config)
-    except ConfigurationError as exc:
-        typer.echo(f"error: invalid node configuration: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.CONFIGURATION)) from None
-    _configure_logging(log_level)
+    if log_level.lower() not in LEVELS:
+        typer.echo(f"v6flow node: --log-level must be one of {', '.join(LEVELS)}", err=True)
+        raise typer.Exit(int(ExitCode.CONFIGURATION))
+    # The node's documented order: node.yaml wins over V6FLOW_NODE_* variables.
+    settings = load_or_exit("v6flow node", _settings_class(), config, file_over_env=True,
+                            what="node configuration")
+    configure_logging(log_level)
     code = asyncio.run(NodeDaemon(settings).run())
     if code is not ExitCode.OK:
         typer.echo(f"error: {HELP[code]}", err=True)

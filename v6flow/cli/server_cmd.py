@@ -2,37 +2,43 @@
 
 from __future__ import annotations
 
-import logging
-import sys
-from typing import Annotated, Any
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+from v6flow.cli import import_cmd
+from v6flow.cli._settings import load_or_exit, settings_help_command
+from v6flow.cli.exit_codes import ExitCode
 
-EXIT_BAD_SETTINGS = 2
+if TYPE_CHECKING:
+    from server.settings import ServerSettings
+
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+app.command("import")(import_cmd.import_file)
+
+COMMAND = "v6flow server"
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", dir_okay=False,
+    help="server.yaml (keys: the settings below). Environment variables win over it.")]
+
+
+def _settings_class() -> type[ServerSettings]:
+    from server.settings import ServerSettings
+
+    return ServerSettings
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"v6flow server: {message}", err=True)
-    return typer.Exit(code=EXIT_BAD_SETTINGS)
+    typer.echo(f"{COMMAND}: {message}", err=True)
+    return typer.Exit(int(ExitCode.CONFIGURATION))
 
 
-def _configure_logging(level: str) -> None:
-    import structlog
-
-    numeric = logging.getLevelNamesMapping()[level.upper()]
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
-    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
-    renderer: Any = (structlog.dev.ConsoleRenderer() if sys.stderr.isatty()
-                     else structlog.processors.JSONRenderer())
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso"),
-                    structlog.processors.format_exc_info, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-    )
+def load_server_settings(config: Path | None, **overrides: object) -> ServerSettings:
+    """Options > ``V6FLOW_SERVER_*`` > ``config`` > defaults; exits 2 naming every bad field."""
+    return load_or_exit(COMMAND, _settings_class(), config, overrides=overrides,
+                        what="server configuration")
 
 
 @app.callback()
@@ -40,25 +46,19 @@ def server() -> None:
     """Run the central server."""
 
 
-@app.command("start")
+@app.command("start", cls=settings_help_command(_settings_class))
 def start(
-    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="TCP port to listen on.")] = None,
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on (wins over "
+                                                  "the file and the environment).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port to listen on (wins over "
+                                                  "the file and the environment).")] = None,
 ) -> None:
-    """Start the server (settings from V6FLOW_SERVER_* environment variables)."""
-    from pydantic import ValidationError
+    """Start the server (settings: options, V6FLOW_SERVER_* variables, --config file)."""
+    settings = load_server_settings(config, host=host, port=port)
+    from v6flow.logging import configure_logging
 
-    from server.settings import ServerSettings
-
-    overrides: dict[str, Any] = {k: v for k, v in {"host": host, "port": port}.items()
-                                 if v is not None}
-    try:
-        settings = ServerSettings(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise _fail(f"invalid settings (env V6FLOW_SERVER_*): {problems}") from None
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
 
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
@@ -77,10 +77,36 @@ def start(
         raise _fail(f"setting database_url: cannot use the database ({first_line})") from None
     uvicorn.run(fastapi_app, host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False,
+                log_config=None,  # v6flow.logging already routes uvicorn's loggers
                 # Longer than any client's idle-connection expiry (httpx: 5 s), so a client
                 # never reuses a connection the server is closing at that very moment.
                 timeout_keep_alive=65,
                 timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+
+
+@app.command("new")
+def new(
+    path: Annotated[Path, typer.Argument(dir_okay=False, help="Where to write the file.")
+                    ] = Path("server.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented server.yaml with every setting at its default."""
+    from v6flow._config import settings_template
+
+    text = settings_template(_settings_class(), title="v6flow server configuration "
+                             "(v6flow server start --config server.yaml)")
+    try:
+        # 0600: operators put root_password or jwt_secret in here.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL),
+                     0o600)
+    except FileExistsError:
+        raise _fail(f"{path} exists (use --force to overwrite it)") from None
+    except OSError as exc:
+        raise _fail(f"cannot write {path} ({exc.strerror})") from None
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    typer.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m v6flow.cli.server_cmd start`
