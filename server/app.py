@@ -21,6 +21,7 @@ from server.events import EventBus, InProcessEventBus
 from server.services import bootstrap
 from server.settings import ServerSettings
 from server.state import AppState
+from v6flow.compat import VANTAGE6_VERSION
 
 API_PREFIX = "/api"
 log = structlog.get_logger(__name__)
@@ -69,7 +70,7 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
             await state.bus.stop()
             engine.dispose()
 
-    app = FastAPI(title="v6flow server", version="4.15.2", lifespan=lifespan,
+    app = FastAPI(title="v6flow server", version=VANTAGE6_VERSION, lifespan=lifespan,
                   docs_url=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json",
                   redoc_url=None)
     app.state.v6flow = state

@@ -36,13 +36,6 @@ def test_version_prints_v6flow_and_vantage6_api_versions(args: list[str]) -> Non
         f"v6flow {v6flow.__version__} (compatible with the vantage6 {VANTAGE6_VERSION} API)")
 
 
-def test_compatible_version_is_the_one_the_server_reports() -> None:
-    """The CLI's vantage6 version is the one GET /version answers."""
-    from server.api.routes.misc import COMPATIBLE_VERSION
-
-    assert VANTAGE6_VERSION == COMPATIBLE_VERSION
-
-
 def test_every_exit_code_has_help() -> None:
     """Each code of the registry has a non-empty help text."""
     assert set(HELP) == set(ExitCode)

@@ -9,6 +9,7 @@ import v6flow
 from server.api.deps import AnyPrincipal, ContainerPrincipal, WorkDep
 from server.api.openapi import errors
 from server.api.params import IdQuery
+from v6flow.compat import VANTAGE6_VERSION
 from v6flow.schemas import (
     AlgorithmAddressesOut,
     BlobStoreStatusOut,
@@ -18,7 +19,6 @@ from v6flow.schemas import (
 )
 
 router = APIRouter(tags=["misc"])
-COMPATIBLE_VERSION = "4.15.2"
 
 
 @router.get("/health")
@@ -31,7 +31,7 @@ def health(work: WorkDep) -> HealthOut:
 @router.get("/version")
 def version() -> VersionOut:
     """The vantage6 version we are compatible with, and our own."""
-    return VersionOut(version=COMPATIBLE_VERSION, v6flow=v6flow.__version__)
+    return VersionOut(version=VANTAGE6_VERSION, v6flow=v6flow.__version__)
 
 
 @router.get("/blobstream/status")
