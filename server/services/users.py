@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.orm import Session
 
+from server.auth.password_policy import DEFAULT_PASSWORD_POLICY, PasswordPolicy
 from server.auth.passwords import hash_password
 from server.auth.permissions import Operation, Resource, Scope, rule_key
 from server.auth.principals import Identity, UserIdentity
@@ -60,11 +61,13 @@ def get_user(*, session: Session, identity: Identity, user_id: int) -> User:
     return user
 
 
-def create_user(*, session: Session, identity: Identity, data: UserCreate) -> User:
+def create_user(*, session: Session, identity: Identity, data: UserCreate,
+                password_policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY) -> User:
     """Create a user in an organization the creator manages, with rules the creator holds.
 
     Raises:
-        NotFoundError, ForbiddenError, BadRequestError (username/email taken, unknown role/rule).
+        NotFoundError, ForbiddenError, BadRequestError (username/email taken, unknown role/rule,
+        a password the policy refuses).
     """
     org_id = data.organization_id if data.organization_id is not None else identity.organization_id
     org = get_or_404(session, Organization, org_id, "Organization")
@@ -73,6 +76,7 @@ def create_user(*, session: Session, identity: Identity, data: UserCreate) -> Us
               else Scope.COLLABORATION if shared else Scope.GLOBAL)
     if not identity.can(Resource.USER, Operation.CREATE, needed):
         raise ForbiddenError(NO_PERMISSION)
+    password_policy.check(data.password, username=data.username)
     if session.scalar(select(User).where(User.username == data.username)):
         raise BadRequestError(f"User with username '{data.username}' already exists!")
     if data.email and session.scalar(select(User).where(User.email == data.email)):

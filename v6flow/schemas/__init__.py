@@ -5,6 +5,13 @@ answers (``…Out``); :mod:`v6flow.schemas.common` holds what they share (ids, e
 relations, pages, datetimes).
 """
 
+from v6flow.schemas.account import (
+    PasswordChange,
+    PasswordRecover,
+    PasswordReset,
+    TwoFactorRecover,
+    TwoFactorReset,
+)
 from v6flow.schemas.collaboration import CollaborationCreate, CollaborationOut
 from v6flow.schemas.common import (
     MAX_ID,
@@ -50,6 +57,7 @@ from v6flow.schemas.token import (
     ContainerTokenRequest,
     NodeLogin,
     TokenPairOut,
+    TwoFactorEnrolmentOut,
     UserLogin,
 )
 from v6flow.schemas.user import UserCreate, UserOut
@@ -84,6 +92,9 @@ __all__ = [
     "OrganizationUpdate",
     "Page",
     "PageLinks",
+    "PasswordChange",
+    "PasswordRecover",
+    "PasswordReset",
     "PortsDeletedOut",
     "Rel",
     "ResultOut",
@@ -97,6 +108,9 @@ __all__ = [
     "TaskOut",
     "TaskStatusOut",
     "TokenPairOut",
+    "TwoFactorEnrolmentOut",
+    "TwoFactorRecover",
+    "TwoFactorReset",
     "UserCreate",
     "UserLogin",
     "UserOut",

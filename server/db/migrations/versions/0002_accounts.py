@@ -1,0 +1,52 @@
+"""Accounts: lockout window and lock, TOTP enrolment, mailed reset tokens.
+
+Revision ID: 0002_accounts
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_accounts"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    with op.batch_alter_table("user") as batch:
+        batch.add_column(sa.Column("failed_login_since", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("locked_until", sa.DateTime(), nullable=True))
+        batch.add_column(sa.Column("otp_secret", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("otp_confirmed", sa.Boolean(), nullable=False,
+                                   server_default=sa.false()))
+        batch.add_column(sa.Column("otp_last_step", sa.BigInteger(), nullable=True))
+    op.create_table(
+        "account_token",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("purpose", sa.String(length=16), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(), nullable=False),
+        sa.Column("used_at", sa.DateTime(), nullable=True),
+        sa.ForeignKeyConstraint(["user_id"], ["user.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("token_hash"),
+    )
+    op.create_index("ix_account_token_user_id", "account_token", ["user_id"])
+
+
+def downgrade() -> None:
+    """Revert this revision."""
+    op.drop_index("ix_account_token_user_id", table_name="account_token")
+    op.drop_table("account_token")
+    with op.batch_alter_table("user") as batch:
+        batch.drop_column("otp_last_step")
+        batch.drop_column("otp_confirmed")
+        batch.drop_column("otp_secret")
+        batch.drop_column("locked_until")
+        batch.drop_column("failed_login_since")
