@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 import pytest
 
+from server.auth.lockout import Failures, LockoutPolicy
 from tests.fixtures.server import ServerProcess
 from tests.server.api.accounts_support import create_user, login, root_token, sql, start_backend
 from tests.server.conftest import HTTP, auth, unique
@@ -95,3 +97,31 @@ def test_wrong_current_password_on_change_counts(lock_server: ServerProcess) -> 
                                     "new_password": "another-good-password"}, timeout=10)
         assert response.status_code == 401
     assert login(lock_server.url, username, password).status_code == 401
+
+
+def _after(policy: LockoutPolicy, moments: list[datetime]) -> Failures:
+    failures = Failures()
+    for moment in moments:
+        failures = policy.after_failure(failures, moment)
+    return failures
+
+
+def test_rules_count_only_failures_within_the_window() -> None:
+    """N failures spread wider than the window do not lock; N within it do, for the window."""
+    policy = LockoutPolicy(max_failed=3, window=timedelta(minutes=10))
+    start = datetime(2026, 1, 1, 12, 0)
+    spread = [start, start + timedelta(minutes=6), start + timedelta(minutes=12)]
+    assert not policy.is_locked(_after(policy, spread), spread[-1])
+    close = [start, start + timedelta(minutes=1), start + timedelta(minutes=2)]
+    locked = _after(policy, close)
+    assert locked.locked_until == close[-1] + timedelta(minutes=10)
+    assert policy.is_locked(locked, close[-1] + timedelta(minutes=9, seconds=59))
+    assert not policy.is_locked(locked, close[-1] + timedelta(minutes=10))
+
+
+def test_rules_do_not_extend_a_lock() -> None:
+    """Failures during a lock neither count nor move its end."""
+    policy = LockoutPolicy(max_failed=2, window=timedelta(minutes=5))
+    start = datetime(2026, 1, 1, 12, 0)
+    locked = _after(policy, [start, start])
+    assert policy.after_failure(locked, start + timedelta(minutes=4)) == locked

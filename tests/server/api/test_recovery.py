@@ -103,7 +103,8 @@ def test_answer_time_does_not_depend_on_the_account(mail_server: ServerProcess,
                                                     smtp_server: SmtpServer) -> None:
     """Median answer times for known and unknown accounts differ by less than 25 ms."""
     users = [create_user(mail_server.url, root_token(mail_server))[0] for _ in range(7)]
-    known, unknown = [], []
+    known: list[float] = []
+    unknown: list[float] = []
     for username in users:
         for bucket, name in ((known, username), (unknown, unique("ghost"))):
             start = time.perf_counter()
