@@ -12,9 +12,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alembic import command
 from argon2 import PasswordHasher
+from sqlalchemy import text
 
 from node.proxy import ProxyServer
+from server.db.migrate import alembic_config
+from server.db.session import make_engine
 from tests.fixtures.server import ServerProcess
 from tests.server.api.accounts_support import create_user, login, root_token, sql, start_backend
 from tests.server.conftest import HTTP, World, auth, unique
@@ -270,3 +274,34 @@ async def test_limit_holds_through_a_node_proxy(node_proxy: httpx.AsyncClient,
     _assert_429(answers[-1])
     with _from("127.0.3.2") as other:
         assert login(strict.url, unique("nobody"), "pw", client=other).status_code == 401
+
+
+# --- migration -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migration_keeps_users_and_their_roles(backend: str, tmp_path: Path,
+                                               postgres_url: Callable[[], str]) -> None:
+    """0001 → head → 0001 → head loses no user, role membership or failure count."""
+    url = f"sqlite:///{tmp_path}/m.sqlite" if backend == "sqlite" else postgres_url()
+    engine = make_engine(url)
+    config = alembic_config(engine)
+    try:
+        command.upgrade(config, "0001")
+        with engine.begin() as conn:
+            for statement in (
+                "INSERT INTO organization (id, name) VALUES (1, 'o')",
+                "INSERT INTO authenticatable (id, type) VALUES (1, 'user')",
+                'INSERT INTO "user" (id, username, password_hash, organization_id, '
+                "failed_login_attempts) VALUES (1, 'u', 'h', 1, 2)",
+                "INSERT INTO role (id, name, is_default_role) VALUES (1, 'r', false)",
+                "INSERT INTO user_role (user_id, role_id) VALUES (1, 1)",
+            ):
+                conn.execute(text(statement))
+        for target in ("head", "0001", "head"):
+            (command.upgrade if target == "head" else command.downgrade)(config, target)
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM user_role")).scalar() == 1
+                assert conn.execute(text(
+                    'SELECT username, failed_login_attempts FROM "user"')).all() == [("u", 2)]
+    finally:
+        engine.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from server.auth.lockout import Failures, LockoutPolicy
 from tests.fixtures.server import ServerProcess
 from tests.server.api.accounts_support import create_user, login, root_token, sql, start_backend
-from tests.server.conftest import HTTP, auth, unique
+from tests.server.conftest import HTTP, World, auth, unique
 
 MAX_FAILED = 3
 LOCK_SECONDS = 6.0
@@ -97,6 +98,18 @@ def test_wrong_current_password_on_change_counts(lock_server: ServerProcess) -> 
                                     "new_password": "another-good-password"}, timeout=10)
         assert response.status_code == 401
     assert login(lock_server.url, username, password).status_code == 401
+
+
+def test_concurrent_failures_are_all_counted(api_server: ServerProcess, world: World) -> None:
+    """Four wrong logins at once leave a count of four (default limit 5: no lock yet)."""
+    username, _, user_id = create_user(world.url, world.root_token)
+    with ThreadPoolExecutor(4) as pool:
+        codes = list(pool.map(lambda _: login(world.url, username, "wrong").status_code,
+                              range(4)))
+    assert codes == [401] * 4
+    stored = sql(api_server, 'SELECT failed_login_attempts, locked_until FROM "user" '
+                             "WHERE id = :uid", uid=user_id)
+    assert stored == [(4, None)]
 
 
 def _after(policy: LockoutPolicy, moments: list[datetime]) -> Failures:

@@ -1,5 +1,9 @@
 """Accounts: lockout window and lock, TOTP enrolment, mailed reset tokens.
 
+The columns are added with plain ``ALTER TABLE … ADD/DROP COLUMN``, also on SQLite: batch
+mode would copy ``user`` and drop the original, and with ``PRAGMA foreign_keys=ON`` that
+drop deletes every ``user_role``/``user_rule`` row through ``ON DELETE CASCADE``.
+
 Revision ID: 0002_accounts
 Revises: 0001
 """
@@ -17,13 +21,8 @@ depends_on = None
 
 def upgrade() -> None:
     """Apply this revision."""
-    with op.batch_alter_table("user") as batch:
-        batch.add_column(sa.Column("failed_login_since", sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column("locked_until", sa.DateTime(), nullable=True))
-        batch.add_column(sa.Column("otp_secret", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("otp_confirmed", sa.Boolean(), nullable=False,
-                                   server_default=sa.false()))
-        batch.add_column(sa.Column("otp_last_step", sa.BigInteger(), nullable=True))
+    for column in _user_columns():
+        op.add_column("user", column)
     op.create_table(
         "account_token",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -44,9 +43,15 @@ def downgrade() -> None:
     """Revert this revision."""
     op.drop_index("ix_account_token_user_id", table_name="account_token")
     op.drop_table("account_token")
-    with op.batch_alter_table("user") as batch:
-        batch.drop_column("otp_last_step")
-        batch.drop_column("otp_confirmed")
-        batch.drop_column("otp_secret")
-        batch.drop_column("locked_until")
-        batch.drop_column("failed_login_since")
+    for column in reversed(_user_columns()):
+        op.execute(f'ALTER TABLE "user" DROP COLUMN {column.name}')
+
+
+def _user_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("failed_login_since", sa.DateTime(), nullable=True),
+        sa.Column("locked_until", sa.DateTime(), nullable=True),
+        sa.Column("otp_secret", sa.Text(), nullable=True),
+        sa.Column("otp_confirmed", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("otp_last_step", sa.BigInteger(), nullable=True),
+    ]
