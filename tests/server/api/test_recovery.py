@@ -6,11 +6,16 @@ import hashlib
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
-from tests.fixtures.server import ServerProcess
-from tests.fixtures.smtp import SmtpServer
+from server.mail import Mail, MailError, SmtpMailer
+from server.settings import SmtpSettings
+from tests.fixtures.server import ServerProcess, free_port
+from tests.fixtures.smtp import Mailbox, SmtpServer
 from tests.server.api.accounts_support import (
     body_of,
     create_user,
@@ -208,3 +213,33 @@ def test_recovery_body_needs_a_name(mail_server: ServerProcess) -> None:
     response = HTTP.post(f"{mail_server.url}/recover/lost", json={}, timeout=10)
     assert response.status_code == 400
     assert "username or an e-mail address" in response.json()["msg"]
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_mailer_logs_in_with_the_smtp_credentials() -> None:
+    """SmtpMailer sends after AUTH with the configured login; a wrong password is a MailError."""
+    mailbox = Mailbox()
+
+    def check(_server: Any, _session: Any, _envelope: Any, _mechanism: str,
+              data: Any) -> AuthResult:
+        return AuthResult(success=(data.login, data.password) == (b"relay", b"s3cret"))
+
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, authenticator=check,
+                            auth_require_tls=False, auth_required=True)
+    controller.start()
+    try:
+        def settings(password: str) -> SmtpSettings:
+            return SmtpSettings.model_validate({"host": "127.0.0.1", "port": port,
+                                                "security": "none", "username": "relay",
+                                                "password": password, "timeout_seconds": 2})
+
+        SmtpMailer(settings("s3cret")).send(
+            Mail(to="someone@example.org", subject="hi", body="hello"))
+        assert [body_of(m).strip() for m in mailbox.to("someone@example.org")] == ["hello"]
+        with pytest.raises(MailError):
+            SmtpMailer(settings("wrong")).send(
+                Mail(to="other@example.org", subject="hi", body="hello"))
+        assert mailbox.to("other@example.org") == []
+    finally:
+        controller.stop()
