@@ -149,7 +149,7 @@ def store_failures(user: User, failures: Failures) -> None:
     user.locked_until = failures.locked_until
 
 
-def with_password(sessions: sessionmaker[Session], rules: AccountRules, *,
+def with_password(*, sessions: sessionmaker[Session], rules: AccountRules,
                   where: ColumnElement[bool], password: str,
                   on_success: Callable[[Session, User], T],
                   now: datetime | None = None) -> T:
@@ -279,8 +279,8 @@ def login(*, sessions: sessionmaker[Session], issuer: TokenIssuer, rules: Accoun
         return LoggedIn(user.id, issuer.issue_pair(subject_id=user.id,
                                                    client_type=ClientType.USER, roles=roles))
 
-    return with_password(sessions, rules, where=User.username == username, password=password,
-                         on_success=on_success, now=moment)
+    return with_password(sessions=sessions, rules=rules, where=User.username == username,
+                         password=password, on_success=on_success, now=moment)
 
 
 def change_password(*, sessions: sessionmaker[Session], issuer: TokenIssuer,
@@ -314,5 +314,5 @@ def change_password(*, sessions: sessionmaker[Session], issuer: TokenIssuer,
         log.info("password_changed", user_id=user.id)
         return PASSWORD_CHANGED
 
-    return with_password(sessions, rules, where=User.id == identity.user_id,
+    return with_password(sessions=sessions, rules=rules, where=User.id == identity.user_id,
                          password=current_password, on_success=on_success, now=now)

@@ -157,8 +157,8 @@ def request_two_factor_reset(*, sessions: sessionmaker[Session], mailer: Mailer,
             raise RefuseAfterCommit(BadRequestError(NO_ADDRESS))
         return _issue(session, rules, user, Purpose.TWO_FACTOR, moment)
 
-    return with_password(sessions, rules, where=where_login(username, email), password=password,
-                         on_success=on_success, now=moment)
+    return with_password(sessions=sessions, rules=rules, where=where_login(username, email),
+                         password=password, on_success=on_success, now=moment)
 
 
 def _redeem(session: Session, token: str, purpose: Purpose, now: datetime) -> User:
