@@ -5,7 +5,8 @@
     ├── UnauthorizedError    401: no, bad or expired credentials (also v4's 401 refusals)
     ├── ForbiddenError       403: known caller, wrong kind or missing permission
     ├── NotFoundError        404
-    └── ConflictError        409: a unique name is taken
+    ├── ConflictError        409: a unique name is taken
+    └── TooManyRequestsError 429: over a rate limit (answered with ``Retry-After``)
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ class ServerDomainError(Exception):
     def __init__(self, msg: str) -> None:
         super().__init__(msg)
         self.msg = msg
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Response headers that go with this error (none unless a subclass says so)."""
+        return {}
 
 
 class BadRequestError(ServerDomainError):
@@ -49,3 +55,18 @@ class ConflictError(ServerDomainError):
     """A unique value is already taken."""
 
     status_code = 409
+
+
+class TooManyRequestsError(ServerDomainError):
+    """The caller sent more requests than a rate limit allows; ``retry_after`` in seconds."""
+
+    status_code = 429
+
+    def __init__(self, msg: str, *, retry_after: int) -> None:
+        super().__init__(msg)
+        self.retry_after = max(1, retry_after)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """``Retry-After``: whole seconds until a request can succeed again."""
+        return {"Retry-After": str(self.retry_after)}

@@ -10,8 +10,29 @@ Unknown keys are refused, so a typo is reported instead of silently ignored.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Literal
+
+from limits import parse_many
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SmtpSettings(BaseModel):
+    """How the server sends mail (recovery tokens); env ``V6FLOW_SERVER_SMTP__<FIELD>``."""
+
+    host: str | None = Field(
+        default=None, description="SMTP server; unset: the server sends no mail (recovery "
+                                  "requests are answered as usual but nothing is sent).")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP port.")
+    username: str | None = Field(default=None, description="SMTP login; unset: no login.")
+    password: SecretStr | None = Field(default=None, description="SMTP password.")
+    sender: str = Field(default="v6flow <noreply@localhost>",
+                        description="The From address of every mail.")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls",
+        description="starttls: upgrade a plain connection; ssl: TLS from the start (usually "
+                    "port 465); none: plain text (only for a relay on the same host).")
+    timeout_seconds: float = Field(default=10.0, gt=0, description="Socket timeout per mail.")
 
 
 class ServerSettings(BaseSettings):
@@ -47,6 +68,53 @@ class ServerSettings(BaseSettings):
         default=30000, ge=0, description="How long SQLite waits for a lock before failing."
     )
     log_level: str = Field(default="info", description="Log level (debug, info, warning, error).")
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For header "
+                    "names the client. Unset: the peer address of the connection is the client "
+                    "(rate limits key on it; no header can change it).")
+
+    # accounts: passwords, second factor, lockout, recovery, rate limits
+    password_min_length: int = Field(
+        default=8, ge=8, le=1024, description="Shortest password a user may set.")
+    two_factor_auth: bool = Field(
+        default=False,
+        description="Require a TOTP second factor of every user (v4's name). A user without "
+                    "one is enrolled on the next login with the right password.")
+    two_factor_issuer: str = Field(
+        default="v6flow", min_length=1, max_length=64,
+        description="Issuer name authenticator apps show next to the account.")
+    otp_encryption_key: SecretStr | None = Field(
+        default=None,
+        description="Key (any text) that encrypts the users' TOTP secrets in the database; "
+                    "unset: a key is generated once and kept in the database. Changing it "
+                    "invalidates every enrolment (users then reset their second factor).")
+    max_failed_attempts: int = Field(
+        default=5, ge=1,
+        description="Failed logins (wrong password or code) within inactivation_in_minutes "
+                    "that lock the account (v4's name).")
+    inactivation_in_minutes: float = Field(
+        default=10.0, gt=0,
+        description="The window in which failed logins are counted, and how long the account "
+                    "then stays locked (v4's name).")
+    email_token_validity_minutes: float = Field(
+        default=60.0, gt=0,
+        description="How long a password or second-factor reset token from a mail is valid.")
+    between_user_emails_minutes: float = Field(
+        default=5.0, ge=0,
+        description="At most one recovery mail of a kind per user within this time (v4's name).")
+    rate_limit_per_address: str = Field(
+        default="120/minute",
+        description="Requests one client address may send to each token/recovery endpoint "
+                    "(/token/user, /token/node, /token/refresh, /recover/*), as 'N/period'; "
+                    "several separated by ';'. Requests through a node's proxy count for the "
+                    "node's address.")
+    rate_limit_per_username: str = Field(
+        default="30/minute",
+        description="Requests naming one username or e-mail address (login, recovery) that "
+                    "are accepted, from all addresses together, as 'N/period'.")
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings,
+                               description="Outgoing mail (recovery tokens).")
 
     @field_validator("database_url")
     @classmethod
@@ -56,6 +124,16 @@ class ServerSettings(BaseSettings):
             return "postgresql+psycopg://" + value.split("://", 1)[1]
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @field_validator("rate_limit_per_address", "rate_limit_per_username")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        """A limit in the ``limits`` notation, e.g. ``10/minute`` or ``5/second;100/hour``."""
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError("must look like '10/minute' (several separated by ';')") from exc
         return value
 
     @field_validator("log_level")

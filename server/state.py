@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from server.auth.ratelimit import LimitsRateLimiter, RateLimiter
 from server.auth.tokens import TokenIssuer
 from server.events import EventBus
 from server.settings import ServerSettings
@@ -43,6 +44,13 @@ class AppState:
     bus: EventBus
     issuer: TokenIssuer | None = None
     node_streams: NodeStreams = field(default_factory=NodeStreams)
+    rate_limiter: RateLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        """Build the rate limiter of the token and recovery endpoints from the settings."""
+        self.rate_limiter = LimitsRateLimiter(
+            per_address=self.settings.rate_limit_per_address,
+            per_username=self.settings.rate_limit_per_username)
 
     def token_issuer(self) -> TokenIssuer:
         """The issuer, available once start-up has read the JWT secret."""

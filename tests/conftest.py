@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.docker",
     "tests.fixtures.federation",
     "tests.fixtures.reference",
+    "tests.fixtures.smtp",
 ]

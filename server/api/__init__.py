@@ -11,6 +11,8 @@ from server.api.routes import (
     misc,
     node,
     organization,
+    password,
+    recover,
     result,
     role,
     run,
@@ -22,6 +24,8 @@ from server.api.routes import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     token.router,
+    password.router,
+    recover.router,
     organization.router,
     collaboration.router,
     study.router,

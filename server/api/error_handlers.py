@@ -37,7 +37,8 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     error = exc if isinstance(exc, ServerDomainError) else ServerDomainError(INTERNAL_ERROR)
-    return JSONResponse({"msg": error.msg}, status_code=error.status_code)
+    return JSONResponse({"msg": error.msg}, status_code=error.status_code,
+                        headers=error.headers or None)
 
 
 def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:

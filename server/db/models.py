@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -189,10 +191,33 @@ class User(Authenticatable):
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
     failed_login_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_login_attempt: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the first failed login of the window being counted (lockout)
+    failed_login_since: Mapped[datetime | None] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the TOTP secret, encrypted (server/auth/otp.py); never serialized
+    otp_secret: Mapped[str | None] = mapped_column(Text)
+    #: False until the first login with a valid code completes the enrolment
+    otp_confirmed: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                server_default=false())
+    #: the last 30-second step a code was accepted for (no replay)
+    otp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     organization: Mapped[Organization] = relationship()
     roles: Mapped[list[Role]] = relationship(secondary=user_role_table)
     rules: Mapped[list[Rule]] = relationship(secondary=user_rule_table)
     __mapper_args__ = {"polymorphic_identity": "user"}  # noqa: RUF012
+
+
+class AccountToken(Base):
+    """A mailed single-use token that resets a password or a second factor (hash only)."""
+
+    __tablename__ = "account_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Task(Base):

@@ -1,4 +1,7 @@
-"""Logins, token refresh, container tokens and resolving a bearer token into an identity."""
+"""Node logins, token refresh, container tokens and resolving a bearer token into an identity.
+
+User logins (password, lockout, second factor) live in :mod:`server.services.accounts`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from server.auth.passwords import dummy_hash, hash_api_key, verify_password
+from server.auth.passwords import hash_api_key
 from server.auth.permissions import CONTAINER_RULES, NODE_RULES, RuleKey, rule_key
 from server.auth.principals import (
     ClientType,
@@ -24,29 +27,7 @@ from server.services.task_state import task_is_finished
 from v6flow.schemas import MAX_ID
 from v6flow.wire import utcnow
 
-LOGIN_FAILED = "Failed to login"
 CONTAINER_TOKEN_INVALID = "Container-token is not valid"  # noqa: S105 - a message
-
-
-def login_user(*, session: Session, issuer: TokenIssuer, username: str,
-               password: str) -> tuple[User, TokenPair]:
-    """Check a username/password and hand out a token pair.
-
-    Raises:
-        UnauthorizedError: unknown user or wrong password (same message, same timing).
-    """
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        verify_password(password, dummy_hash())
-        raise UnauthorizedError(LOGIN_FAILED)
-    user.last_login_attempt = utcnow()
-    if not verify_password(password, user.password_hash):
-        user.failed_login_attempts += 1
-        raise UnauthorizedError(LOGIN_FAILED)
-    user.failed_login_attempts = 0
-    user.last_seen = utcnow()
-    roles = [role.name for role in user.roles]
-    return user, issuer.issue_pair(subject_id=user.id, client_type=ClientType.USER, roles=roles)
 
 
 def login_node(*, session: Session, issuer: TokenIssuer, api_key: str) -> tuple[Node, TokenPair]:

@@ -20,6 +20,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from server.auth.password_policy import DEFAULT_PASSWORD_POLICY, PasswordPolicy
 from server.auth.passwords import hash_password
 from server.auth.permissions import ROOT_ROLE, Operation, Resource, Scope
 from server.auth.principals import Identity, UserIdentity
@@ -110,17 +111,19 @@ def _require_roles_fit(roles: list[Role], organization_id: int) -> None:
                                   "organization than the user")
 
 
-def create_user(*, session: Session, identity: Identity, data: UserCreate) -> User:
+def create_user(*, session: Session, identity: Identity, data: UserCreate,
+                password_policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY) -> User:
     """Create a user in an organization the creator manages, with rules the creator holds.
 
     Raises:
         NotFoundError, ForbiddenError, BadRequestError (username/email taken, unknown role/rule,
-        a role of another organization).
+        a role of another organization, a password the policy refuses).
     """
     org_id = data.organization_id if data.organization_id is not None else identity.organization_id
     org = get_or_404(session, Organization, org_id, "Organization")
     require_scope(identity, Resource.USER, Operation.CREATE,
                   scope_to_reach(session, identity, org.id))
+    password_policy.check(data.password, username=data.username)
     _require_unique(session, username=data.username, email=data.email)
     roles = rows_by_id(session, Role, data.roles, "Role")
     rules = rows_by_id(session, Rule, data.rules, "Rule")

@@ -78,6 +78,10 @@ def start(
     uvicorn.run(fastapi_app, host=settings.host, port=settings.port,
                 log_level=settings.log_level, access_log=False,
                 log_config=None,  # v6flow.logging already routes uvicorn's loggers
+                # The peer address is the client (rate limits key on it) unless the operator
+                # names the reverse proxies whose X-Forwarded-For may replace it.
+                proxy_headers=settings.forwarded_allow_ips is not None,
+                forwarded_allow_ips=settings.forwarded_allow_ips,
                 # Longer than any client's idle-connection expiry (httpx: 5 s), so a client
                 # never reuses a connection the server is closing at that very moment.
                 timeout_keep_alive=65,

@@ -5,6 +5,13 @@ answers (``…Out``); :mod:`v6flow.schemas.common` holds what they share (ids, e
 relations, pages, datetimes).
 """
 
+from v6flow.schemas.account import (
+    PasswordChange,
+    PasswordRecover,
+    PasswordReset,
+    TwoFactorRecover,
+    TwoFactorReset,
+)
 from v6flow.schemas.collaboration import (
     CollaborationCreate,
     CollaborationOut,
@@ -61,6 +68,7 @@ from v6flow.schemas.token import (
     ContainerTokenRequest,
     NodeLogin,
     TokenPairOut,
+    TwoFactorEnrolmentOut,
     UserLogin,
 )
 from v6flow.schemas.user import UserCreate, UserOut, UserUpdate
@@ -99,6 +107,9 @@ __all__ = [
     "OrganizationUpdate",
     "Page",
     "PageLinks",
+    "PasswordChange",
+    "PasswordRecover",
+    "PasswordReset",
     "PortsDeletedOut",
     "Rel",
     "ResultOut",
@@ -117,6 +128,9 @@ __all__ = [
     "TaskOut",
     "TaskStatusOut",
     "TokenPairOut",
+    "TwoFactorEnrolmentOut",
+    "TwoFactorRecover",
+    "TwoFactorReset",
     "UserCreate",
     "UserLogin",
     "UserOut",

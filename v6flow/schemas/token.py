@@ -1,12 +1,28 @@
-"""Logins and tokens: ``/token/user``, ``/token/node``, ``/token/refresh``, ``/token/container``."""
+"""Logins and tokens: ``/token/user``, ``/token/node``, ``/token/refresh``, ``/token/container``.
+
+A user login answers one of three shapes (CONTRACT §3.1): a :class:`TokenPairOut`; a
+:class:`TwoFactorEnrolmentOut` once, when the server requires a second factor and the user
+has none yet; or :class:`~v6flow.schemas.common.Msg` asking for the code.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from v6flow.schemas.common import Id
+
+
+def _code_text(value: Any) -> Any:
+    """v4 clients may send the code as a number: ``12345`` is the code ``012345``."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**6:
+        return f"{value:06d}"
+    return value
+
+
+MfaCode = Annotated[str, BeforeValidator(_code_text), Field(max_length=16)]
 
 
 class UserLogin(BaseModel):
@@ -14,7 +30,8 @@ class UserLogin(BaseModel):
 
     username: str = Field(min_length=1, max_length=255)
     password: str = Field(min_length=1, max_length=1024)
-    mfa_code: str | None = Field(default=None, max_length=16)
+    mfa_code: MfaCode | None = Field(
+        default=None, description="The six-digit code of the authenticator app (text or number).")
 
 
 class NodeLogin(BaseModel):
@@ -47,3 +64,15 @@ class ContainerTokenOut(BaseModel):
     """``POST /token/container``."""
 
     container_token: str
+
+
+class TwoFactorEnrolmentOut(BaseModel):
+    """The one answer that shows a new TOTP secret: scan ``qr_uri``, then log in with a code.
+
+    Given by ``POST /token/user`` when the server requires a second factor and the user has
+    none, and by ``POST /recover/2fa/reset``. The secret is never shown again.
+    """
+
+    qr_uri: str = Field(description="otpauth:// URI for an authenticator app (as a QR code).")
+    otp_secret: str = Field(description="The base32 secret, for typing it in by hand.")
+    msg: str

@@ -1,19 +1,27 @@
-"""Routes that hand out tokens: user login, node login, refresh, container tokens."""
+"""Routes that hand out tokens: user login, node login, refresh, container tokens.
+
+The three login-like routes are rate limited per client address (and ``/token/user`` also
+per username); see :mod:`server.auth.ratelimit`.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from server.api.accounts import RulesDep, limit
 from server.api.deps import BearerDep, NodePrincipal, StateDep, WorkDep
 from server.api.openapi import errors
 from server.auth.principals import ClientType
+from server.auth.ratelimit import LimitGroup
 from server.auth.tokens import TokenPair
-from server.services import auth
+from server.services import accounts, auth
 from v6flow.schemas import (
     ContainerTokenOut,
     ContainerTokenRequest,
+    Msg,
     NodeLogin,
     TokenPairOut,
+    TwoFactorEnrolmentOut,
     UserLogin,
 )
 
@@ -31,17 +39,31 @@ def _pair_out(client_type: ClientType, subject_id: int, pair: TokenPair) -> Toke
     return out
 
 
-@router.post("/token/user", response_model_exclude_none=True, responses=errors(401))
-def login_user(body: UserLogin, work: WorkDep, state: StateDep,
-               response: Response) -> TokenPairOut:
-    """Log a user in with username and password."""
-    user, pair = auth.login_user(session=work.session, issuer=state.token_issuer(),
-                                 username=body.username, password=body.password)
-    response.headers["jwt-token"] = pair.access_token
-    return _pair_out(ClientType.USER, user.id, pair)
+@router.post("/token/user", response_model_exclude_none=True, responses=errors(401, 429),
+             dependencies=[limit(LimitGroup.USER_LOGIN)])
+def login_user(body: UserLogin, state: StateDep, rules: RulesDep,
+               response: Response) -> TokenPairOut | TwoFactorEnrolmentOut | Msg:
+    """Log a user in with username and password (and the TOTP code when 2FA is on).
+
+    With ``two_factor_auth`` on, a user without a second factor gets, once, the enrolment
+    answer (``qr_uri``, ``otp_secret``, ``msg``) instead of tokens, and a user with one who
+    sent no code gets ``{"msg": "Please include your two-factor authentication code"}``.
+    """
+    state.rate_limiter.check_username(body.username)
+    outcome = accounts.login(sessions=state.session_factory, issuer=state.token_issuer(),
+                             rules=rules, username=body.username, password=body.password,
+                             mfa_code=body.mfa_code)
+    if isinstance(outcome, accounts.Enrolment):
+        return TwoFactorEnrolmentOut(qr_uri=outcome.qr_uri, otp_secret=outcome.secret,
+                                     msg=outcome.msg)
+    if isinstance(outcome, accounts.CodeNeeded):
+        return Msg(msg=outcome.msg)
+    response.headers["jwt-token"] = outcome.pair.access_token
+    return _pair_out(ClientType.USER, outcome.user_id, outcome.pair)
 
 
-@router.post("/token/node", response_model_exclude_none=True, responses=errors(401))
+@router.post("/token/node", response_model_exclude_none=True, responses=errors(401, 429),
+             dependencies=[limit(LimitGroup.NODE_LOGIN)])
 def login_node(body: NodeLogin, work: WorkDep, state: StateDep) -> TokenPairOut:
     """Log a node in with its API key (a UUID)."""
     node, pair = auth.login_node(session=work.session, issuer=state.token_issuer(),
@@ -49,7 +71,8 @@ def login_node(body: NodeLogin, work: WorkDep, state: StateDep) -> TokenPairOut:
     return _pair_out(ClientType.NODE, node.id, pair)
 
 
-@router.post("/token/refresh", response_model_exclude_none=True)
+@router.post("/token/refresh", response_model_exclude_none=True, responses=errors(429),
+             dependencies=[limit(LimitGroup.REFRESH)])
 def refresh(token: BearerDep, work: WorkDep, state: StateDep) -> TokenPairOut:
     """Exchange the refresh token (``Authorization: Bearer``) for a new pair."""
     client_type, subject_id, pair = auth.refresh_tokens(

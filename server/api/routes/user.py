@@ -7,11 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from server.api.deps import UserPrincipal, WorkDep
+from server.api.deps import StateDep, UserPrincipal, WorkDep
 from server.api.openapi import errors
 from server.api.pagination import PageDep, paginate_query
 from server.api.params import IdPath, IdQuery, TextQuery
 from server.api.serializers import user_out
+from server.auth.password_policy import PasswordPolicy
 from server.services import users
 from v6flow.schemas import Msg, Page, UserCreate, UserOut, UserUpdate
 
@@ -44,9 +45,12 @@ def get_user(user_id: IdPath, work: WorkDep, identity: UserPrincipal) -> UserOut
 
 
 @router.post("/user", status_code=201, responses=errors(403, 404))
-def create_user(body: UserCreate, work: WorkDep, identity: UserPrincipal) -> UserOut:
-    """Create a user with roles and rules the caller holds."""
-    return user_out(users.create_user(session=work.session, identity=identity, data=body))
+def create_user(body: UserCreate, work: WorkDep, identity: UserPrincipal,
+                state: StateDep) -> UserOut:
+    """Create a user (the password must satisfy the password policy)."""
+    policy = PasswordPolicy(min_length=state.settings.password_min_length)
+    return user_out(users.create_user(session=work.session, identity=identity, data=body,
+                                      password_policy=policy))
 
 
 @router.patch("/user/{user_id}", responses=errors(403, 404))
