@@ -4,7 +4,7 @@ The columns are added with plain ``ALTER TABLE … ADD/DROP COLUMN``, also on SQ
 mode would copy ``user`` and drop the original, and with ``PRAGMA foreign_keys=ON`` that
 drop deletes every ``user_role``/``user_rule`` row through ``ON DELETE CASCADE``.
 
-Revision ID: 0002_accounts
+Revision ID: 0003_accounts
 Revises: 0001
 """
 
