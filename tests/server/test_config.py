@@ -8,11 +8,13 @@ import secrets
 import stat
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from server.settings import ServerSettings
 from tests.fixtures.server import SERVER_COMMAND, START_DEADLINE, free_port
@@ -158,12 +160,23 @@ def test_help_lists_every_setting() -> None:
                             text=True, timeout=60, check=True)
     # Assert
     lines = result.stdout.splitlines()
-    for name, info in ServerSettings.model_fields.items():
-        env = f"V6FLOW_SERVER_{name.upper()}"
+    for name, env, description in _leaf_settings(ServerSettings, "", "V6FLOW_SERVER_"):
         entry = next((i for i, line in enumerate(lines)
                       if line.strip().startswith(f"{name}  [{env}]  default: ")), None)
         assert entry is not None, f"{name} missing from --help:\n{result.stdout}"
-        assert (info.description or "") in lines[entry + 1]
+        assert description in lines[entry + 1]
+
+
+def _leaf_settings(model: type[BaseModel], prefix: str,
+                   env_prefix: str) -> Iterator[tuple[str, str, str]]:
+    """Every setting as (dotted name, env variable, description); sections are walked."""
+    for name, info in model.model_fields.items():
+        section = info.annotation
+        if isinstance(section, type) and issubclass(section, BaseModel):
+            yield from _leaf_settings(section, f"{prefix}{name}.",
+                                      f"{env_prefix}{name.upper()}__")
+        else:
+            yield f"{prefix}{name}", f"{env_prefix}{name.upper()}", info.description or ""
 
 
 def test_template_has_every_setting_and_loads_to_the_defaults(
@@ -180,7 +193,10 @@ def test_template_has_every_setting_and_loads_to_the_defaults(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text(encoding="utf-8")
     for doc in describe_settings(ServerSettings):
-        assert re.search(rf"^#? ?{doc.key}:", text, re.MULTILINE), doc.key
+        *section, leaf = doc.key.split(".")
+        indent = "  " * len(section)  # a section's settings are nested under its key
+        assert re.search(rf"^{indent}#? ?{leaf}:", text, re.MULTILINE), doc.key
+        assert all(re.search(rf"^{part}:", text, re.MULTILINE) for part in section), doc.key
         assert f"# env: {doc.env}" in text
     loaded = load_settings(ServerSettings, path)
     assert loaded == ServerSettings.model_construct()
