@@ -12,6 +12,8 @@ from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import Identity
 from server.db.models import Collaboration, Node, Organization
 from server.errors import BadRequestError, ForbiddenError
+from server.services import audit
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from server.services.organizations import NO_PERMISSION
 from v6flow.schemas import NodeCreate
@@ -95,6 +97,8 @@ def create_node(*, session: Session, identity: Identity, data: NodeCreate) -> tu
                 collaboration_id=collab.id)
     session.add(node)
     session.flush()
+    audit.record(session, event=AuditEvent.NODE_CREATED, actor=identity, target=("node", node.id),
+                 organization_id=org.id, collaboration_id=collab.id)
     return node, api_key
 
 

@@ -10,6 +10,8 @@ from server.auth.permissions import Operation, Resource, Scope, rule_key
 from server.auth.principals import Identity, UserIdentity
 from server.db.models import Organization, Role, Rule, User, member_table
 from server.errors import BadRequestError, ForbiddenError
+from server.services import audit
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from server.services.organizations import NO_PERMISSION
 from v6flow.schemas import UserCreate
@@ -92,4 +94,7 @@ def create_user(*, session: Session, identity: Identity, data: UserCreate) -> Us
                 roles=[r for r in roles if r], rules=[r for r in rules if r])
     session.add(user)
     session.flush()
+    audit.record(session, event=AuditEvent.USER_CREATED, actor=identity, target=("user", user.id),
+                 organization_id=org.id, role_ids=[r.id for r in user.roles],
+                 rule_ids=[r.id for r in user.rules])
     return user

@@ -5,6 +5,7 @@ answers (``…Out``); :mod:`v6flow.schemas.common` holds what they share (ids, e
 relations, pages, datetimes).
 """
 
+from v6flow.schemas.audit import AuditEntryOut, AuditEvent
 from v6flow.schemas.collaboration import CollaborationCreate, CollaborationOut
 from v6flow.schemas.common import (
     MAX_ID,
@@ -57,6 +58,8 @@ from v6flow.schemas.user import UserCreate, UserOut
 __all__ = [
     "MAX_ID",
     "AlgorithmAddressesOut",
+    "AuditEntryOut",
+    "AuditEvent",
     "BlobStoreStatusOut",
     "CollaborationCreate",
     "CollaborationOut",
