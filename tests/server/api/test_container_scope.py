@@ -68,6 +68,16 @@ def test_no_token_for_a_pending_run(world: World) -> None:
     assert _ask_token(world, task, org_b).status_code == 200
 
 
+def test_token_for_a_run_started_the_v4_way(world: World) -> None:
+    """The v4 node PATCHes only ``started_at`` before it asks (CONTRACT §4.4): issued."""
+    org = world.org_ids[1]
+    task = world.create_task([org])
+    world.ok("PATCH", f"/run/{_run_of(world, task, org)['id']}", world.node_token(org),
+             json={"started_at": format_datetime(utcnow())})
+    assert _run_of(world, task, org)["status"] == "pending"
+    assert _ask_token(world, task, org).status_code == 200
+
+
 def test_no_token_for_a_finished_run_of_an_open_task(world: World) -> None:
     """Org B's run is finished while A's is still open: B gets no new token."""
     org_a, org_b = world.org_ids
