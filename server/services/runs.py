@@ -45,6 +45,16 @@ def _visible(identity: Identity) -> ColumnElement[bool]:
                            organization_id=Run.organization_id, job_id=Task.job_id)
 
 
+def visible_runs(identity: Identity, task: Task) -> list[Run]:
+    """The runs of ``task`` that ``identity`` may see (what ``include=runs/results`` embeds)."""
+    reach = run_reach(identity)
+    if reach is None:
+        return []
+    return [run for run in task.runs
+            if reach.allows(collaboration_id=task.collaboration_id,
+                            organization_id=run.organization_id, job_id=task.job_id)]
+
+
 def list_runs(*, session: Session, identity: Identity, task_id: int | None = None,
               organization_id: int | None = None, node_id: int | None = None,
               collaboration_id: int | None = None, state: str | None = None,

@@ -156,3 +156,14 @@ def test_stream_delivers_exactly_what_rest_shows(world: World, watchers: list[Wa
         for name, object_id in watcher.received - ours:
             path = f"/task/{object_id}" if name == "new_task" else f"/run/{object_id}"
             assert _rest_sees(world, watcher.token, path), (watcher.label, name, object_id)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_embedded_runs_and_results_follow_the_run_rule(world: World, role: str) -> None:
+    """``GET /task/<id>?include=runs,results`` embeds only runs ``GET /run/<id>`` shows."""
+    token = _user(world, role, world.org_ids[0])
+    task = world.create_task()
+    body = world.ok("GET", f"/task/{task['id']}", token, params={"include": ["runs", "results"]})
+    shown = {r["id"] for r in world.runs(task["id"]) if _rest_sees(world, token, f"/run/{r['id']}")}
+    assert {r["id"] for r in body["runs"]} == shown
+    assert {r["id"] for r in body["results"]} == shown
