@@ -11,6 +11,7 @@ from sqlalchemy import Engine, update
 from starlette.concurrency import run_in_threadpool
 
 from server.api import ROUTERS
+from server.api.access_log import AccessLogMiddleware
 from server.api.error_handlers import method_table, register_error_handlers
 from server.api.openapi import install_openapi
 from server.auth.tokens import TokenIssuer
@@ -78,5 +79,6 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
         app.include_router(router, prefix=API_PREFIX)
     app.state.method_table = method_table(ROUTERS, API_PREFIX)
     register_error_handlers(app)
+    app.add_middleware(AccessLogMiddleware)
     install_openapi(app)
     return app

@@ -57,6 +57,15 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=7601, ge=0, le=65535, description="TCP port to listen on.")
     access_token_minutes: int = Field(default=360, gt=0, description="Access token lifetime.")
     refresh_token_minutes: int = Field(default=2880, gt=0, description="Refresh token lifetime.")
+    container_token_minutes: float = Field(
+        default=7 * 24 * 60, gt=0,
+        description=(
+            "Upper bound on an algorithm container token's lifetime (default 7 days). The "
+            "token already dies when its run finishes; this bounds a run that never finishes "
+            "and a leaked token. A container cannot renew its token, so set it above the "
+            "longest job you run (a central task's token must outlive all its subtasks)."
+        ),
+    )
     keepalive_seconds: float = Field(
         default=10.0, gt=0, description="Interval of the ': ping' comment on event streams."
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from server.api.routes import (
+    audit,
     collaboration,
     events,
     kill,
@@ -38,4 +39,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     role.router,
     events.router,
     misc.router,
+    audit.router,
 )

@@ -71,14 +71,14 @@ class TokenIssuer:
                                token_type=TokenType.REFRESH, lifetime=self._refresh, roles=roles)
         return TokenPair(self._encode(access), self._encode(refresh))
 
-    def issue_container(self, sub: dict[str, Any]) -> str:
-        """Container token: ``sub`` is an identity dict and there is no ``exp`` (v4).
+    def issue_container(self, sub: dict[str, Any], *, lifetime: timedelta | None = None) -> str:
+        """Container token: ``sub`` is an identity dict (v4); ``exp`` only with ``lifetime``.
 
-        Its validity is bound to the task instead: the server rejects it once the task
-        is finished.
+        v4 container tokens have no ``exp``. The server also rejects a container token once
+        its run is finished (``services.auth``), so ``lifetime`` is only the upper bound.
         """
         claims = self._claims(sub=sub, client_type="container", token_type=TokenType.ACCESS,
-                              lifetime=None, roles=[])
+                              lifetime=lifetime, roles=[])
         return self._encode(claims)
 
     def decode(self, token: str, *, expected_type: TokenType) -> dict[str, Any]:

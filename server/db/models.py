@@ -271,3 +271,19 @@ class Run(Base):
     cleanup_at: Mapped[datetime | None] = mapped_column(DateTime)
     blob_storage_used: Mapped[bool] = mapped_column(Boolean, default=False)
     task: Mapped[Task] = relationship(back_populates="runs")
+
+
+class AuditEntry(Base):
+    """One security event: who did what to which object, when and from where (no secrets)."""
+
+    __tablename__ = "audit_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    actor_name: Mapped[str | None] = mapped_column(String(255))
+    target_type: Mapped[str | None] = mapped_column(String(32))
+    target_id: Mapped[int | None] = mapped_column(Integer)
+    client_address: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text, default="{}")

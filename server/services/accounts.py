@@ -39,8 +39,10 @@ from server.errors import (
     ServerDomainError,
     UnauthorizedError,
 )
+from server.services import audit
 from server.services.auth import resolve_identity
 from server.settings import ServerSettings
+from v6flow.schemas.audit import AuditEvent
 from v6flow.wire import utcnow
 
 log = structlog.get_logger(__name__)
@@ -142,6 +144,18 @@ def failures_of(user: User) -> Failures:
                     locked_until=user.locked_until)
 
 
+def record_failure(session: Session, rules: AccountRules, user: User, now: datetime, *,
+                   reason: str) -> None:
+    """Count a failed login of ``user`` and audit it (and the lock it may cause)."""
+    failures = rules.lockout.after_failure(failures_of(user), now)
+    store_failures(user, failures)
+    actor = audit.Actor.user(user)
+    audit.record(session, event=AuditEvent.LOGIN_FAILED, actor=actor, reason=reason)
+    if rules.lockout.is_locked(failures, now):
+        audit.record(session, event=AuditEvent.ACCOUNT_LOCKED, actor=actor,
+                     failed_attempts=failures.count)
+
+
 def store_failures(user: User, failures: Failures) -> None:
     """Write a lockout record back to ``user``."""
     user.failed_login_attempts = failures.count
@@ -168,6 +182,9 @@ def with_password(*, sessions: sessionmaker[Session], rules: AccountRules,
     seen = _read_hash(sessions, where)
     matches, new_hash = verify_and_update(password, seen[1] if seen else dummy_hash())
     if seen is None:
+        with sessions.begin() as session:  # the name is not kept: often a misplaced password
+            audit.record(session, event=AuditEvent.LOGIN_FAILED, actor=None,
+                         reason="unknown username")
         raise UnauthorizedError(LOGIN_FAILED)
     user_id, seen_hash = seen
     refusal: ServerDomainError | None = None
@@ -178,9 +195,11 @@ def with_password(*, sessions: sessionmaker[Session], rules: AccountRules,
         user.last_login_attempt = now
         failures = failures_of(user)
         if rules.lockout.is_locked(failures, now):
+            audit.record(session, event=AuditEvent.LOGIN_FAILED, actor=audit.Actor.user(user),
+                         reason="account locked")
             refusal = UnauthorizedError(LOGIN_FAILED)
         elif not matches:
-            store_failures(user, rules.lockout.after_failure(failures, now))
+            record_failure(session, rules, user, now, reason="wrong password")
             refusal = UnauthorizedError(LOGIN_FAILED)
         else:
             if new_hash is not None:  # an old scrypt hash (or older argon2 parameters)
@@ -244,7 +263,7 @@ def _second_factor(session: Session, rules: AccountRules, user: User, code: str 
         raise RefuseAfterCommit(UnauthorizedError(SECRET_UNREADABLE)) from None
     step = otp.matching_step(secret, code, after_step=user.otp_last_step, now=time.time())
     if step is None:  # wrong, too old, or already used: a failed login
-        store_failures(user, rules.lockout.after_failure(failures_of(user), now))
+        record_failure(session, rules, user, now, reason="wrong second-factor code")
         raise RefuseAfterCommit(UnauthorizedError(CODE_WRONG))
     user.otp_last_step = step
     user.otp_confirmed = True
@@ -275,6 +294,7 @@ def login(*, sessions: sessionmaker[Session], issuer: TokenIssuer, rules: Accoun
                 return answer
         store_failures(user, rules.lockout.after_success())
         user.last_seen = moment
+        audit.record(session, event=AuditEvent.LOGIN, actor=audit.Actor.user(user))
         roles = [role.name for role in user.roles]
         return LoggedIn(user.id, issuer.issue_pair(subject_id=user.id,
                                                    client_type=ClientType.USER, roles=roles))
@@ -311,6 +331,7 @@ def change_password(*, sessions: sessionmaker[Session], issuer: TokenIssuer,
             raise RefuseAfterCommit(exc) from None
         user.password_hash = hash_password(new_password)
         store_failures(user, rules.lockout.after_success())
+        audit.record(_session, event=AuditEvent.PASSWORD_CHANGED, actor=audit.Actor.user(user))
         log.info("password_changed", user_id=user.id)
         return PASSWORD_CHANGED
 

@@ -6,6 +6,7 @@ User logins (password, lockout, second factor) live in :mod:`server.services.acc
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -21,10 +22,13 @@ from server.auth.principals import (
     UserIdentity,
 )
 from server.auth.tokens import TokenIssuer, TokenPair, TokenType
-from server.db.models import Node, Organization, Role, Task, User
-from server.errors import BadRequestError, UnauthorizedError
+from server.db.models import Node, Organization, Role, Run, Task, User
+from server.errors import BadRequestError, ForbiddenError, ServerDomainError, UnauthorizedError
+from server.services import audit
+from server.services.audit import AuditEvent
 from server.services.task_state import task_is_finished
 from v6flow.schemas import MAX_ID
+from v6flow.status import RunStatus
 from v6flow.wire import utcnow
 
 CONTAINER_TOKEN_INVALID = "Container-token is not valid"  # noqa: S105 - a message
@@ -73,23 +77,66 @@ def database_claims(task: Task) -> list[dict[str, Any]]:
     return claims
 
 
-def container_token(*, session: Session, issuer: TokenIssuer, node: NodeIdentity,
-                    task_id: int, image: str) -> str:
-    """Token for the container a node is about to start for ``task_id`` (CONTRACT §6).
+#: Statuses of a run that is being started or is running: the only ones a token is issued for.
+RUNNING = frozenset({RunStatus.INITIALIZING.value, RunStatus.ACTIVE.value})
+
+
+def _held_run(session: Session, node: NodeIdentity, task: Task) -> Run:
+    """The run of ``task`` this node holds (its organization's) and has started, not finished.
+
+    "Started" is the node's own report: status ``initializing`` or ``active`` (v6flow's node
+    PATCHes ``initializing`` before it asks for a token), or a pending run whose
+    ``started_at`` is set (the v4 node PATCHes only ``started_at`` first, CONTRACT §4.4).
 
     Raises:
-        BadRequestError: the task does not exist or is finished.
-        UnauthorizedError: wrong image, or the node is not in the task's collaboration.
+        ForbiddenError: the node's organization has no run in this task.
+        BadRequestError: that run has not been started, or has finished.
     """
-    task = session.get(Task, task_id)
-    if task is None:
-        raise BadRequestError(f"Task id={task_id} does not exist!")
-    if image != task.image:
-        raise UnauthorizedError("Image does not match the task's image")
-    if node.collaboration_id != task.collaboration_id:
-        raise UnauthorizedError("Node is not in the task's collaboration")
-    if task_is_finished(task):
-        raise BadRequestError("Task is already finished!")
+    run = session.scalar(select(Run).where(Run.task_id == task.id,
+                                           Run.organization_id == node.organization_id))
+    if run is None:
+        raise ForbiddenError(f"Node id={node.node_id} holds no run of task id={task.id}")
+    if run.finished_at is not None or RunStatus(run.status).is_finished:
+        raise BadRequestError(f"Run id={run.id} is already finished")
+    started = run.status in RUNNING or run.started_at is not None
+    if not started:
+        raise BadRequestError(
+            f"Run id={run.id} has not been started: PATCH its status to 'initializing' "
+            "before asking for a container token")
+    return run
+
+
+def container_token(*, session: Session, issuer: TokenIssuer, node: NodeIdentity,
+                    task_id: int, image: str, lifetime: timedelta) -> str:
+    """Token for the container a node is about to start for its run of ``task_id``.
+
+    Issued only for a run this node holds (its organization's run of the task) that it has
+    started and that is not finished. The token is bound to that run (``run_id`` in ``sub``):
+    it dies when the run finishes, and at the latest after ``lifetime`` (``exp``; v4's
+    container tokens never expire). Every issue and refusal is audited; a refusal in its
+    own transaction, since the request's is rolled back.
+
+    Raises:
+        BadRequestError: the task does not exist or is finished; the run is not started or
+            is finished.
+        UnauthorizedError: wrong image, or the node is not in the task's collaboration.
+        ForbiddenError: the node holds no run of the task.
+    """
+    try:
+        task = session.get(Task, task_id)
+        if task is None:
+            raise BadRequestError(f"Task id={task_id} does not exist!")
+        if image != task.image:
+            raise UnauthorizedError("Image does not match the task's image")
+        if node.collaboration_id != task.collaboration_id:
+            raise UnauthorizedError("Node is not in the task's collaboration")
+        if task_is_finished(task):
+            raise BadRequestError("Task is already finished!")
+        run = _held_run(session, node, task)
+    except ServerDomainError as exc:
+        audit.record(session, event=AuditEvent.CONTAINER_TOKEN_REFUSED, actor=node,
+                     target=("task", task_id), own_transaction=True, reason=exc.msg)
+        raise
     sub = {
         "client_type": ClientType.CONTAINER.value,
         "node_id": node.node_id,
@@ -98,10 +145,13 @@ def container_token(*, session: Session, issuer: TokenIssuer, node: NodeIdentity
         "study_id": task.study_id,
         "store_id": task.algorithm_store_id,
         "task_id": task.id,
+        "run_id": run.id,
         "image": task.image,
         "databases": database_claims(task),
     }
-    return issuer.issue_container(sub)
+    audit.record(session, event=AuditEvent.CONTAINER_TOKEN_ISSUED, actor=node,
+                 target=("run", run.id), task_id=task.id)
+    return issuer.issue_container(sub, lifetime=lifetime)
 
 
 def _row_id(value: Any) -> int | None:
@@ -143,27 +193,35 @@ def _node_identity(session: Session, subject: Any) -> NodeIdentity:
 
 
 def _container_identity(session: Session, subject: Any) -> ContainerIdentity:
+    """The container of a live run: the token names its run, which must not be finished.
+
+    Tokens without ``run_id`` (issued before runs were bound, or v4-style) are refused.
+    """
     if not isinstance(subject, dict):
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
     try:
         node_id, task_id = int(subject["node_id"]), int(subject["task_id"])
-        collaboration_id = int(subject["collaboration_id"])
+        run_id, collaboration_id = int(subject["run_id"]), int(subject["collaboration_id"])
         organization_id, image = int(subject["organization_id"]), str(subject["image"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID) from exc
-    if None in (_row_id(node_id), _row_id(task_id), _row_id(collaboration_id)):
+    if None in (_row_id(node_id), _row_id(task_id), _row_id(run_id), _row_id(collaboration_id)):
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
-    task = session.get(Task, task_id)
+    run = session.get(Run, run_id)
     node = session.get(Node, node_id)
-    if task is None or node is None or node.collaboration_id != collaboration_id:
+    if (run is None or node is None or run.task_id != task_id
+            or run.organization_id != organization_id
+            or node.organization_id != organization_id
+            or node.collaboration_id != collaboration_id
+            or run.task.collaboration_id != collaboration_id):
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
-    if task_is_finished(task):
-        raise UnauthorizedError("Container-token is not valid: its task is finished")
+    if run.finished_at is not None or RunStatus(run.status).is_finished:
+        raise UnauthorizedError("Container-token is not valid: its run is finished")
     return ContainerIdentity(
         client_type=ClientType.CONTAINER, organization_id=organization_id,
         collaboration_ids=frozenset({collaboration_id}), rules=CONTAINER_RULES,
         node_id=node_id, collaboration_id=collaboration_id, task_id=task_id,
-        job_id=task.job_id, image=image,
+        job_id=run.task.job_id, image=image,
         study_id=subject.get("study_id"), store_id=subject.get("store_id"),
         databases=list(subject.get("databases") or []),
     )

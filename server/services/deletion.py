@@ -32,6 +32,8 @@ from server.auth.principals import Identity
 from server.db.models import Collaboration, Node, Organization, Role, Run, Study, Task, User
 from server.errors import BadRequestError, ForbiddenError
 from server.events import Outbox
+from server.services import audit
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from server.services.nodes import delete_node_rows
 from server.services.runs import kill_runs
@@ -71,6 +73,8 @@ def delete_organization(*, session: Session, identity: Identity, organization_id
     org = get_or_404(session, Organization, organization_id, "Organization")
     if not identity.can(Resource.ORGANIZATION, Operation.DELETE, Scope.GLOBAL):
         raise ForbiddenError(NO_PERMISSION)
+    audit.record(session, event=AuditEvent.ORGANIZATION_DELETED, actor=identity,
+                 target=("organization", org.id))
     if org.id == identity.organization_id:
         raise BadRequestError("You cannot delete your own organization!")
     users = select(User.id).where(User.organization_id == org.id)
@@ -114,6 +118,8 @@ def delete_collaboration(*, session: Session, identity: Identity, collaboration_
     if not reaches(identity, Resource.COLLABORATION, Operation.DELETE,
                    collaboration_ids=[collab.id]):
         raise ForbiddenError(NO_PERMISSION)
+    audit.record(session, event=AuditEvent.COLLABORATION_DELETED, actor=identity,
+                 target=("collaboration", collab.id))
     tasks = select(Task).where(Task.collaboration_id == collab.id).order_by(Task.id)
     nodes = select(Node).where(Node.collaboration_id == collab.id)
     _refuse_unless(delete_dependents, f"Collaboration id={collab.id}", {

@@ -12,6 +12,8 @@ from server.auth.principals import ContainerIdentity, Identity
 from server.db.models import Node, Task
 from server.errors import BadRequestError, ForbiddenError
 from server.events import Outbox
+from server.services import audit
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from server.services.organizations import NO_PERMISSION
 from server.services.runs import kill_runs
@@ -44,6 +46,8 @@ def kill_task(*, session: Session, identity: Identity, task_id: int,
             f"Task {task_id} already finished with status '{task_status(task).value}'")
     children = list(session.scalars(select(Task).where(Task.parent_id == task.id)))
     kill_list = kill_runs(tasks=[task, *children], outbox=outbox)
+    audit.record(session, event=AuditEvent.TASK_KILLED, actor=identity, target=("task", task.id),
+                 run_ids=[item["run_id"] for item in kill_list])
     session.flush()
     return kill_list
 
@@ -61,5 +65,7 @@ def kill_node_tasks(*, session: Session, identity: Identity, node_id: int,
         raise ForbiddenError(NO_PERMISSION)
     tasks = session.scalars(select(Task).where(Task.collaboration_id == node.collaboration_id))
     kill_list = kill_runs(tasks=tasks, outbox=outbox, organization_id=node.organization_id)
+    audit.record(session, event=AuditEvent.NODE_TASKS_KILLED, actor=identity,
+                 target=("node", node.id), run_ids=[item["run_id"] for item in kill_list])
     session.flush()
     return kill_list

@@ -22,7 +22,8 @@ from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import Identity, NodeIdentity
 from server.db.models import Collaboration, Node, Organization, Study
 from server.errors import BadRequestError, ForbiddenError
-from server.services import studies
+from server.services import audit, studies
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from server.services.scope import reaches
 from server.services.visibility import NO_PERMISSION
@@ -122,6 +123,8 @@ def create_node(*, session: Session, identity: Identity, data: NodeCreate) -> tu
                 collaboration_id=collab.id)
     session.add(node)
     session.flush()
+    audit.record(session, event=AuditEvent.NODE_CREATED, actor=identity, target=("node", node.id),
+                 organization_id=org.id, collaboration_id=collab.id)
     return node, api_key
 
 
@@ -171,6 +174,8 @@ def delete_node(*, session: Session, identity: Identity, node_id: int) -> None:
     node = get_or_404(session, Node, node_id, "Node")
     if not _may(identity, Operation.DELETE, node):
         raise ForbiddenError(NO_PERMISSION)
+    audit.record(session, event=AuditEvent.NODE_DELETED, actor=identity,
+                 target=("node", node.id))
     delete_node_rows(session, [node])
 
 

@@ -21,6 +21,7 @@ from server.auth.permissions import (
 from server.auth.principals import Identity
 from server.db.models import Organization, Role, Rule, role_rule_table, user_role_table
 from server.errors import BadRequestError, NotFoundError
+from server.services import audit
 from server.services.access import (
     ROLES,
     USERS,
@@ -29,6 +30,7 @@ from server.services.access import (
     rows_by_id,
     scope_to_reach,
 )
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from v6flow.schemas import RoleCreate, RoleUpdate
 
@@ -107,6 +109,8 @@ def create_role(*, session: Session, identity: Identity, data: RoleCreate) -> Ro
                 is_default_role=False, rules=rules)
     session.add(role)
     session.flush()
+    audit.record(session, event=AuditEvent.ROLE_CREATED, actor=identity,
+                 target=("role", role.id), rule_ids=sorted(r.id for r in rules))
     return role
 
 
@@ -145,6 +149,7 @@ def update_role(*, session: Session, identity: Identity, role_id: int,
     if data.description is not None:
         role.description = data.description
     session.flush()
+    _audit_update(session, identity, role)
     return role
 
 
@@ -157,6 +162,8 @@ def delete_role(*, session: Session, identity: Identity, role_id: int) -> None:
     role = _changeable(session, identity, role_id, Operation.DELETE)
     require_held(identity, role.rules,
                  "You cannot delete a role with rules that you do not have yourself")
+    audit.record(session, event=AuditEvent.ROLE_DELETED, actor=identity,
+                 target=("role", role.id), rule_ids=sorted(r.id for r in role.rules))
     session.execute(delete(user_role_table).where(user_role_table.c.role_id == role.id))
     session.delete(role)
     session.flush()
@@ -184,6 +191,7 @@ def add_rule(*, session: Session, identity: Identity, role_id: int, rule_id: int
     require_held(identity, [rule])
     if rule not in role.rules:
         role.rules.append(rule)
+        _audit_update(session, identity, role)
     session.flush()
     return role
 
@@ -201,8 +209,14 @@ def remove_rule(*, session: Session, identity: Identity, role_id: int, rule_id: 
         raise NotFoundError(f"Rule id={rule_id} is not part of role id={role_id}")
     require_held(identity, [rule])
     role.rules.remove(rule)
+    _audit_update(session, identity, role)
     session.flush()
     return role
+
+
+def _audit_update(session: Session, identity: Identity, role: Role) -> None:
+    audit.record(session, event=AuditEvent.ROLE_UPDATED, actor=identity,
+                 target=("role", role.id), rule_ids=sorted(r.id for r in role.rules))
 
 
 def _parse(value: str, table: dict[str, Operation] | dict[str, Scope], field: str,

@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, true, tuple_
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from server.auth.permissions import Operation, Resource, Scope
-from server.auth.principals import Identity, NodeIdentity
+from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
 from server.db.models import Node, Run, Task
 from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from server.events import EventName, Outbox
 from server.services.common import get_or_404
 from server.services.organizations import NO_PERMISSION
+from server.services.reach import Reach, job_reach, narrowest, scope_reach
 from v6flow.schemas import RunUpdate
 from v6flow.status import RunStatus
 from v6flow.wire import utcnow
@@ -22,15 +23,36 @@ from v6flow.wire import utcnow
 ALREADY_FINISHED = "Cannot update an already finished algorithm run!"
 
 
+def run_reach(identity: Identity, *, cap: Scope = Scope.GLOBAL) -> Reach | None:
+    """What ``identity`` may see of runs (and their results, logs), at most as far as ``cap``.
+
+    The one run visibility rule: REST reads use it through :func:`_visible`, the event
+    stream (``run_update``, ``algorithm_log``, ``kill_containers``) through
+    :meth:`Reach.allows` on ``collaboration_id``, ``organization_id`` and ``job_id``. A run's
+    organization is the one it runs at; an algorithm container sees its own job only.
+    """
+    if isinstance(identity, ContainerIdentity):
+        return job_reach(identity)
+    return scope_reach(identity, narrowest(identity.scope(Resource.RUN, Operation.VIEW), cap))
+
+
 def _visible(identity: Identity) -> ColumnElement[bool]:
-    scope = identity.scope(Resource.RUN, Operation.VIEW)
-    if scope is Scope.GLOBAL:
-        return true()
-    if scope is Scope.COLLABORATION:
-        return Task.collaboration_id.in_(identity.collaboration_ids)
-    if scope is not None:
-        return Run.organization_id == identity.organization_id
-    raise ForbiddenError(NO_PERMISSION)
+    """The SQL condition of :func:`run_reach` (the query joins ``Run.task``)."""
+    reach = run_reach(identity)
+    if reach is None:
+        raise ForbiddenError(NO_PERMISSION)
+    return reach.condition(collaboration_id=Task.collaboration_id,
+                           organization_id=Run.organization_id, job_id=Task.job_id)
+
+
+def visible_runs(identity: Identity, task: Task) -> list[Run]:
+    """The runs of ``task`` that ``identity`` may see (what ``include=runs/results`` embeds)."""
+    reach = run_reach(identity)
+    if reach is None:
+        return []
+    return [run for run in task.runs
+            if reach.allows(collaboration_id=task.collaboration_id,
+                            organization_id=run.organization_id, job_id=task.job_id)]
 
 
 def list_runs(*, session: Session, identity: Identity, task_id: int | None = None,
@@ -163,10 +185,12 @@ def kill_runs(*, tasks: Iterable[Task], outbox: Outbox,
               organization_id: int | None = None) -> list[dict[str, Any]]:
     """Mark the unfinished runs of ``tasks`` killed and tell the nodes (``kill_containers``).
 
-    With ``organization_id``, only that organization's runs are killed.
+    With ``organization_id``, only that organization's runs are killed. One
+    ``kill_containers`` event goes out per collaboration and organization, so each stream
+    gets exactly the runs it may see (a node acts on its own organization's items anyway).
     """
     now = utcnow()
-    per_collaboration: dict[int, list[dict[str, Any]]] = {}
+    per_organization: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for task in tasks:
         for run in task.runs:
             if run.finished_at is not None or RunStatus(run.status).is_finished:
@@ -176,9 +200,9 @@ def kill_runs(*, tasks: Iterable[Task], outbox: Outbox,
             run.status = RunStatus.KILLED.value
             run.finished_at = now
             _run_update_event(outbox, run)
-            per_collaboration.setdefault(task.collaboration_id, []).append(
+            per_organization.setdefault((task.collaboration_id, run.organization_id), []).append(
                 {"task_id": task.id, "run_id": run.id, "organization_id": run.organization_id})
-    for collaboration_id, kill_list in per_collaboration.items():
+    for (collaboration_id, _organization), kill_list in per_organization.items():
         outbox.emit(EventName.KILL_CONTAINERS, collaboration_id=collaboration_id,
                     kill_list=kill_list)
-    return [item for items in per_collaboration.values() for item in items]
+    return [item for items in per_organization.values() for item in items]

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from server.auth.permissions import Operation, Resource, Scope
@@ -14,7 +14,10 @@ from server.auth.principals import ContainerIdentity, Identity, UserIdentity
 from server.db.models import Collaboration, Node, Run, Study, Task, TaskDatabase
 from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from server.events import EventName, Outbox
+from server.services import audit
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
+from server.services.reach import Reach, job_reach, narrowest, scope_reach
 from server.services.runs import kill_runs
 from server.services.task_state import task_is_finished, task_status
 from server.services.visibility import NO_PERMISSION
@@ -27,15 +30,25 @@ CONTAINER_TOKEN_INVALID = "Container-token is not valid"  # noqa: S105 - a messa
 ENCRYPTION_UNSUPPORTED = "encrypted collaborations are not supported yet"
 
 
+def task_reach(identity: Identity, *, cap: Scope = Scope.GLOBAL) -> Reach | None:
+    """What ``identity`` may see of tasks (None: nothing), at most as far as ``cap``.
+
+    The one task visibility rule: REST reads use it through :func:`_visible`, the event
+    stream (``new_task``) through :meth:`Reach.allows` on ``collaboration_id``,
+    ``init_org_id`` and ``job_id``. A task's organization is its initiator's
+    (``init_org_id``); an algorithm container sees its own job only.
+    """
+    if isinstance(identity, ContainerIdentity):
+        return job_reach(identity)
+    return scope_reach(identity, narrowest(identity.scope(Resource.TASK, Operation.VIEW), cap))
+
+
 def _visible(identity: Identity) -> ColumnElement[bool]:
-    scope = identity.scope(Resource.TASK, Operation.VIEW)
-    if scope is Scope.GLOBAL:
-        return true()
-    if scope is Scope.COLLABORATION:
-        return Task.collaboration_id.in_(identity.collaboration_ids)
-    if scope is not None:
-        return Task.init_org_id == identity.organization_id
-    raise ForbiddenError(NO_PERMISSION)
+    reach = task_reach(identity)
+    if reach is None:
+        raise ForbiddenError(NO_PERMISSION)
+    return reach.condition(collaboration_id=Task.collaboration_id,
+                           organization_id=Task.init_org_id, job_id=Task.job_id)
 
 
 def _collaboration(session: Session, data: TaskCreate) -> tuple[Collaboration, Study | None]:
@@ -166,7 +179,7 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
         task.job_id = task.id
         session.flush()
     outbox.emit(EventName.NEW_TASK, collaboration_id=collab.id, id=task.id,
-                parent_id=task.parent_id, job_id=task.job_id)
+                parent_id=task.parent_id, job_id=task.job_id, init_org_id=task.init_org_id)
     return task
 
 
@@ -243,25 +256,27 @@ def delete_task(*, session: Session, identity: Identity, task_id: int, outbox: O
     ) or (scope is not None and task.init_org_id == identity.organization_id)
     if not allowed:
         raise ForbiddenError(NO_PERMISSION)
-    delete_tasks(session=session, tasks=[task], outbox=outbox)
+    deleted = delete_tasks(session=session, tasks=[task], outbox=outbox)
+    audit.record(session, event=AuditEvent.TASK_DELETED, actor=identity, target=("task", task.id),
+                 task_ids=deleted)
 
 
-def delete_tasks(*, session: Session, tasks: Iterable[Task], outbox: Outbox) -> int:
+def delete_tasks(*, session: Session, tasks: Iterable[Task], outbox: Outbox) -> list[int]:
     """Delete tasks with their runs and every subtask below them; unfinished runs are killed
     first (the nodes are told). Also used when a collaboration, organization or study is
     deleted with its dependents.
 
     Returns:
-        How many tasks were deleted (subtasks included).
+        The ids of the deleted tasks (subtasks included).
     """
-    deleted: set[int] = set()
+    deleted: dict[int, None] = {}
     for task in tasks:
         if task.id in deleted:
             continue
         family = [t for t in _descendants(session, task) if t.id not in deleted]
         kill_runs(tasks=family, outbox=outbox)
         for member in family:
-            deleted.add(member.id)
+            deleted[member.id] = None
             session.delete(member)
             session.flush()
-    return len(deleted)
+    return list(deleted)

@@ -36,7 +36,7 @@ from server.db.models import (
 )
 from server.errors import BadRequestError, ForbiddenError
 from server.events import Outbox
-from server.services import tasks
+from server.services import audit, tasks
 from server.services.access import (
     ROLES,
     USERS,
@@ -46,6 +46,7 @@ from server.services.access import (
     rules_of,
     scope_to_reach,
 )
+from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from v6flow.schemas import UserCreate, UserUpdate
 
@@ -135,6 +136,9 @@ def create_user(*, session: Session, identity: Identity, data: UserCreate,
                 roles=roles, rules=rules)
     session.add(user)
     session.flush()
+    audit.record(session, event=AuditEvent.USER_CREATED, actor=identity, target=("user", user.id),
+                 organization_id=org.id, role_ids=[r.id for r in user.roles],
+                 rule_ids=[r.id for r in user.rules])
     return user
 
 
@@ -201,6 +205,10 @@ def update_user(*, session: Session, identity: UserIdentity, user_id: int,
     _require_roles_fit(roles, org_id)
     if changed_roles:
         _keep_a_root_holder(session, user, set(user.roles) - set(roles))
+    if changed_roles or changed_rules:
+        audit.record(session, event=AuditEvent.USER_ROLES_CHANGED, actor=identity,
+                     target=("user", user.id), role_ids=sorted(r.id for r in roles),
+                     rule_ids=sorted(r.id for r in rules))
     for name in ("username", "firstname", "lastname", "email"):
         value = getattr(data, name)
         if value is not None:
@@ -233,6 +241,8 @@ def delete_user(*, session: Session, identity: UserIdentity, user_id: int,
         if session.get(Task, task_id) is not None:  # not gone with a parent task already
             tasks.delete_task(session=session, identity=identity, task_id=task_id,
                               outbox=outbox)
+    audit.record(session, event=AuditEvent.USER_DELETED, actor=identity,
+                 target=("user", user.id))
     session.delete(user)
     session.flush()
     session.add(RetiredAccount(id=user_id))  # the id is never handed out again

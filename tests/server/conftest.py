@@ -105,6 +105,15 @@ class World:
         """All runs of a task (as root)."""
         return list(self.ok("GET", "/run", params={"task_id": task_id, "per_page": 100})["data"])
 
+    def container_token(self, task: dict[str, Any], org_id: int) -> str:
+        """What a node does before it starts a container: PATCH its run, ask for a token."""
+        node = self.node_token(org_id)
+        run = next(r for r in self.runs(task["id"]) if r["organization"]["id"] == org_id)
+        self.ok("PATCH", f"/run/{run['id']}", node, json={"status": "initializing"})
+        body = self.ok("POST", "/token/container", node,
+                       json={"task_id": task["id"], "image": task["image"]})
+        return str(body["container_token"])
+
 
 def login(url: str, username: str, password: str) -> str:
     """Access token of a user."""

@@ -11,32 +11,32 @@ from tests.server.conftest import World, build_world
 from v6flow.wire import format_datetime, utcnow
 
 
-def _container_token(world: World, task: dict[str, Any], org_id: int,
-                     image: str | None = None) -> str:
-    response = world.call("POST", "/token/container", world.node_token(org_id),
-                          json={"task_id": task["id"], "image": image or task["image"]})
-    assert response.status_code == 200, response.text
-    return str(response.json()["container_token"])
+def _container_token(world: World, task: dict[str, Any], org_id: int) -> str:
+    return world.container_token(task, org_id)
 
 
 def test_container_token_carries_v4_claims(world: World) -> None:
-    """``sub`` is a dict, there is no exp, databases are label + params."""
+    """``sub`` is a dict naming its run, databases are label + params."""
     task = world.create_task()
     token = _container_token(world, task, world.org_ids[0])
     claims = jwt.decode(token, options={"verify_signature": False})
-    assert "exp" not in claims and claims["client_type"] == "container"
+    assert claims["client_type"] == "container"
     sub = claims["sub"]
     assert sub["task_id"] == task["id"] and sub["image"] == task["image"]
     assert sub["node_id"] == world.node_ids[world.org_ids[0]]
     assert sub["organization_id"] == world.org_ids[0]
     assert sub["collaboration_id"] == world.collaboration_id
     assert sub["databases"] == [{"query": "select 1", "label": "default"}]
+    own_run = [r for r in world.runs(task["id"]) if r["organization"]["id"] == world.org_ids[0]]
+    assert sub["run_id"] == own_run[0]["id"]
 
 
 def test_container_token_request_rules(world: World) -> None:
     """Other image 401, unknown task 400, finished task 400."""
     task = world.create_task()
     node = world.node_token(world.org_ids[0])
+    run = next(r for r in world.runs(task["id"]) if r["organization"]["id"] == world.org_ids[0])
+    world.ok("PATCH", f"/run/{run['id']}", node, json={"status": "initializing"})
     other_image = world.call("POST", "/token/container", node,
                              json={"task_id": task["id"], "image": "v6flow-test/other"})
     assert other_image.status_code == 401
@@ -67,7 +67,7 @@ def test_subtasks_inherit_job_and_may_nest(world: World) -> None:
     children = world.ok("GET", "/task", token, params={"parent_id": parent["id"]})["data"]
     assert [c["id"] for c in children] == [child["id"]]
     status = world.ok("GET", f"/task/{child['id']}/status", token)
-    assert status == {"status": "pending"}
+    assert status == {"status": "initializing"}  # the run that child_token was issued for
 
 
 def test_container_with_other_image_or_finished_parent_is_refused(world: World) -> None:
@@ -115,4 +115,5 @@ def test_container_kills_only_within_its_job(world: World) -> None:
         "status": "pending"}
     world.ok("POST", "/kill/task", token, json={"id": child["id"]})
     assert world.ok("GET", f"/task/{child['id']}/status", token) == {"status": "killed by user"}
-    assert world.ok("GET", f"/task/{parent['id']}/status", token) == {"status": "pending"}
+    assert world.ok("GET", f"/task/{parent['id']}/status", token) == {
+        "status": "initializing"}  # the parent's own run is untouched

@@ -31,7 +31,7 @@ def test_node_stream_gets_sync_then_new_task_within_a_second(world: World) -> No
         assert latency < 1.0, f"new_task took {latency:.3f} s"
         assert event.data == {"id": task["id"], "parent_id": None,
                               "collaboration_id": world.collaboration_id,
-                              "job_id": task["job_id"]}
+                              "job_id": task["job_id"], "init_org_id": task["init_org"]["id"]}
         stream.next("ping", timeout=5)
 
 
@@ -61,10 +61,14 @@ def test_kill_reaches_the_node_and_logs_reach_the_user(world: World) -> None:
         log = user_stream.next("algorithm_log")
         assert log.data["run_id"] == run["id"] and log.data["lines"] == ["hello"]
         world.ok("POST", "/kill/task", world.researcher_token, json={"id": task["id"]})
-        kill = node_stream.next("kill_containers")
-        assert kill.data["collaboration_id"] == world.collaboration_id
-        assert {k["run_id"] for k in kill.data["kill_list"]} == {
-            r["id"] for r in world.runs(task["id"])}
+        runs = world.runs(task["id"])
+        killed: set[int] = set()
+        for _organization in runs:  # one kill_containers per organization
+            kill = node_stream.next("kill_containers")
+            assert kill.data["collaboration_id"] == world.collaboration_id
+            assert len({k["organization_id"] for k in kill.data["kill_list"]}) == 1
+            killed |= {k["run_id"] for k in kill.data["kill_list"]}
+        assert killed == {r["id"] for r in runs}
         update = user_stream.next("run_update")
         assert update.data["task_id"] == task["id"]
 
@@ -81,9 +85,7 @@ def test_container_stream_sees_only_its_own_job(world: World) -> None:
     node_token = world.node_token(org)
     parent = world.create_task([org])
     other = world.create_task([org])
-    container = world.ok("POST", "/token/container", node_token,
-                         json={"task_id": parent["id"], "image": parent["image"]})
-    token = container["container_token"]
+    token = world.container_token(parent, org)
     with EventStream(world.url, token) as stream:
         stream.next("sync")
         child = world.ok("POST", "/task", token, json=world.task_body([org]))

@@ -12,6 +12,7 @@ from v6flow.schemas.account import (
     TwoFactorRecover,
     TwoFactorReset,
 )
+from v6flow.schemas.audit import AuditEntryOut, AuditEvent
 from v6flow.schemas.collaboration import (
     CollaborationCreate,
     CollaborationOut,
@@ -76,6 +77,8 @@ from v6flow.schemas.user import UserCreate, UserOut, UserUpdate
 __all__ = [
     "MAX_ID",
     "AlgorithmAddressesOut",
+    "AuditEntryOut",
+    "AuditEvent",
     "BlobStoreStatusOut",
     "CollaborationCreate",
     "CollaborationOut",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
@@ -16,38 +17,68 @@ from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
 from server.errors import ForbiddenError
 from server.events import Event, EventFilter, EventName
 from server.services.nodes import set_presence
+from server.services.runs import run_reach
+from server.services.tasks import task_reach
 from server.state import AppState
 
 router = APIRouter(tags=["events"])
+#: What a node needs: tasks to fetch and containers to kill.
 NODE_EVENTS = frozenset({EventName.NEW_TASK, EventName.KILL_CONTAINERS})
 #: What an algorithm container may follow: its own job's run progress and live logs.
 CONTAINER_EVENTS = frozenset({EventName.RUN_UPDATE, EventName.ALGORITHM_LOG})
+USER_EVENTS = frozenset({EventName.NEW_TASK, EventName.RUN_UPDATE, EventName.ALGORITHM_LOG,
+                         EventName.KILL_CONTAINERS})
+RUN_EVENTS = frozenset({EventName.RUN_UPDATE, EventName.ALGORITHM_LOG})
 PING = ": ping\n\n"
 
 
 def event_filter(identity: Identity) -> EventFilter:
-    """Nodes get new_task/kill of their collaboration; users the events of theirs.
+    """An event reaches a stream only when REST would show the caller the object it describes.
 
-    An algorithm container (e.g. a central function waiting for its subtasks) gets only
-    ``run_update`` and ``algorithm_log`` of the tasks of its own job.
+    ``new_task`` passes the task VIEW rule, ``run_update``/``algorithm_log`` the run VIEW
+    rule, ``kill_containers`` the run VIEW rule for every run it lists: the very
+    :class:`~server.services.reach.Reach` the REST queries use (``tasks.task_reach``,
+    ``runs.run_reach``). A user's events are further bounded by the scope of their event
+    RECEIVE rule. Nodes get only ``new_task``/``kill_containers``; an algorithm container only
+    ``run_update``/``algorithm_log`` of its own job. Unknown event names go to nobody.
 
     Raises:
         ForbiddenError: a user without any event RECEIVE rule.
     """
+    cap = Scope.GLOBAL
     if isinstance(identity, ContainerIdentity):
-        collaboration_id, job_id = identity.collaboration_id, identity.job_id
-        return lambda e: (e.collaboration_id == collaboration_id and e.name in CONTAINER_EVENTS
-                          and e.data.get("job_id") == job_id)
-    if isinstance(identity, NodeIdentity):
-        collaboration_id = identity.collaboration_id
-        return lambda e: e.collaboration_id == collaboration_id and e.name in NODE_EVENTS
-    scope = identity.scope(Resource.EVENT, Operation.RECEIVE)
-    if scope is None:
-        raise ForbiddenError("You lack the permission to receive events")
-    if scope is Scope.GLOBAL:
-        return lambda e: True
-    collaboration_ids = identity.collaboration_ids
-    return lambda e: e.collaboration_id in collaboration_ids
+        names = CONTAINER_EVENTS
+    elif isinstance(identity, NodeIdentity):
+        names = NODE_EVENTS
+    else:
+        receive = identity.scope(Resource.EVENT, Operation.RECEIVE)
+        if receive is None:
+            raise ForbiddenError("You lack the permission to receive events")
+        names, cap = USER_EVENTS, receive
+    task_seen = task_reach(identity, cap=cap)
+    run_seen = run_reach(identity, cap=cap)
+
+    def run_visible(collaboration_id: int, item: dict[str, Any]) -> bool:
+        return run_seen is not None and run_seen.allows(
+            collaboration_id=collaboration_id, organization_id=item.get("organization_id"),
+            job_id=item.get("job_id"))
+
+    def accept(event: Event) -> bool:
+        if event.name not in names:
+            return False
+        if event.name is EventName.NEW_TASK:
+            return task_seen is not None and task_seen.allows(
+                collaboration_id=event.collaboration_id,
+                organization_id=event.data.get("init_org_id"), job_id=event.data.get("job_id"))
+        if event.name in RUN_EVENTS:
+            return run_visible(event.collaboration_id, event.data)
+        if event.name is EventName.KILL_CONTAINERS:
+            kill_list = event.data.get("kill_list") or []
+            return bool(kill_list) and all(run_visible(event.collaboration_id, item)
+                                           for item in kill_list)
+        return False
+
+    return accept
 
 
 def _presence(state: AppState, node_id: int, *, online: bool, ip: str | None) -> None:

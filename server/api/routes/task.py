@@ -12,6 +12,7 @@ from server.api.openapi import errors
 from server.api.pagination import PageDep, paginate_list, paginate_query
 from server.api.params import IdPath, IdQuery, IncludeQuery, TextQuery
 from server.api.serializers import result_out, run_out, task_out
+from server.auth.principals import Identity
 from server.db.models import Task
 from server.services import runs, tasks
 from server.services.task_state import task_status
@@ -21,16 +22,18 @@ from v6flow.status import RunStatus
 router = APIRouter(tags=["task"])
 
 
-def _shape(session: Session, rows: Iterable[Task], include: list[str] | None) -> list[TaskOut]:
+def _shape(session: Session, identity: Identity, rows: Iterable[Task],
+           include: list[str] | None) -> list[TaskOut]:
     include = include or []
     shaped = []
     for task in rows:
         run_list = results = None
+        seen = runs.visible_runs(identity, task) if {"runs", "results"} & set(include) else []
         if "runs" in include:
-            index = runs.node_index(session, task.runs)
-            run_list = [run_out(r, index) for r in task.runs]
+            index = runs.node_index(session, seen)
+            run_list = [run_out(r, index) for r in seen]
         if "results" in include:
-            results = [result_out(r) for r in task.runs]
+            results = [result_out(r) for r in seen]
         shaped.append(task_out(task, runs=run_list, results=results))
     return shaped
 
@@ -61,7 +64,7 @@ def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep,
         store_id=store_id, is_user_created=is_user_created, study_id=study_id)
 
     def shape(rows: Sequence[Task]) -> list[TaskOut]:
-        return _shape(work.session, rows, include)
+        return _shape(work.session, identity, rows, include)
 
     if status is not None:
         matching = tasks.with_status(list(work.session.scalars(stmt)), status.value)
@@ -74,7 +77,7 @@ def get_task(task_id: IdPath, work: WorkDep, identity: AnyPrincipal,
              include: IncludeQuery = None) -> TaskOut:
     """One task; ``include=results`` / ``include=runs`` embed them."""
     task = tasks.get_task(session=work.session, identity=identity, task_id=task_id)
-    return _shape(work.session, [task], include)[0]
+    return _shape(work.session, identity, [task], include)[0]
 
 
 @router.get("/task/{task_id}/status", responses=errors(403, 404))

@@ -6,6 +6,8 @@ per username); see :mod:`server.auth.ratelimit`.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Response
 
 from server.api.accounts import RulesDep, limit
@@ -83,7 +85,12 @@ def refresh(token: BearerDep, work: WorkDep, state: StateDep) -> TokenPairOut:
 @router.post("/token/container", responses=errors(403))
 def container_token(body: ContainerTokenRequest, node: NodePrincipal, work: WorkDep,
                     state: StateDep) -> ContainerTokenOut:
-    """Token for the algorithm container a node is about to start."""
+    """Token for the algorithm container a node is about to start for its run of a task.
+
+    Only for a run of the node's organization that the node has started (PATCHed to
+    ``initializing``) and that is not finished; the token dies with that run.
+    """
+    lifetime = timedelta(minutes=state.settings.container_token_minutes)
     token = auth.container_token(session=work.session, issuer=state.token_issuer(), node=node,
-                                 task_id=body.task_id, image=body.image)
+                                 task_id=body.task_id, image=body.image, lifetime=lifetime)
     return ContainerTokenOut(container_token=token)

@@ -5,7 +5,7 @@ mode would copy ``user`` and drop the original, and with ``PRAGMA foreign_keys=O
 drop deletes every ``user_role``/``user_rule`` row through ``ON DELETE CASCADE``.
 
 Revision ID: 0003_accounts
-Revises: 0001
+Revises: 0002_studies
 """
 
 from __future__ import annotations
