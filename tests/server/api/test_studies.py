@@ -230,19 +230,12 @@ def test_task_in_a_study_refusals(cast: Cast) -> None:
     assert world.ok("GET", "/task", params={"study_id": study["id"]})["data"] == []
 
 
-def _container_token(world: World, task: dict[str, Any], org_id: int) -> str:
-    response = world.call("POST", "/token/container", world.node_token(org_id),
-                          json={"task_id": task["id"], "image": task["image"]})
-    assert response.status_code == 200, response.text
-    return str(response.json()["container_token"])
-
-
 def test_subtasks_stay_in_their_study(cast: Cast) -> None:
     """A container's subtask inherits the study (and its limits); another study is 401."""
     world = cast.world
     study = new_study(world, [cast.a])
     parent = world.create_task([cast.a], study_id=study["id"])
-    container = _container_token(world, parent, cast.a)
+    container = world.container_token(parent, cast.a)
     child = world.call("POST", "/task", container, json=world.task_body([cast.a]))
     assert child.status_code == 201, child.text
     assert child.json()["study"]["id"] == study["id"]
