@@ -147,7 +147,7 @@ def test_keep_alive_connection_survives_an_unexpected_error() -> None:
 
     register_error_handlers(app)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error",
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level=None,
                                            log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
