@@ -207,9 +207,10 @@ def prune_rootfs(rootfs: Path, extra: tuple[str, ...] = ()) -> int:
     root = rootfs.resolve()
     for pattern in (*DEFAULT_PRUNE, *extra):
         for path in sorted(root.glob(pattern)):
-            if root not in path.resolve().parents and path.resolve() != root:
-                continue  # a symlink pointing out of the rootfs: leave it alone
-            freed += _remove(path)
+            folder = path.parent.resolve()
+            if folder != root and root not in folder.parents:
+                continue  # reached through a symlink that leaves the rootfs: never the host's
+            freed += _remove(path)  # a symlink itself is unlinked, never followed
     docs = root / "usr/share/doc"
     if docs.is_dir():
         for path in sorted(docs.rglob("*"), reverse=True):
