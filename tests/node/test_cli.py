@@ -170,6 +170,7 @@ class RunningNode:
     name: str
     node_id: int
     log_path: Path
+    log_file: Path
     proc: subprocess.Popen[bytes]
 
     def output(self) -> str:
@@ -209,12 +210,14 @@ def running_node(server: Any, base_image: str,
     config = _config(directory, base_image, server_url=server.url, api_key=node["api_key"],
                      name=node["name"], task_dir=directory / "tasks")
     config = config.rename(config_dir / f"{node['name']}.yaml")
-    log_path = directory / "node.log"
+    log_path, log_file = directory / "output.txt", directory / "logs" / "node.jsonl"
     with log_path.open("wb") as out:
-        proc = subprocess.Popen([*CLI, "node", "start", "--config", str(config)], stdout=out,
+        proc = subprocess.Popen([*CLI, "node", "start", "--config", str(config),
+                                 "--log-file", str(log_file)], stdout=out,
                                 stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
     running = RunningNode(config=config, config_dir=config_dir, task_dir=directory / "tasks",
-                          name=node["name"], node_id=node["id"], log_path=log_path, proc=proc)
+                          name=node["name"], node_id=node["id"], log_path=log_path,
+                          log_file=log_file, proc=proc)
     deadline = time.monotonic() + 60
     while "online" not in running.output() and time.monotonic() < deadline:
         assert proc.poll() is None, running.output()
@@ -250,8 +253,9 @@ def test_list_shows_the_running_node_with_its_pid(running_node: RunningNode) -> 
     assert row["running"] is True and row["pid"] == running_node.proc.pid
 
 
-def test_files_names_the_running_nodes_folders(running_node: RunningNode) -> None:
-    """`node files` prints the node folder, its proxy socket (which exists) and the pid file."""
+def test_files_names_the_running_nodes_folders_and_log(running_node: RunningNode) -> None:
+    """`node files` prints the node folder, its proxy socket (which exists), the pid file and
+    the --log-file the node writes its JSON log to."""
     # Execute
     proc = subprocess.run([*CLI, "node", "files", "--config", str(running_node.config),
                            "--json"], capture_output=True, text=True, timeout=60, check=True)
@@ -263,6 +267,10 @@ def test_files_names_the_running_nodes_folders(running_node: RunningNode) -> Non
     record = json.loads(Path(places["pid_file"]).read_text(encoding="utf-8"))
     assert record["pid"] == running_node.proc.pid
     assert record["config"] == str(running_node.config.resolve())
+    assert places["log"] == str(running_node.log_file.resolve())
+    events = [json.loads(line)["event"]
+              for line in running_node.log_file.read_text(encoding="utf-8").splitlines()]
+    assert "node started" in events
 
 
 def test_a_second_process_for_the_same_node_is_refused(running_node: RunningNode) -> None:
