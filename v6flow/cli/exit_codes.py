@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     AUTHENTICATION = 3
     DOCKER = 4
     PROXY = 5
+    SERVER_UNREACHABLE = 6
 
 
 HELP: dict[ExitCode, str] = {
@@ -32,4 +33,8 @@ HELP: dict[ExitCode, str] = {
     ExitCode.DOCKER: "The Docker engine cannot be reached (is dockerd running?).",
     ExitCode.PROXY: "The node's container proxy could not listen on its unix socket in "
                     "task_dir.",
+    ExitCode.SERVER_UNREACHABLE: "A node could not reach its server when it started (refused, "
+                                 "unknown host, TLS, no v6flow API at server_url, or an "
+                                 "unhealthy server); the message names the cause. Once "
+                                 "started, a node retries a lost server instead.",
 }

@@ -97,3 +97,48 @@ def build(
     except (ImageError, ConfigurationError) as exc:
         raise _fail(exc) from None
     _out.print(f"[green]built[/green] {tag} in {time.monotonic() - started:.1f} s")
+
+
+@app.command("build-debian")
+def build_debian(
+    path: Annotated[Path, typer.Argument(
+        help="Algorithm folder with a Dockerfile and a debian-image.toml")],
+    tag: Annotated[str, typer.Option("--tag", "-t", help="Image tag, e.g. v6flow/mean-r:0.1.0")],
+    nocache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every Dockerfile step")
+                       ] = False,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Cache for root filesystems and .deb files (default ~/.cache/v6flow)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every build line")] = False,
+) -> None:
+    """Build an algorithm image in any language on a Debian base (debootstrap, no registry).
+
+    The base holds the Debian packages of the folder's debian-image.toml (no Python); the
+    folder's Dockerfile (ARG BASE_IMAGE / FROM ${BASE_IMAGE}) adds the algorithm, offline.
+    See docs/cross-language.md.
+    """
+    from v6flow._images.debian import build_debian_algorithm_image
+
+    if not path.is_dir():
+        _err.print(f"[bold red]error:[/bold red] {escape(str(path))} is not a directory",
+                   highlight=False, soft_wrap=True)
+        raise typer.Exit(int(ExitCode.CONFIGURATION))
+    started = time.monotonic()
+    try:
+        with _out.status(f"building {tag}"):
+            build_debian_algorithm_image(path, tag, progress=_progress(verbose),
+                                         nocache=nocache, cache_dir=cache_dir)
+    except (ImageError, ConfigurationError) as exc:
+        raise _fail(exc) from None
+    size = _image_size(tag)
+    _out.print(f"[green]built[/green] {tag}{size} in {time.monotonic() - started:.1f} s")
+
+
+def _image_size(tag: str) -> str:
+    """`` (190 MB)``, or nothing when the engine does not say."""
+    from v6flow import images
+
+    try:
+        client = images.docker_client()
+        return f" ({client.images.get(tag).attrs['Size'] / 1e6:.0f} MB)"
+    except Exception:  # only a nicety of the last line
+        return ""
