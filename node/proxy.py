@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -86,11 +87,12 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
         A Starlette app that forwards allowed requests to the server and refuses the rest.
     """
     base = server_url.rstrip("/")
+    refusals = _RefusalLog()
 
     async def forward(request: Request) -> Response:
         path = request.path_params.get("path", "")
         if not is_allowed(request.method, path):
-            log.warning("proxy refused a request", method=request.method, path=path[:200])
+            refusals.note(request.method, path)
             return JSONResponse(
                 {"msg": f"node proxy: {request.method} /{path[:200]} is not available to "
                         "algorithm containers"}, status_code=403)
@@ -144,6 +146,23 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
             headers={"Cache-Control": "no-cache"}, background=BackgroundTask(upstream.aclose))
 
     return Starlette(routes=[Route("/{path:path}", AnyMethod(forward))])
+
+
+class _RefusalLog:
+    """Logs refused requests, at most one line per second (an algorithm may loop on them)."""
+
+    def __init__(self) -> None:
+        self._last = -1.0
+        self._unlogged = 0
+
+    def note(self, method: str, path: str) -> None:
+        now = time.monotonic()
+        if now - self._last < 1.0:
+            self._unlogged += 1
+            return
+        log.warning("proxy refused a request", method=method, path=path[:200],
+                    refused_unlogged_before=self._unlogged)
+        self._last, self._unlogged = now, 0
 
 
 class AnyMethod:

@@ -34,6 +34,7 @@ from docker.models.containers import Container
 from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
 from node.runtime.hardening import (
     RUNTIME_ENV,
+    SIDECAR_ENV,
     SIDECAR_LIMITS,
     PidLimitWatch,
     container_options,
@@ -209,7 +210,7 @@ class DockerRuntime:
                 ["python", "-m", "v6flow.sidecar", "--listen", "127.0.0.1:8080",
                  "--socket", f"{SIDECAR_SOCKET_DIR}/proxy.sock"],
                 name=name, detach=True, network_mode="none",
-                labels=self.labels("sidecar", job_id=job_id), environment=RUNTIME_ENV,
+                labels=self.labels("sidecar", job_id=job_id), environment=SIDECAR_ENV,
                 volumes={str(self.proxy_dir): {"bind": SIDECAR_SOCKET_DIR, "mode": "ro"}},
                 **container_options(SIDECAR_LIMITS, tmp=False),
             )
@@ -341,7 +342,7 @@ class DockerRuntime:
             notes = exit_notes({}, pid_limit_hit=pid_limit_hit)
         if notes and text and not text.endswith("\n"):
             text += "\n"
-        return text + "".join(f"{_NOTE} {note}\n" for note in notes)
+        return text + "\n".join(f"{_NOTE} {note}" for note in notes)
 
     @staticmethod
     def kill(container: Container) -> None:

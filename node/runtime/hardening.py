@@ -30,8 +30,10 @@ log = structlog.get_logger(__name__)
 
 #: The writable tmpfs inside algorithm containers (a path in the container, not the host).
 CONTAINER_TMP = "/tmp"  # noqa: S108
-#: Environment every hardened container gets (plain values: the v4 decoder leaves them).
-RUNTIME_ENV = {"HOME": CONTAINER_TMP, "PYTHONDONTWRITEBYTECODE": "1"}
+#: Environment of sidecars; algorithm containers also get ``HOME`` (plain values: the v4
+#: decoder leaves them as they are).
+SIDECAR_ENV = {"PYTHONDONTWRITEBYTECODE": "1"}
+RUNTIME_ENV = {**SIDECAR_ENV, "HOME": CONTAINER_TMP}
 #: The network sidecar forwards bytes with one asyncio loop: small fixed limits.
 SIDECAR_LIMITS = Limits(memory=128 * MiB, pids=32, cpus=1.0)
 #: How often running containers' pids.events files are read (seconds).
@@ -75,7 +77,7 @@ def exit_notes(attrs: dict[str, Any], *, pid_limit_hit: bool) -> list[str]:
         memory = int(host.get("Memory") or 0)
         limit = f" (limit {size_text(memory)})" if memory else ""
         notes.append(f"out of memory{limit}: the algorithm needed more memory than the node "
-                     "allows (limits.memory in node.yaml) and the kernel killed it")
+                     "allows (limits.memory in node.yaml), so the kernel killed a process of it")
     if pid_limit_hit:
         pids = int(host.get("PidsLimit") or 0)
         limit = f" (limit {pids})" if pids else ""

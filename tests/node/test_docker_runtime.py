@@ -71,7 +71,9 @@ async def test_sidecar_is_hardened(runtime: DockerRuntime) -> None:
         # Execute
         sidecar.reload()
         host = sidecar.attrs["HostConfig"]
-        status = sidecar.exec_run(["cat", "/proc/1/status"]).output.decode()
+        output = sidecar.exec_run(["cat", "/proc/1/status"]).output
+        assert isinstance(output, bytes)
+        status = output.decode()
         touch = sidecar.exec_run(["touch", "/probe"])
     finally:
         await runtime.release_sidecar(8, 1)
