@@ -124,7 +124,7 @@ class NodeDaemon:
         try:
             runtime = await asyncio.to_thread(
                 DockerRuntime, node=name, proxy_dir=proxy_dir,
-                sidecar_image=self.settings.sidecar_image)
+                sidecar_image=self.settings.sidecar_image, limits=self.settings.limits)
             await asyncio.to_thread(runtime.client.ping)
         except Exception as exc:  # docker.errors.DockerException and socket errors
             log.error("docker engine unreachable", error=str(exc))

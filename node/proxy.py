@@ -1,8 +1,12 @@
-"""What algorithm containers see at ``HOST:PORT``: a transparent proxy to the server.
+"""What algorithm containers see at ``HOST:PORT``: a proxy to the server for what they may use.
 
-Routes are at the root (``API_PATH=""``). Every request is forwarded to ``<server_url>/<path>``
+Routes are at the root (``API_PATH=""``). A request whose method and path are on the
+allow-list (:data:`ALLOWED`: the AlgorithmClient surface of CONTRACT §2.2, plus what
+``v6flow.algorithm`` and central Prefect flows call) is forwarded to ``<server_url>/<path>``
 with its method, query, body and the caller's ``Authorization`` header (the container token),
-and the server's status and body come back unchanged. ``GET events`` (the push channel
+and the server's status and body come back unchanged. Anything else (token endpoints, users,
+roles, nodes, run updates, ``..`` tricks) gets 403 ``{"msg"}`` from the proxy itself and never
+reaches the server. ``GET events`` (the push channel
 a central function uses to wait for its subtasks) is streamed through, not buffered. When
 the server cannot be reached the proxy answers JSON ``{"msg": …}`` (never HTML), because
 the algorithm client calls ``response.json()`` on every answer (CONTRACT §2.1, §2.3).
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -25,12 +31,39 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from node.errors import ProxyError
+from node.runtime.identity import give_to_algorithm
 
 log = structlog.get_logger(__name__)
 
-_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+_ID = r"[1-9][0-9]{0,18}"
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+#: ``(method, path)`` an algorithm container may call; paths without the leading slash.
+ALLOWED: tuple[tuple[str, str], ...] = (
+    ("GET", "health"),
+    ("GET", "version"),
+    ("GET", "organization"),
+    ("GET", f"organization/{_ID}"),
+    ("GET", f"collaboration/{_ID}"),
+    ("GET", "study"),
+    ("GET", f"study/{_ID}"),
+    ("POST", "task"),
+    ("GET", f"task/{_ID}"),
+    ("GET", f"task/{_ID}/status"),
+    ("POST", "kill/task"),  # a central flow stops its own subtasks on timeout
+    ("GET", "run"),
+    ("GET", f"run/{_ID}"),
+    ("GET", "result"),
+    ("GET", f"result/{_ID}"),
+    ("GET", "vpn/algorithm/addresses"),
+    ("GET", "blobstream/status"),
+    ("GET", f"blobstream/{_UUID}"),
+    ("POST", "blobstream"),
+    ("GET", "events"),  # push channel of central flows, scoped to the job by the server
+)
+_ALLOWED = tuple((method, re.compile(pattern)) for method, pattern in ALLOWED)
 _FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "x-public-key")
 _DROPPED_RESPONSE_HEADERS = frozenset(
     {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
@@ -51,12 +84,18 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
         client: the shared async client used for every upstream call.
 
     Returns:
-        A Starlette app that forwards every path to the server.
+        A Starlette app that forwards allowed requests to the server and refuses the rest.
     """
     base = server_url.rstrip("/")
+    refusals = _RefusalLog()
 
     async def forward(request: Request) -> Response:
         path = request.path_params.get("path", "")
+        if not is_allowed(request.method, path):
+            refusals.note(request.method, path)
+            return JSONResponse(
+                {"msg": f"node proxy: {request.method} /{path[:200]} is not available to "
+                        "algorithm containers"}, status_code=403)
         url = f"{base}/{path}"
         headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
         if request.method == "GET" and path.strip("/") in _STREAMED_PATHS:
@@ -106,10 +145,46 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
             media_type=upstream.headers.get("content-type", "text/event-stream"),
             headers={"Cache-Control": "no-cache"}, background=BackgroundTask(upstream.aclose))
 
-    return Starlette(routes=[
-        Route("/", forward, methods=_METHODS),
-        Route("/{path:path}", forward, methods=_METHODS),
-    ])
+    return Starlette(routes=[Route("/{path:path}", AnyMethod(forward))])
+
+
+class _RefusalLog:
+    """Logs refused requests, at most one line per second (an algorithm may loop on them)."""
+
+    def __init__(self) -> None:
+        self._last = -1.0
+        self._unlogged = 0
+
+    def note(self, method: str, path: str) -> None:
+        now = time.monotonic()
+        if now - self._last < 1.0:
+            self._unlogged += 1
+            return
+        log.warning("proxy refused a request", method=method, path=path[:200],
+                    refused_unlogged_before=self._unlogged)
+        self._last, self._unlogged = now, 0
+
+
+class AnyMethod:
+    """An ASGI endpoint for every HTTP method (a plain function route would allow only GET):
+    the handler, not the router, decides, so every refusal is a JSON 403."""
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._handler(Request(scope, receive))
+        await response(scope, receive, send)
+
+
+def is_allowed(method: str, path: str) -> bool:
+    """Whether an algorithm container may send ``method`` to ``path`` (no leading slash).
+
+    ``path`` is the percent-decoded request path; a pattern must match all of it, and no
+    pattern admits ``.``, ``%`` or an empty segment, so nothing can step out of it.
+    """
+    return any(method == allowed and pattern.fullmatch(path)
+               for allowed, pattern in _ALLOWED)
 
 
 async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
@@ -164,8 +239,8 @@ class ProxyServer:
                 self._task.result()  # re-raises why it stopped
                 raise ProxyError("proxy stopped before it started")  # pragma: no cover
             await asyncio.sleep(0.02)
-        # The sidecar containers may run as any user: let them connect.
-        self.socket_path.chmod(0o666)
+        # Only the containers' user may connect (they run unprivileged; see identity.py).
+        give_to_algorithm(self.socket_path, 0o600)
         log.info("proxy listening", socket=str(self.socket_path))
 
     async def stop(self) -> None:

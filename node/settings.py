@@ -15,20 +15,26 @@ Example::
     share_algorithm_logs: true
     pull_timeout: 20                       # seconds an image pull may take
     sidecar_image: v6flow/base:0.1.0       # network sidecar (python3 + v6flow)
+    limits:                                # per algorithm container (see docs/node-security.md)
+      memory: 2g                           # RAM (+ its /tmp tmpfs), no swap; k/m/g or bytes
+      pids: 256                            # processes + threads at once
+      cpus: 1.0                            # CPU cores (fractions allowed)
 
 Values may also come from ``V6FLOW_NODE_<FIELD>`` environment variables (file wins).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from node.runtime.identity import unreadable_reason
 from v6flow import __version__
 from v6flow.errors import ConfigurationError
 
@@ -65,6 +71,9 @@ class Database(BaseModel):
         value = value.expanduser().resolve()
         if not value.is_file():
             raise ValueError(f"{value} is not an existing file")
+        reason = unreadable_reason(value)
+        if reason:
+            raise ValueError(f"{value}: {reason}")
         return value
 
 
@@ -91,6 +100,70 @@ class Policies(BaseModel):
         return value
 
 
+MiB = 1024**2
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "k": 1024, "m": MiB, "g": 1024**3, "t": 1024**4}
+#: The smallest memory limit a Python algorithm can start in.
+MIN_MEMORY = 32 * MiB
+MIN_PIDS = 16
+MAX_PIDS = 1 << 22  # the kernel's highest pid_max
+
+
+def parse_size(value: Any) -> int:
+    """Bytes from ``2g``, ``512m``, ``512MiB``, ``1.5G`` or a plain byte count (1024-based).
+
+    Raises:
+        ValueError: not a size.
+    """
+    if isinstance(value, bool):
+        raise ValueError("must be a size such as 512m or 2g")
+    if isinstance(value, int):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"{value!r} is not a size such as 512m or 2g")
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def size_text(size: int) -> str:
+    """``256 MiB``, ``2 GiB``, ``1.5 GiB`` (for messages)."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", MiB), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} bytes"
+
+
+class Limits(BaseModel):
+    """Resources of one algorithm container; a run that exceeds them ends ``crashed``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    memory: int = Field(
+        2 * 1024**3,
+        description="Memory in bytes, or a size such as 512m or 2g (1024-based). Swap is not "
+                    "used, and what the algorithm writes to its /tmp counts too",
+    )
+    pids: int = Field(256, ge=MIN_PIDS, le=MAX_PIDS,
+                      description="Processes and threads the container may run at once")
+    cpus: float = Field(1.0, description="CPU cores the container may use (e.g. 0.5)")
+
+    @field_validator("memory", mode="before")
+    @classmethod
+    def _memory(cls, value: Any) -> int:
+        size = parse_size(value)
+        if size < MIN_MEMORY:
+            raise ValueError(f"must be at least {size_text(MIN_MEMORY)}")
+        return size
+
+    @field_validator("cpus")
+    @classmethod
+    def _cpus(cls, value: float) -> float:
+        available = os.cpu_count() or 1
+        if not 0.01 <= value <= available:
+            raise ValueError(f"must be between 0.01 and {available} (the CPUs of this host)")
+        return value
+
+
 class NodeSettings(BaseSettings):
     """Settings of one node process."""
 
@@ -109,6 +182,8 @@ class NodeSettings(BaseSettings):
         f"v6flow/base:{__version__}",
         description="Image of the network sidecar (python3 with v6flow installed)",
     )
+    limits: Limits = Field(default_factory=lambda: Limits.model_validate({}),
+                           description="Memory, PID and CPU limits of algorithm containers")
 
     @field_validator("server_url")
     @classmethod

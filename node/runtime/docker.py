@@ -7,12 +7,19 @@ of a node is removed at shutdown. Blocking SDK calls run in worker threads.
 Network isolation: per job, a sidecar container with ``network_mode="none"`` forwards its
 ``127.0.0.1:8080`` to the node proxy's unix socket; algorithm containers join the sidecar's
 network namespace (``network_mode="container:<sidecar>"``) and see nothing but ``lo``.
+
+Least privilege (:mod:`node.runtime.hardening`): both kinds of container run as an
+unprivileged user without capabilities, with ``no-new-privileges``, a read-only root
+filesystem and memory/PID/CPU limits (``limits`` in node.yaml for algorithms, small fixed ones
+for sidecars). TEMPORARY_FOLDER is a per-job host folder ``<node dir>/scratch/job-<id>``
+owned by the container user, removed with the job's sidecar.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +32,17 @@ import structlog
 from docker.models.containers import Container
 
 from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
+from node.runtime.hardening import (
+    RUNTIME_ENV,
+    SIDECAR_ENV,
+    SIDECAR_LIMITS,
+    PidLimitWatch,
+    container_options,
+    exit_notes,
+)
+from node.runtime.identity import give_to_algorithm
+from node.runtime.workspace import TEMPORARY_FOLDER
+from node.settings import Limits
 from v6flow.sidecar import READY_LINE
 
 log = structlog.get_logger(__name__)
@@ -37,6 +55,7 @@ LABEL_JOB = "v6flow.job_id"
 
 SIDECAR_SOCKET_DIR = "/proxy"
 _SIDECAR_READY_TIMEOUT = 20.0
+_NOTE = "[v6flow node]"
 
 
 @contextlib.contextmanager
@@ -71,6 +90,7 @@ class DockerRuntime:
     """Docker operations of one node (thread-safe where called from ``asyncio.to_thread``)."""
 
     def __init__(self, *, node: str, proxy_dir: Path, sidecar_image: str,
+                 limits: Limits | None = None, scratch_dir: Path | None = None,
                  client: docker.DockerClient | None = None) -> None:
         """Connect to the engine.
 
@@ -78,14 +98,20 @@ class DockerRuntime:
             node: docker-safe node name used in container names and labels.
             proxy_dir: host folder holding the proxy's unix socket ``proxy.sock``.
             sidecar_image: image with python3 and v6flow (the base image).
+            limits: memory/PID/CPU limits of algorithm containers (defaults of ``Limits``).
+            scratch_dir: host folder of the per-job TEMPORARY_FOLDERs (default: ``scratch``
+                next to ``proxy_dir``, i.e. in the node's folder).
             client: optional docker client (``docker.from_env()`` otherwise).
         """
         self.node = node
         self.proxy_dir = proxy_dir
         self.sidecar_image = sidecar_image
+        self.limits = limits or Limits.model_validate({})
+        self.scratch_dir = scratch_dir or proxy_dir.parent / "scratch"
         self.client = client or docker.from_env(timeout=60)
         self._sidecars: dict[int, _Sidecar] = {}
         self._locks: dict[int, asyncio.Lock] = {}
+        self._pid_watch = PidLimitWatch()
 
     # --- naming ---------------------------------------------------------------------------
     def labels(self, kind: str, **extra: int) -> dict[str, str]:
@@ -99,9 +125,9 @@ class DockerRuntime:
         """``v6flow-<node>-run-<run_id>``."""
         return f"v6flow-{self.node}-run-{run_id}"
 
-    def volume_name(self, job_id: int) -> str:
-        """Scratch volume shared by the runs of one job on this node."""
-        return f"v6flow-{self.node}-job-{job_id}-tmp"
+    def job_scratch(self, job_id: int) -> Path:
+        """Host folder mounted as TEMPORARY_FOLDER by the runs of one job on this node."""
+        return self.scratch_dir / f"job-{job_id}"
 
     # --- images ---------------------------------------------------------------------------
     async def ensure_image(self, image: str, *, require_pull: bool, timeout: float) -> str:
@@ -184,8 +210,9 @@ class DockerRuntime:
                 ["python", "-m", "v6flow.sidecar", "--listen", "127.0.0.1:8080",
                  "--socket", f"{SIDECAR_SOCKET_DIR}/proxy.sock"],
                 name=name, detach=True, network_mode="none",
-                labels=self.labels("sidecar", job_id=job_id),
+                labels=self.labels("sidecar", job_id=job_id), environment=SIDECAR_ENV,
                 volumes={str(self.proxy_dir): {"bind": SIDECAR_SOCKET_DIR, "mode": "ro"}},
+                **container_options(SIDECAR_LIMITS, tmp=False),
             )
             container.start()
             deadline = time.monotonic() + _SIDECAR_READY_TIMEOUT
@@ -205,20 +232,32 @@ class DockerRuntime:
     def _remove_job_objects(self, job_id: int, sidecar: Container) -> None:
         with contextlib.suppress(docker.errors.DockerException):
             sidecar.remove(force=True)
-        with contextlib.suppress(docker.errors.DockerException):
-            self.client.volumes.get(self.volume_name(job_id)).remove(force=True)
+        shutil.rmtree(self.job_scratch(job_id), ignore_errors=True)
+
+    def _prepare_scratch(self, job_id: int) -> Path:
+        """The job's TEMPORARY_FOLDER on the host: created once, owned by the container user."""
+        folder = self.job_scratch(job_id)
+        if not folder.is_dir():
+            self.scratch_dir.mkdir(parents=True, exist_ok=True)
+            self.scratch_dir.chmod(0o700)
+            folder.mkdir(exist_ok=True)
+            give_to_algorithm(folder, 0o700)
+        return folder
 
     # --- algorithm containers -------------------------------------------------------------
     def start_algorithm(self, spec: AlgorithmSpec, sidecar: Container) -> Container:
-        """Create and start an algorithm container in the sidecar's network namespace.
+        """Create and start a hardened algorithm container in the sidecar's network namespace.
 
         Raises:
             ContainerStartError: Docker refused (after one retry), with its explanation.
         """
-        volume = self.volume_name(spec.job_id)
-        with contextlib.suppress(docker.errors.APIError):
-            self.client.volumes.create(volume, labels=self.labels("volume", job_id=spec.job_id))
-        volumes = {**spec.volumes, volume: {"bind": "/mnt/tmp", "mode": "rw"}}
+        try:
+            scratch = self._prepare_scratch(spec.job_id)
+        except OSError as exc:
+            raise ContainerStartError(f"the TEMPORARY_FOLDER of job {spec.job_id}",
+                                      str(exc)) from exc
+        volumes = {**spec.volumes, str(scratch): {"bind": TEMPORARY_FOLDER, "mode": "rw"}}
+        environment = {**RUNTIME_ENV, **spec.environment}
         name = self.container_name(spec.run_id)
         with contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(name).remove(force=True)
@@ -226,16 +265,18 @@ class DockerRuntime:
         for _attempt in (1, 2):
             try:
                 container = self.client.containers.create(
-                    spec.image, name=name, environment=spec.environment, volumes=volumes,
+                    spec.image, name=name, environment=environment, volumes=volumes,
                     labels=self.labels("algorithm", run_id=spec.run_id, task_id=spec.task_id,
                                        job_id=spec.job_id),
                     network_mode=f"container:{sidecar.id}", detach=True,
+                    **container_options(self.limits, tmp=True),
                 )
             except docker.errors.DockerException as exc:
                 last = exc
                 continue
             try:
                 container.start()
+                self._watch_limits(container)
                 return container
             except docker.errors.DockerException as exc:
                 last = exc
@@ -244,10 +285,18 @@ class DockerRuntime:
         reason = str(getattr(last, "explanation", None) or last)
         raise ContainerStartError(f"container {name} from image {spec.image}", reason)
 
+    def _watch_limits(self, container: Container) -> None:
+        """Start watching a running container's PID limit (see :class:`PidLimitWatch`)."""
+        with contextlib.suppress(docker.errors.DockerException):
+            container.reload()
+            self._pid_watch.watch(str(container.id), int(container.attrs["State"]["Pid"] or 0))
+
     def find_run_container(self, run_id: int) -> Container | None:
         """The container of ``run_id`` on this node, if one exists (any state)."""
         found = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [
             f"{LABEL_NODE}={self.node}", f"{LABEL_RUN}={run_id}"]})
+        if found and found[0].status == "running":
+            self._watch_limits(found[0])  # adopted after a restart
         return found[0] if found else None
 
     @staticmethod
@@ -277,13 +326,23 @@ class DockerRuntime:
         if pending:
             on_line(pending)
 
-    @staticmethod
-    def full_logs(container: Container) -> str:
-        """The complete stdout+stderr of a container."""
+    def full_logs(self, container: Container) -> str:
+        """The complete stdout+stderr of an exited container, then the node's note on each
+        limit that stopped it (``out of memory (limit 256 MiB): …``, ``PID limit reached``).
+        """
         try:
-            return str(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
+            text = str(container.logs(stdout=True, stderr=True).decode("utf-8", "replace"))
         except docker.errors.DockerException as exc:
-            return f"(container logs unavailable: {exc})"
+            text = f"(container logs unavailable: {exc})"
+        pid_limit_hit = self._pid_watch.hit(str(container.id))
+        try:
+            container.reload()
+            notes = exit_notes(container.attrs, pid_limit_hit=pid_limit_hit)
+        except docker.errors.DockerException:
+            notes = exit_notes({}, pid_limit_hit=pid_limit_hit)
+        if notes and text and not text.endswith("\n"):
+            text += "\n"
+        return text + "\n".join(f"{_NOTE} {note}" for note in notes)
 
     @staticmethod
     def kill(container: Container) -> None:
@@ -291,15 +350,16 @@ class DockerRuntime:
         with contextlib.suppress(docker.errors.DockerException):
             container.kill()
 
-    @staticmethod
-    def remove(container: Container) -> None:
+    def remove(self, container: Container) -> None:
         """Remove a container (forced)."""
+        self._pid_watch.forget(str(container.id))
         with contextlib.suppress(docker.errors.DockerException):
             container.remove(force=True)
 
     # --- cleanup --------------------------------------------------------------------------
     def remove_everything(self) -> None:
-        """Remove every container, network and volume labelled with this node."""
+        """Remove every container, network and volume labelled with this node, and every
+        job's TEMPORARY_FOLDER."""
         selector: dict[str, str | list[str] | bool] = {"label": [f"{LABEL_NODE}={self.node}"]}
         containers = self.client.containers.list(all=True, filters=selector,
                                                  ignore_removed=True)
@@ -314,4 +374,5 @@ class DockerRuntime:
         for volume in self.client.volumes.list(filters=selector):
             with contextlib.suppress(docker.errors.DockerException):
                 volume.remove(force=True)
+        shutil.rmtree(self.scratch_dir, ignore_errors=True)
         self._sidecars.clear()

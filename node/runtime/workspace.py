@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from node.runtime.identity import give_to_algorithm
 from node.settings import Database, NodeSettings
 from v6flow.wire import encode_env_value
 
@@ -55,6 +56,10 @@ class Workspace:
 def create_workspace(base: Path, run_id: int, *, input_bytes: bytes, token: str) -> Workspace:
     """Write input, empty output and token files of one run.
 
+    The folder and its files belong to the algorithm container's user (mode ``0700``; input
+    and token ``0400``, output ``0600``), and the node's folder ``base`` is ``0700``, so no
+    other user of the host can read the token or write the output.
+
     Args:
         base: the node's folder ``<task_dir>/<node>``.
         run_id: the run id.
@@ -62,19 +67,21 @@ def create_workspace(base: Path, run_id: int, *, input_bytes: bytes, token: str)
         token: the container JWT.
 
     Returns:
-        The workspace; files are world-readable so any container user can read them.
+        The workspace.
     """
     name = run_folder_name(run_id)
     host_dir = base / name
     if host_dir.exists():
         shutil.rmtree(host_dir)
     host_dir.mkdir(parents=True)
-    (host_dir / "input").write_bytes(input_bytes)
-    (host_dir / "output").write_bytes(b"")
-    (host_dir / "token").write_text(token, encoding="ascii")
-    host_dir.chmod(0o777)  # the image may run as a non-root user that must write output
-    for child in host_dir.iterdir():
-        child.chmod(0o666)
+    base.chmod(0o700)
+    files = {"input": (input_bytes, 0o400), "output": (b"", 0o600),
+             "token": (token.encode("ascii"), 0o400)}
+    for file_name, (content, mode) in files.items():
+        path = host_dir / file_name
+        path.write_bytes(content)
+        give_to_algorithm(path, mode)
+    give_to_algorithm(host_dir, 0o700)
     return Workspace(host_dir=host_dir, container_dir=f"/mnt/data/{name}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -43,17 +44,45 @@ async def test_sidecar_with_missing_image_fails_clearly(tmp_path: Path) -> None:
     assert labelled_leftovers([runtime.node]) == []
 
 
-async def test_last_release_removes_sidecar_and_volume(runtime: DockerRuntime) -> None:
-    """The sidecar lives while a run of its job uses it; the last release removes it."""
+async def test_last_release_removes_sidecar_and_scratch(runtime: DockerRuntime) -> None:
+    """The sidecar lives while a run of its job uses it; the last release removes it and the
+    job's TEMPORARY_FOLDER."""
     # Prepare
     first = await runtime.acquire_sidecar(7, 1)
     second = await runtime.acquire_sidecar(7, 2)
-    runtime.client.volumes.create(runtime.volume_name(7),
-                                  labels=runtime.labels("volume", job_id=7))
+    runtime.job_scratch(7).mkdir(parents=True)
+    (runtime.job_scratch(7) / "left-by-a-run").write_text("x")
     # Execute / Assert
     assert first.id == second.id
     await runtime.release_sidecar(7, 1)
     assert [c.id for c in runtime.client.containers.list(
         filters={"label": f"v6flow.node={runtime.node}"})] == [first.id]
+    assert runtime.job_scratch(7).is_dir()
     await runtime.release_sidecar(7, 2)
     assert labelled_leftovers([runtime.node]) == []
+    assert not runtime.job_scratch(7).exists()
+
+
+async def test_sidecar_is_hardened(runtime: DockerRuntime) -> None:
+    """The sidecar runs unprivileged: no capabilities, no_new_privs, read-only root, limits."""
+    # Prepare
+    sidecar = await runtime.acquire_sidecar(8, 1)
+    try:
+        # Execute
+        sidecar.reload()
+        host = sidecar.attrs["HostConfig"]
+        output = sidecar.exec_run(["cat", "/proc/1/status"]).output
+        assert isinstance(output, bytes)
+        status = output.decode()
+        touch = sidecar.exec_run(["touch", "/probe"])
+    finally:
+        await runtime.release_sidecar(8, 1)
+    # Assert
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    uid = 65534 if os.geteuid() == 0 else os.geteuid()
+    assert fields["Uid"].split()[0] == str(uid) != "0"
+    assert fields["CapEff"].strip() == fields["CapBnd"].strip() == "0" * 16
+    assert fields["NoNewPrivs"].strip() == "1"
+    assert touch.exit_code != 0 and b"Read-only file system" in touch.output
+    assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]
+    assert host["Memory"] > 0 and host["PidsLimit"] > 0 and host["NanoCpus"] > 0

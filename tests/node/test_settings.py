@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -103,3 +104,64 @@ def test_an_invalid_allow_list_regex_is_a_config_error(tmp_path: Path, csv_file:
     with pytest.raises(ConfigurationError) as info:
         load_settings(path)
     assert "allowed_algorithms" in str(info.value)
+
+
+_BASE = "server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
+
+
+@pytest.mark.parametrize(("limits", "expected"), [
+    ("{}", (2 * 1024**3, 256, 1.0)),
+    ("{memory: 256m, pids: 64, cpus: 0.5}", (256 * 1024**2, 64, 0.5)),
+    ("{memory: 1.5G}", (3 * 1024**3 // 2, 256, 1.0)),
+    ("{memory: 512MiB}", (512 * 1024**2, 256, 1.0)),
+    ("{memory: 100000000}", (100_000_000, 256, 1.0)),
+])
+def test_limits_parse(tmp_path: Path, limits: str, expected: tuple[int, int, float]) -> None:
+    """limits.memory takes k/m/g sizes (1024-based) or bytes; absent keys get safe defaults."""
+    settings = load_settings(_write(tmp_path, f"{_BASE}limits: {limits}\n"))
+    assert (settings.limits.memory, settings.limits.pids, settings.limits.cpus) == expected
+
+
+def test_limits_default_when_absent(tmp_path: Path) -> None:
+    """A node.yaml without limits gets the defaults (2 GiB, 256 PIDs, 1 CPU)."""
+    settings = load_settings(_write(tmp_path, _BASE))
+    assert (settings.limits.memory, settings.limits.pids, settings.limits.cpus) == (
+        2 * 1024**3, 256, 1.0)
+
+
+@pytest.mark.parametrize(("limits", "field", "words"), [
+    ("{memory: lots}", "limits.memory", "not a size"),
+    ("{memory: 1m}", "limits.memory", "at least 32 MiB"),
+    ("{memory: -5g}", "limits.memory", "not a size"),
+    ("{pids: 2}", "limits.pids", "16"),
+    ("{pids: many}", "limits.pids", "integer"),
+    ("{cpus: 0}", "limits.cpus", "between 0.01"),
+    ("{cpus: 100000}", "limits.cpus", "CPUs of this host"),
+    ("{swap: 1g}", "limits.swap", "not permitted"),
+    ("512m", "limits", "valid dictionary"),
+])
+def test_bad_limits_name_the_field(tmp_path: Path, limits: str, field: str,
+                                   words: str) -> None:
+    """A wrong limit is refused at start with the field's name and why."""
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(_write(tmp_path, f"{_BASE}limits: {limits}\n"))
+    assert info.value.field == field
+    assert words in str(info.value)
+
+
+def test_database_unreadable_by_containers_is_refused(tmp_path: Path, csv_file: Path) -> None:
+    """A database file the container user cannot read is a config error, not a crash later."""
+    # Prepare: owned by someone else than the container user, readable by no one else
+    csv_file.chmod(0o600)
+    owner_is_container_user = os.geteuid() != 0
+    if owner_is_container_user:  # a non-root node's containers run as itself
+        csv_file.chmod(0o000)
+    path = _write(tmp_path, f"{_BASE}databases:\n  - {{label: default, uri: {csv_file}}}\n")
+    # Execute
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(path)
+    # Assert
+    assert info.value.field == "databases[0].uri"
+    assert "cannot read it" in str(info.value)
+    csv_file.chmod(0o644)
+    assert load_settings(path).databases[0].uri == csv_file.resolve()
