@@ -3,7 +3,8 @@
 FastAPI documents a 422 ``HTTPValidationError`` for every route with parameters; this server
 answers such requests 400 ``{"msg", "errors"}`` (CONTRACT §8). :func:`install_openapi`
 rewrites the generated document once: 422 becomes 400 :class:`~v6flow.schemas.ValidationMsg`,
-every route behind a bearer token documents 401, and the error models are components.
+every route behind a bearer token documents 401, every route with a body documents 413 (the
+body limit), and the error models are components.
 Routes declare their other refusals with ``responses=errors(403, 404, ...)``.
 """
 
@@ -52,6 +53,8 @@ def rewrite_errors(schema: dict[str, Any]) -> dict[str, Any]:
             if responses.pop("422", None) is not None or operation.get("parameters") \
                     or operation.get("requestBody"):
                 responses["400"] = _json("ValidationMsg", DESCRIPTIONS[400])
+            if operation.get("requestBody"):  # server.api.limits answers it
+                responses.setdefault("413", _json("Msg", DESCRIPTIONS[413]))
             if operation.get("security"):
                 responses.setdefault("401", _json("Msg", DESCRIPTIONS[401]))
     for unused in ("HTTPValidationError", "ValidationError"):

@@ -7,15 +7,21 @@ relations, pages, datetimes).
 
 from v6flow.schemas.collaboration import CollaborationCreate, CollaborationOut
 from v6flow.schemas.common import (
+    DATABASE_LABEL_PATTERN,
     MAX_ID,
+    DatabaseLabel,
     FieldError,
     Id,
     Msg,
+    MultiLine,
     Page,
     PageLinks,
     Rel,
+    SingleLine,
+    StoredText,
     ValidationMsg,
     WireDatetime,
+    is_database_label,
 )
 from v6flow.schemas.misc import (
     AlgorithmAddressesOut,
@@ -28,7 +34,9 @@ from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, Node
 from v6flow.schemas.organization import OrganizationCreate, OrganizationOut, OrganizationUpdate
 from v6flow.schemas.role import RoleOut, RuleOut
 from v6flow.schemas.task import (
+    MAX_LOG_LINES_PER_CALL,
     DatabaseSpec,
+    ImageReference,
     KilledRun,
     KillNodeTasks,
     KillOut,
@@ -44,6 +52,7 @@ from v6flow.schemas.task import (
     TaskDatabaseOut,
     TaskOut,
     TaskStatusOut,
+    image_reference_problem,
 )
 from v6flow.schemas.token import (
     ContainerTokenOut,
@@ -55,23 +64,28 @@ from v6flow.schemas.token import (
 from v6flow.schemas.user import UserCreate, UserOut
 
 __all__ = [
+    "DATABASE_LABEL_PATTERN",
     "MAX_ID",
+    "MAX_LOG_LINES_PER_CALL",
     "AlgorithmAddressesOut",
     "BlobStoreStatusOut",
     "CollaborationCreate",
     "CollaborationOut",
     "ContainerTokenOut",
     "ContainerTokenRequest",
+    "DatabaseLabel",
     "DatabaseSpec",
     "FieldError",
     "HealthOut",
     "Id",
+    "ImageReference",
     "KillNodeTasks",
     "KillOut",
     "KillTask",
     "KilledRun",
     "LogAppendOut",
     "Msg",
+    "MultiLine",
     "NodeConfigItem",
     "NodeCreate",
     "NodeCreatedOut",
@@ -92,6 +106,8 @@ __all__ = [
     "RunLogLines",
     "RunOut",
     "RunUpdate",
+    "SingleLine",
+    "StoredText",
     "TaskCreate",
     "TaskDatabaseOut",
     "TaskOut",
@@ -103,4 +119,6 @@ __all__ = [
     "ValidationMsg",
     "VersionOut",
     "WireDatetime",
+    "image_reference_problem",
+    "is_database_label",
 ]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from v6flow.schemas.common import Id, Rel, WireDatetime
+from v6flow.schemas.common import Id, Rel, SingleLine, WireDatetime
 
 
 class NodeCreate(BaseModel):
@@ -14,7 +14,7 @@ class NodeCreate(BaseModel):
 
     collaboration_id: Id
     organization_id: Id | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=255)
 
 
 class NodeConfigItem(BaseModel):

@@ -6,15 +6,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-from v6flow.schemas.common import Id
+from v6flow.schemas.common import Id, SingleLine, StoredText
 
 
 class UserLogin(BaseModel):
     """``POST /token/user``."""
 
-    username: str = Field(min_length=1, max_length=255)
-    password: str = Field(min_length=1, max_length=1024)
-    mfa_code: str | None = Field(default=None, max_length=16)
+    username: SingleLine = Field(min_length=1, max_length=255)
+    password: StoredText = Field(min_length=1, max_length=1024)
+    mfa_code: SingleLine | None = Field(default=None, max_length=16)
 
 
 class NodeLogin(BaseModel):
@@ -27,7 +27,7 @@ class ContainerTokenRequest(BaseModel):
     """``POST /token/container`` (sent by a node for the container it is about to start)."""
 
     task_id: Id
-    image: str = Field(min_length=1, max_length=1024)
+    image: SingleLine = Field(min_length=1, max_length=1024)
 
 
 class TokenPairOut(BaseModel):
