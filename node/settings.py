@@ -33,6 +33,8 @@ from v6flow import __version__
 from v6flow.errors import ConfigurationError
 from v6flow.schemas import is_database_label
 
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 #: Keys the node never lets ``algorithm_env`` set (they come from the image).
 ENV_NOT_SETTABLE = frozenset({"PKG_NAME"})
 
