@@ -10,7 +10,8 @@ size and how far the peak rose above the memory the process held just before:
 - ``GET /api/run?per_page=1000`` over ``--tasks`` tasks whose two runs each carry an input
   of ``--input-mb`` (with and without ``include=input``);
 - ``GET /api/result?per_page=1000`` after a node reported a result of ``--input-mb`` for
-  every run.
+  every run of its organization, and ``GET /api/task?per_page=1000`` (plain, and with
+  ``include=results``) over all of it.
 
     python benchmarks/server_memory.py [--junk-mb 100] [--tasks 8] [--input-mb 6]
 
@@ -235,6 +236,12 @@ def main() -> None:
                 rows.append(measured_get(
                     http, meter, f"GET /run?per_page=1000&include=input ({stored:.0f} MB)",
                     "run", {"per_page": 1000, "include": "input"}))
+                rows.append(measured_get(
+                    http, meter, "GET /task?per_page=1000 (over all of the above)", "task",
+                    {"per_page": 1000}))
+                rows.append(measured_get(
+                    http, meter, "GET /task?per_page=1000&include=results", "task",
+                    {"per_page": 1000, "include": "results"}))
         finally:
             process.terminate()
             process.wait(timeout=30)

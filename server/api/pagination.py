@@ -162,7 +162,14 @@ def stream_query(session: Session, stmt: Select[Any], params: PageParams, rows: 
     """
     ids = list(session.scalars(stmt.with_only_columns(rows.id_column).limit(params.per_page)
                                .offset((params.page - 1) * params.per_page)))
-    total = count(session, stmt)
+    return stream_ids(session, ids, count(session, stmt), params, rows,
+                      session_factory=session_factory, budget=budget)
+
+
+def stream_ids(session: Session, ids: Sequence[int], total: int, params: PageParams,
+               rows: StreamedRows, *, session_factory: sessionmaker[Session],
+               budget: int) -> StreamingResponse:
+    """Stream the page of already chosen ``ids`` (see :func:`stream_query`)."""
     sizes = rows.sizes(session, ids) if ids else {}
     links, headers = _page_links(total, params)
     groups = size_groups(ids, sizes, budget)

@@ -30,7 +30,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy.orm import Session, defer, selectinload, undefer
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import Identity, NodeIdentity
@@ -153,11 +153,30 @@ def stored_sizes(session: Session, ids: Sequence[int], fields: RunFields) -> dic
             session.execute(select(Run.id, size).where(Run.id.in_(ids)))}
 
 
+def task_sizes(session: Session, task_ids: Sequence[int], fields: RunFields) -> dict[int, int]:
+    """Bytes of the large columns ``fields`` sends, summed over each task's runs."""
+    size: Any = literal(0)
+    for wanted, column in ((fields.input, Run.input), (fields.result, Run.result),
+                           (fields.log, Run.log)):
+        if wanted:
+            size = size + func.coalesce(func.length(column), 0)
+    return {task_id: int(total or 0) for task_id, total in session.execute(
+        select(Run.task_id, func.sum(size)).where(Run.task_id.in_(task_ids))
+        .group_by(Run.task_id))}
+
+
+def load_tasks(session: Session, ids: Sequence[int], fields: RunFields) -> list[Task]:
+    """The tasks of ``ids`` with their runs, loading only the run columns in ``fields``."""
+    columns = [undefer(column) if wanted else defer(column) for wanted, column in (
+        (fields.input, Run.input), (fields.result, Run.result), (fields.log, Run.log))]
+    return list(session.scalars(select(Task).where(Task.id.in_(ids)).options(
+        selectinload(Task.runs).options(*columns), selectinload(Task.databases))))
+
+
 def load_runs(session: Session, ids: Sequence[int], fields: RunFields) -> list[Run]:
     """The runs of ``ids`` with their task, loading only the large columns in ``fields``."""
-    options: list[Any] = [defer(column) for wanted, column in (
-        (fields.input, Run.input), (fields.result, Run.result), (fields.log, Run.log))
-        if not wanted]
+    options: list[Any] = [undefer(column) if wanted else defer(column) for wanted, column in (
+        (fields.input, Run.input), (fields.result, Run.result), (fields.log, Run.log))]
     task = selectinload(Run.task)
     options.append(task.selectinload(Task.databases))
     if fields.task:  # the task's status is derived from its runs: their status only

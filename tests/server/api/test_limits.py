@@ -263,25 +263,45 @@ def test_a_page_of_large_inputs_keeps_memory_bounded(server: ServerProcess, smal
     assert peak.growth_mb < GROWTH_BOUND_MB, peak.growth_mb
 
 
-def test_a_page_of_large_results_keeps_memory_bounded(server: ServerProcess,
-                                                      small_world: World) -> None:
-    """GET /result over 48 MB of results answers them all; the peak RSS rises < 100 MB."""
-    # Prepare: one node reports a 4 MB result for each of 12 runs.
+@pytest.fixture(scope="module")
+def large_results(small_world: World, large_inputs: dict[int, str]) -> dict[int, str]:
+    """About 32 MB of results: a node reports 4 MB for each of its 8 runs (by run id)."""
     world = small_world
     node = world.node_token(world.org_ids[0])
-    expected: dict[int, str] = {}
-    for _ in range(12):
-        task = world.create_task([world.org_ids[0]])
-        run_id = world.runs(task["id"])[0]["id"]
-        expected[run_id] = base64.b64encode(secrets.token_bytes(3 * MB)).decode()
+    results: dict[int, str] = {}
+    for run_id in sorted(large_inputs)[:24]:
+        run = world.ok("GET", f"/run/{run_id}")
+        if run["organization"]["id"] != world.org_ids[0]:
+            continue
+        results[run_id] = base64.b64encode(secrets.token_bytes(3 * MB)).decode()
         world.ok("PATCH", f"/run/{run_id}", node,
-                 json={"result": expected[run_id], "status": "completed"})
-    # Execute
+                 json={"result": results[run_id], "status": "completed"})
+    return results
+
+
+def test_a_page_of_large_results_keeps_memory_bounded(server: ServerProcess, small_world: World,
+                                                      large_results: dict[int, str]) -> None:
+    """GET /result over 32 MB of results answers them all; the peak RSS rises < 100 MB."""
     with Peak(server.process.pid) as peak:
-        response = _slow_get(world, "/result", {"per_page": 1000})
-    # Assert
+        response = _slow_get(small_world, "/result", {"per_page": 1000})
     got = {item["id"]: item["result"] for item in response.json()["data"]}
-    assert {k: got[k] for k in expected} == expected
+    assert {k: got[k] for k in large_results} == large_results
+    assert peak.growth_mb < GROWTH_BOUND_MB, peak.growth_mb
+
+
+@pytest.mark.parametrize("include", [None, "results", "runs"])
+def test_a_page_of_tasks_keeps_memory_bounded(server: ServerProcess, small_world: World,
+                                              large_results: dict[int, str],
+                                              include: str | None) -> None:
+    """GET /task?per_page=1000 over large inputs and results: the peak RSS rises < 100 MB."""
+    params: dict[str, Any] = {"per_page": 1000, **({"include": include} if include else {})}
+    with Peak(server.process.pid) as peak:
+        response = _slow_get(small_world, "/task", params)
+    assert response.status_code == 200
+    embedded = {item["id"]: item["result"] for task in response.json()["data"]
+                if isinstance(task["results"], list) for item in task["results"]}
+    assert ({k: embedded[k] for k in large_results} if include == "results" else embedded) == (
+        large_results if include == "results" else {})
     assert peak.growth_mb < GROWTH_BOUND_MB, peak.growth_mb
 
 
