@@ -32,7 +32,8 @@ def prepare_database(state: AppState) -> TokenIssuer:
     """Migrate, seed rules/roles, create root on first start and load the JWT secret.
 
     Raises:
-        ConfigurationError: the database has no users and no root password is set.
+        ConfigurationError: the database has no users and no root password is set, or the
+            JWT key file is unusable (``jwt_secret_file``).
     """
     settings = state.settings
     upgrade_to_head(state.engine)
@@ -44,6 +45,8 @@ def prepare_database(state: AppState) -> TokenIssuer:
         secret = bootstrap.load_jwt_secret(
             session=session, secret_file=settings.secret_file(),
             configured=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None)
+        log.info("jwt_key_loaded", source="setting" if settings.jwt_secret else "file",
+                 path=None if settings.jwt_secret else str(settings.secret_file().resolve()))
         presence.mark_all_offline(session=session)
     return TokenIssuer(secret=secret, access_minutes=settings.access_token_minutes,
                        refresh_minutes=settings.refresh_token_minutes)
