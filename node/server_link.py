@@ -132,8 +132,9 @@ class ServerLink:
         return result
 
     async def open_runs(self, task_id: int | None = None) -> list[dict[str, Any]]:
-        """Every open run of this node (optionally of one task), task included, all pages."""
-        params: dict[str, Any] = {"state": "open", "node_id": self.node_id, "include": "task"}
+        """Every open run of this node (optionally of one task), task and input included."""
+        params: dict[str, Any] = {"state": "open", "node_id": self.node_id,
+                                  "include": ["task", "input"]}
         if task_id is not None:
             params["task_id"] = task_id
         runs: list[dict[str, Any]] = []

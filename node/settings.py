@@ -37,6 +37,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from node.runtime.identity import unreadable_reason
 from v6flow import __version__
 from v6flow.errors import ConfigurationError
+from v6flow.schemas import is_database_label
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -61,8 +62,9 @@ class Database(BaseModel):
     @field_validator("label")
     @classmethod
     def _label_is_identifier(cls, value: str) -> str:
-        if not _IDENTIFIER.match(value):
-            raise ValueError(f"{value!r} is not a Python identifier")
+        if not is_database_label(value):
+            raise ValueError(f"{value!r} is not a database label (a letter or underscore, then "
+                             "letters, digits or underscores, at most 64 in all)")
         return value
 
     @field_validator("uri")

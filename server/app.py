@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from server.api import ROUTERS
 from server.api.access_log import AccessLogMiddleware
 from server.api.error_handlers import method_table, register_error_handlers
+from server.api.limits import install_body_limits
 from server.api.openapi import install_openapi
 from server.auth.tokens import TokenIssuer
 from server.db.migrate import upgrade_to_head
-from server.db.models import Authenticatable
 from server.db.session import make_engine, make_session_factory
-from server.events import EventBus, InProcessEventBus
-from server.services import bootstrap
+from server.events import EventBus, InProcessEventBus, Outbox
+from server.services import bootstrap, presence
 from server.settings import ServerSettings
 from server.state import AppState
 from v6flow.compat import VANTAGE6_VERSION
@@ -32,7 +34,8 @@ def prepare_database(state: AppState) -> TokenIssuer:
     """Migrate, seed rules/roles, create root on first start and load the JWT secret.
 
     Raises:
-        ConfigurationError: the database has no users and no root password is set.
+        ConfigurationError: the database has no users and no root password is set, or the
+            JWT key file is unusable (``jwt_secret_file``).
     """
     settings = state.settings
     upgrade_to_head(state.engine)
@@ -41,13 +44,39 @@ def prepare_database(state: AppState) -> TokenIssuer:
         password = settings.root_password.get_secret_value() if settings.root_password else None
         if bootstrap.ensure_root_user(session=session, root_password=password):
             log.info("root_user_created", username=bootstrap.ROOT_USERNAME)
-        secret = (settings.jwt_secret.get_secret_value() if settings.jwt_secret
-                  else bootstrap.jwt_secret(session=session))
-        # nobody is connected to a process that is just starting
-        session.execute(update(Authenticatable).values(status="offline").where(
-            Authenticatable.type == "node", Authenticatable.status == "online"))
+        secret = bootstrap.load_jwt_secret(
+            session=session, secret_file=settings.secret_file(),
+            configured=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None)
+        log.info("jwt_key_loaded", source="setting" if settings.jwt_secret else "file",
+                 path=None if settings.jwt_secret else str(settings.secret_file().resolve()))
+        presence.mark_all_offline(session=session)
     return TokenIssuer(secret=secret, access_minutes=settings.access_token_minutes,
                        refresh_minutes=settings.refresh_token_minutes)
+
+
+def presence_round(state: AppState, connected: frozenset[int]) -> list[int]:
+    """One round of the presence job: refresh this process's nodes, fail absent nodes' runs."""
+    outbox = Outbox()
+    with state.session_factory.begin() as session:
+        presence.refresh_connected(session=session, node_ids=connected)
+    with state.session_factory.begin() as session:
+        failed = presence.sweep_offline_nodes(
+            session=session, connected=connected, outbox=outbox,
+            offline_after=state.settings.node_offline_fail_seconds)
+    outbox.flush_to(state.bus)
+    if failed:
+        log.warning("runs_failed_node_offline", run_ids=failed)
+    return failed
+
+
+async def presence_job(state: AppState) -> None:
+    """Run :func:`presence_round` every ``presence_interval_seconds`` until cancelled."""
+    while True:
+        await asyncio.sleep(state.settings.presence_interval_seconds)
+        try:
+            await run_in_threadpool(presence_round, state, state.node_streams.connected())
+        except Exception:  # a failed round (database away) must not end the job
+            log.exception("presence_round_failed")
 
 
 def create_app(settings: ServerSettings, *, engine: Engine | None = None,
@@ -64,10 +93,14 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
         if state.issuer is None:
             state.issuer = await run_in_threadpool(prepare_database, state)
         await state.bus.start()
+        job = asyncio.create_task(presence_job(state), name="presence")
         log.info("server_started", database=engine.url.render_as_string(hide_password=True))
         try:
             yield
         finally:
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
             await state.bus.stop()
             engine.dispose()
 
@@ -79,6 +112,7 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
         app.include_router(router, prefix=API_PREFIX)
     app.state.method_table = method_table(ROUTERS, API_PREFIX)
     register_error_handlers(app)
+    install_body_limits(app, state, API_PREFIX)
     app.add_middleware(AccessLogMiddleware)
     install_openapi(app)
     return app

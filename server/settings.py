@@ -10,10 +10,11 @@ Unknown keys are refused, so a typo is reported instead of silently ignored.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from limits import parse_many
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,7 +52,15 @@ class ServerSettings(BaseSettings):
     )
     jwt_secret: SecretStr | None = Field(
         default=None,
-        description="HS256 signing key; when unset one is generated once and kept in the database.",
+        description="HS256 signing key. When unset, the key is read from jwt_secret_file "
+                    "(generated there on the first start); it is never kept in the database.",
+    )
+    jwt_secret_file: Path | None = Field(
+        default=None,
+        description="File holding the signing key (created with mode 0600 when missing). "
+                    "Default: beside the SQLite file ('<database>.jwt-secret'), or "
+                    "'v6flow-server.jwt-secret' in the working directory for PostgreSQL. "
+                    "Several replicas must share one key: set jwt_secret or a shared file.",
     )
     host: str = Field(default="127.0.0.1", description="Interface to listen on.")
     port: int = Field(default=7601, ge=0, le=65535, description="TCP port to listen on.")
@@ -124,6 +133,46 @@ class ServerSettings(BaseSettings):
                     "are accepted, from all addresses together, as 'N/period'.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings,
                                description="Outgoing mail (recovery tokens).")
+    max_body_bytes: int = Field(
+        default=1024 * 1024, gt=0,
+        description="Largest request body of any route without its own limit; a larger one "
+                    "is answered 413 before it is read.",
+    )
+    max_task_body_bytes: int = Field(
+        default=16 * 1024 * 1024, gt=0,
+        description="Largest POST /task body (inputs of all organizations together); applies "
+                    "to callers with a valid user or container token, others get "
+                    "max_body_bytes.",
+    )
+    max_result_body_bytes: int = Field(
+        default=64 * 1024 * 1024, gt=0,
+        description="Largest PATCH /run/<id> body (a run's result and log), for node tokens "
+                    "only; until results move to a blob store, this bounds a result.",
+    )
+    max_log_bytes: int = Field(
+        default=1024 * 1024, gt=0,
+        description="Most bytes of a run's stored log; beyond it the oldest part is dropped "
+                    "and the log says so.",
+    )
+    max_log_line_bytes: int = Field(
+        default=16 * 1024, gt=0,
+        description="Longest live log line (POST /run/<id>/log); longer lines are cut.",
+    )
+    page_bytes: int = Field(
+        default=8 * 1024 * 1024, gt=0,
+        description="Run and result lists are streamed, this many bytes of stored "
+                    "input/result/log read from the database at a time.",
+    )
+    node_offline_fail_seconds: float = Field(
+        default=900.0, gt=0,
+        description="A node without an event stream for this long has its started runs "
+                    "(initializing, active) failed with the reason in their log.",
+    )
+    presence_interval_seconds: float = Field(
+        default=30.0, gt=0,
+        description="How often the server refreshes the presence of its connected nodes and "
+                    "fails the runs of nodes offline past node_offline_fail_seconds.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -144,6 +193,25 @@ class ServerSettings(BaseSettings):
         except ValueError as exc:
             raise ValueError("must look like '10/minute' (several separated by ';')") from exc
         return value
+
+    @model_validator(mode="after")
+    def _presence_faster_than_cutoff(self) -> ServerSettings:
+        """The presence job must run several times within the offline cutoff."""
+        if self.presence_interval_seconds * 2 > self.node_offline_fail_seconds:
+            raise ValueError("presence_interval_seconds must be at most half of "
+                             "node_offline_fail_seconds")
+        return self
+
+    def secret_file(self) -> Path:
+        """Where the JWT signing key is kept when ``jwt_secret`` is not set."""
+        if self.jwt_secret_file is not None:
+            return self.jwt_secret_file
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and len(self.database_url) > len(prefix):
+            database = self.database_url[len(prefix):].split("?", 1)[0]
+            if database and database != ":memory:":
+                return Path(database + ".jwt-secret")
+        return Path("v6flow-server.jwt-secret")
 
     @field_validator("log_level")
     @classmethod

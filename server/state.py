@@ -24,6 +24,10 @@ class NodeStreams:
         """A stream of ``node_id`` opened."""
         self._counts[node_id] = self._counts.get(node_id, 0) + 1
 
+    def connected(self) -> frozenset[int]:
+        """The nodes with at least one open stream."""
+        return frozenset(self._counts)
+
     def leave(self, node_id: int) -> bool:
         """A stream closed; True when it was the node's last one."""
         left = self._counts.get(node_id, 1) - 1

@@ -3,7 +3,9 @@
 FastAPI documents a 422 ``HTTPValidationError`` for every route with parameters; this server
 answers such requests 400 ``{"msg", "errors"}`` (CONTRACT §8). :func:`install_openapi`
 rewrites the generated document once: 422 becomes 400 :class:`~v6flow.schemas.ValidationMsg`,
-every route behind a bearer token documents 401, and the error models are components.
+every route behind a bearer token documents 401, every route with a body documents 413 (the
+body limit), every write documents 409 (a unique constraint, answered by the ``IntegrityError``
+handler), and the error models are components.
 Routes declare their other refusals with ``responses=errors(403, 404, ...)``.
 """
 
@@ -26,6 +28,7 @@ DESCRIPTIONS: dict[int, str] = {
     429: "Too many requests: try again later (see Retry-After)",
 }
 _REF = "#/components/schemas/{model}"
+_WRITES = frozenset({"post", "put", "patch", "delete"})
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -47,11 +50,15 @@ def rewrite_errors(schema: dict[str, Any]) -> dict[str, Any]:
         components.update(model_schema.pop("$defs", {}))
         components[model.__name__] = model_schema
     for item in schema.get("paths", {}).values():
-        for operation in item.values():
+        for method, operation in item.items():
             responses = operation.setdefault("responses", {})
             if responses.pop("422", None) is not None or operation.get("parameters") \
                     or operation.get("requestBody"):
                 responses["400"] = _json("ValidationMsg", DESCRIPTIONS[400])
+            if operation.get("requestBody"):  # server.api.limits answers it
+                responses.setdefault("413", _json("Msg", DESCRIPTIONS[413]))
+            if method in _WRITES:  # a unique constraint: the IntegrityError handler's 409
+                responses.setdefault("409", _json("Msg", DESCRIPTIONS[409]))
             if operation.get("security"):
                 responses.setdefault("401", _json("Msg", DESCRIPTIONS[401]))
     for unused in ("HTTPValidationError", "ValidationError"):

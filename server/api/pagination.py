@@ -3,19 +3,27 @@
 ``PageDep`` reads ``page``/``per_page`` and carries the request (for the links) and the
 response (for the headers), so a route only hands its query and a row shaper to
 :func:`paginate_query` and returns the :class:`~v6flow.schemas.Page` it gets back.
+
+Pages whose rows carry large stored text (run inputs, results, logs) go through
+:func:`stream_query` instead: it selects the page's ids, asks the database how many bytes each
+row carries, and streams the JSON while loading the rows a byte budget at a time, so memory
+is bounded by the budget (or one row), not by ``per_page`` times the largest row.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from pydantic_core import to_json
 from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from v6flow.schemas import Page, PageLinks
 
@@ -71,14 +79,22 @@ def _links(request: Request, page: int, last: int) -> PageLinks:
                      next=link(page + 1) if page < last else None)
 
 
-def page_of(data: list[ItemT], *, total: int, params: PageParams) -> Page[ItemT]:
-    """The page of already-shaped items; sets the ``total-count`` and ``Link`` headers."""
+def _page_links(total: int, params: PageParams) -> tuple[PageLinks, dict[str, str]]:
     last = max(1, math.ceil(total / params.per_page))
     links = _links(params.request, params.page, last)
-    params.response.headers["total-count"] = str(total)
-    params.response.headers["Link"] = ",".join(
-        f"<{url}>; rel={name}" for name, url in links.model_dump().items() if url is not None)
-    params.response.headers["access-control-expose-headers"] = "total-count, Link"
+    headers = {
+        "total-count": str(total),
+        "Link": ",".join(f"<{url}>; rel={name}" for name, url in links.model_dump().items()
+                         if url is not None),
+        "access-control-expose-headers": "total-count, Link",
+    }
+    return links, headers
+
+
+def page_of(data: list[ItemT], *, total: int, params: PageParams) -> Page[ItemT]:
+    """The page of already-shaped items; sets the ``total-count`` and ``Link`` headers."""
+    links, headers = _page_links(total, params)
+    params.response.headers.update(headers)
     return Page[ItemT](data=data, links=links)
 
 
@@ -102,3 +118,76 @@ def paginate_list(items: Sequence[T], params: PageParams,
     start = (params.page - 1) * params.per_page
     window = items[start:start + params.per_page]
     return page_of(shape(window), total=len(items), params=params)
+
+
+def size_groups(ids: Sequence[int], sizes: Mapping[int, int], budget: int) -> list[list[int]]:
+    """Split ``ids`` (in order) into groups of at most ``budget`` bytes; a larger row is alone."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for row_id in ids:
+        size = sizes.get(row_id, 0)
+        if current and used + size > budget:
+            groups.append(current)
+            current, used = [], 0
+        current.append(row_id)
+        used += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+@dataclass(frozen=True)
+class StreamedRows:
+    """How :func:`stream_query` reads one kind of row.
+
+    Attributes:
+        id_column: the primary key column of the selected rows.
+        sizes: bytes of large stored text each id carries (as the database counts them).
+        shape: loads the rows of some ids in a session and shapes them, in any order.
+    """
+
+    id_column: Any
+    sizes: Callable[[Session, Sequence[int]], Mapping[int, int]]
+    shape: Callable[[Session, Sequence[int]], dict[int, BaseModel]]
+
+
+def stream_query(session: Session, stmt: Select[Any], params: PageParams, rows: StreamedRows,
+                 *, session_factory: sessionmaker[Session], budget: int) -> StreamingResponse:
+    """Page ``stmt`` in SQL and stream ``{"data", "links"}``, loading ``budget`` bytes at a time.
+
+    The ids and the total are read now (in the request's transaction, so errors are still
+    answered normally); the rows are read while the body is sent, each group in its own
+    short session. A row deleted in between is left out.
+    """
+    ids = list(session.scalars(stmt.with_only_columns(rows.id_column).limit(params.per_page)
+                               .offset((params.page - 1) * params.per_page)))
+    return stream_ids(session, ids, count(session, stmt), params, rows,
+                      session_factory=session_factory, budget=budget)
+
+
+def stream_ids(session: Session, ids: Sequence[int], total: int, params: PageParams,
+               rows: StreamedRows, *, session_factory: sessionmaker[Session],
+               budget: int) -> StreamingResponse:
+    """Stream the page of already chosen ``ids`` (see :func:`stream_query`)."""
+    sizes = rows.sizes(session, ids) if ids else {}
+    links, headers = _page_links(total, params)
+    groups = size_groups(ids, sizes, budget)
+
+    def body() -> Iterator[bytes]:
+        yield b'{"data":['
+        first = True
+        for group in groups:
+            # Shaped before the first byte is sent: the session (and SQLite's lock) is not
+            # held while a slow client reads.
+            with session_factory() as group_session:
+                shaped = rows.shape(group_session, group)
+            for row_id in group:
+                item = shaped.pop(row_id, None)
+                if item is None:
+                    continue
+                yield (b"" if first else b",") + to_json(item)
+                first = False
+        yield b'],"links":' + links.model_dump_json().encode() + b"}"
+
+    return StreamingResponse(body(), media_type="application/json", headers=headers)

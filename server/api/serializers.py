@@ -143,10 +143,16 @@ def _node_summary(run: Run, nodes: NodeIndex) -> NodeSummary | None:
     return NodeSummary(id=node.id, ip=node.ip, status=node.status, name=node.name)
 
 
-def run_out(run: Run, nodes: NodeIndex, *, include_task: bool = False) -> RunOut:
-    """Run (without ``result``); ``task`` is the whole task when included."""
+def run_out(run: Run, nodes: NodeIndex, *, include_task: bool = False,
+            include_input: bool = False) -> RunOut:
+    """Run (without ``result``); ``task`` is the whole task when included.
+
+    ``input`` is left out unless asked for: lists must not carry every run's input (the v4
+    clients treat a missing input as empty), and a list may not even have loaded it.
+    """
     return RunOut(
-        id=run.id, input=run.input, assigned_at=run.assigned_at, started_at=run.started_at,
+        id=run.id, input=run.input if include_input else None, assigned_at=run.assigned_at,
+        started_at=run.started_at,
         finished_at=run.finished_at, status=RunStatus(run.status), log=run.log,
         cleanup_at=run.cleanup_at, blob_storage_used=bool(run.blob_storage_used),
         organization=rel("organization", run.organization_id),

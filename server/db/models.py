@@ -261,9 +261,11 @@ class Run(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
-    input: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[str | None] = mapped_column(Text)
-    log: Mapped[str | None] = mapped_column(Text)
+    # Large text (up to the body limits) is loaded only when read: listing runs or deriving
+    # a task's status must not pull every input, result and log into memory.
+    input: Mapped[str | None] = mapped_column(Text, deferred=True)
+    result: Mapped[str | None] = mapped_column(Text, deferred=True)
+    log: Mapped[str | None] = mapped_column(Text, deferred=True)
     status: Mapped[str] = mapped_column(String(64))
     assigned_at: Mapped[datetime | None] = mapped_column(DateTime)
     started_at: Mapped[datetime | None] = mapped_column(DateTime)

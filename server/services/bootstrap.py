@@ -1,11 +1,19 @@
-"""Start-up state: the rule table, default roles, the root user and the JWT secret."""
+"""Start-up state: the rule table, default roles, the root user and the JWT secret.
+
+The JWT signing key is never kept in the database: whoever reads a backup could forge
+tokens. It comes from the settings, or from a file beside the database (mode 0600, written
+once). Databases of earlier versions kept it in ``server_setting``; :func:`load_jwt_secret`
+moves it into the file and deletes the row, so tokens issued before the upgrade stay valid.
+"""
 
 from __future__ import annotations
 
+import os
 import secrets
+import stat
+from pathlib import Path
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.auth.passwords import hash_password
@@ -74,18 +82,81 @@ def ensure_root_user(*, session: Session, root_password: str | None) -> bool:
     return True
 
 
-def jwt_secret(*, session: Session) -> str:
-    """The signing key kept in the database; generated once on the very first start."""
+def load_jwt_secret(*, session: Session, configured: str | None, secret_file: Path) -> str:
+    """The signing key: the configured one, or the file's; a key left in the database moves out.
+
+    Raises:
+        ConfigurationError: the file cannot be read or written, is empty, or holds another key
+            than the one the database still carries (field ``jwt_secret_file``).
+    """
     stored = session.get(ServerSetting, JWT_SECRET_KEY)
     if stored is not None:
-        return stored.value
-    value = secrets.token_urlsafe(48)
+        legacy = stored.value
+        session.delete(stored)
+        session.flush()
+        if configured:
+            return configured  # the database's key was not in use
+        write_secret_file(secret_file, legacy)
+        return legacy
+    if configured:
+        return configured
+    return read_secret_file(secret_file, create=True)
+
+
+def _config_error(secret_file: Path, reason: str) -> ConfigurationError:
+    return ConfigurationError("jwt_secret_file", f"{secret_file}: {reason}")
+
+
+def read_secret_file(secret_file: Path, *, create: bool) -> str:
+    """The key in ``secret_file``; with ``create``, a new one is written first when missing.
+
+    Raises:
+        ConfigurationError: unreadable, empty, or not creatable.
+    """
+    if create and not secret_file.exists():
+        try:
+            write_secret_file(secret_file, secrets.token_urlsafe(48))
+        except ConfigurationError:
+            if not secret_file.exists():
+                raise
     try:
-        with session.begin_nested():
-            session.add(ServerSetting(key=JWT_SECRET_KEY, value=value))
-    except IntegrityError:  # another replica won the race: use its secret
-        stored = session.get(ServerSetting, JWT_SECRET_KEY)
-        if stored is None:
-            raise
-        return stored.value
+        value = secret_file.read_text(encoding="utf-8").strip()
+        mode = stat.S_IMODE(secret_file.stat().st_mode)
+    except OSError as exc:
+        raise _config_error(secret_file, f"cannot read the key ({exc.strerror})") from exc
+    if not value:
+        raise _config_error(secret_file, "the file is empty")
+    if mode & 0o077:
+        raise _config_error(secret_file, f"others may read the key (mode {mode:o}); "
+                                         "chmod 600 it")
     return value
+
+
+def write_secret_file(secret_file: Path, value: str) -> None:
+    """Write ``value`` to a new file only its owner may read; an identical file is kept.
+
+    The key is written to a temporary file that is then hard-linked into place, so a reader
+    (another replica starting at the same moment) never sees a half-written file.
+
+    Raises:
+        ConfigurationError: the file exists with another key, or cannot be written.
+    """
+    temporary = secret_file.with_name(f".{secret_file.name}.{secrets.token_hex(4)}")
+    try:
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(value + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, secret_file)
+    except FileExistsError:
+        if read_secret_file(secret_file, create=False) != value:
+            raise _config_error(
+                secret_file, "holds another key than the one this database used; tokens "
+                             "issued by this server need the database's key: move the file "
+                             "away and start again") from None
+    except OSError as exc:
+        raise _config_error(secret_file, f"cannot create the key file ({exc.strerror})") from exc
+    finally:
+        temporary.unlink(missing_ok=True)

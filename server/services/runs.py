@@ -1,16 +1,39 @@
-"""Runs and results: visibility, listing, node updates, live logs and kills."""
+"""Runs and results: visibility, listing, node updates, live logs, kills and offline nodes.
+
+Listing is split in two so that a page never holds more large text than it must:
+:func:`list_runs` selects and filters (no row is loaded), :func:`stored_sizes` tells how many
+bytes of input/result/log each run carries, and :func:`load_runs` loads a few runs with only
+the large columns that will be sent.
+
+A run's log is bounded (:class:`LogLimits`): a live line longer than ``line_bytes`` is cut,
+and a log longer than ``total_bytes`` keeps its tail under a first line saying so.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session, defer, selectinload, undefer
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
-from server.db.models import Node, Run, Task
+from server.db.models import Authenticatable, Node, Run, Task
 from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from server.events import EventName, Outbox
 from server.services.common import get_or_404
@@ -18,9 +41,53 @@ from server.services.organizations import NO_PERMISSION
 from server.services.reach import Reach, job_reach, narrowest, scope_reach
 from v6flow.schemas import RunUpdate
 from v6flow.status import RunStatus
-from v6flow.wire import utcnow
+from v6flow.wire import format_datetime, utcnow
 
 ALREADY_FINISHED = "Cannot update an already finished algorithm run!"
+LOG_NOTE = "[v6flow server]"
+TRUNCATED_LOG = f"{LOG_NOTE} log truncated: only its last {{limit}} bytes are kept\n"
+CUT_LINE = " [line cut]"
+#: Statuses of a run a node has started and not yet reported finished.
+STARTED = (RunStatus.INITIALIZING.value, RunStatus.ACTIVE.value)
+_NOT_STORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """How much log a run keeps: the whole stored log, and one live line."""
+
+    total_bytes: int
+    line_bytes: int
+
+
+def _cut(text: str, limit: int) -> str:
+    """``text`` shortened to at most ``limit`` UTF-8 bytes (never inside a character)."""
+    raw = text.encode("utf-8")
+    return text if len(raw) <= limit else raw[:limit].decode("utf-8", errors="ignore")
+
+
+def storable(text: str) -> str:
+    """``text`` with what no database can store (NUL, unpaired surrogates) replaced by U+FFFD.
+
+    Logs are whatever a container printed: they are kept, not refused.
+    """
+    return _NOT_STORABLE.sub("\ufffd", text)
+
+
+def bounded_log(log: str | None, limits: LogLimits) -> str | None:
+    """The tail of ``log`` that fits ``limits.total_bytes``, saying when the head was dropped."""
+    if log is None:
+        return None
+    log = storable(log)
+    raw = log.encode("utf-8")
+    if len(raw) <= limits.total_bytes:
+        return log
+    note = TRUNCATED_LOG.format(limit=limits.total_bytes)
+    if log.startswith(note):  # truncated before: drop the old note, then keep the tail
+        raw = raw[len(note.encode()):]
+    keep = max(limits.total_bytes - len(note.encode()), 0)
+    tail = raw[len(raw) - keep:] if keep else b""
+    return note + tail.decode("utf-8", errors="ignore")
 
 
 def run_reach(identity: Identity, *, cap: Scope = Scope.GLOBAL) -> Reach | None:
@@ -59,10 +126,11 @@ def list_runs(*, session: Session, identity: Identity, task_id: int | None = Non
               organization_id: int | None = None, node_id: int | None = None,
               collaboration_id: int | None = None, state: str | None = None,
               status: str | None = None) -> Select[Run]:
-    """Query of the visible runs, newest first, filtered (``state=open``: not finished)."""
-    stmt = (select(Run).join(Run.task).where(_visible(identity)).order_by(Run.id.desc())
-            .options(selectinload(Run.task).selectinload(Task.runs),
-                     selectinload(Run.task).selectinload(Task.databases)))
+    """Query of the visible runs, newest first, filtered (``state=open``: not finished).
+
+    The query loads nothing by itself: page its ids, then :func:`load_runs`.
+    """
+    stmt = select(Run).join(Run.task).where(_visible(identity)).order_by(Run.id.desc())
     if task_id is not None:
         stmt = stmt.where(Run.task_id == task_id)
     if organization_id is not None:
@@ -83,6 +151,59 @@ def list_runs(*, session: Session, identity: Identity, task_id: int | None = Non
     if status is not None:
         stmt = stmt.where(Run.status == status)
     return stmt
+
+
+@dataclass(frozen=True)
+class RunFields:
+    """Which large columns a listing sends (the others are not even loaded)."""
+
+    input: bool = False
+    result: bool = False
+    log: bool = False
+    task: bool = False
+
+
+def stored_sizes(session: Session, ids: Sequence[int], fields: RunFields) -> dict[int, int]:
+    """Bytes of the large columns ``fields`` sends, per run id (as the database counts)."""
+    columns = [c for wanted, c in ((fields.input, Run.input), (fields.result, Run.result),
+                                   (fields.log, Run.log)) if wanted]
+    size: Any = literal(0)
+    for column in columns:
+        size = size + func.coalesce(func.length(column), 0)
+    return {row_id: int(total or 0) for row_id, total in
+            session.execute(select(Run.id, size).where(Run.id.in_(ids)))}
+
+
+def task_sizes(session: Session, task_ids: Sequence[int], fields: RunFields) -> dict[int, int]:
+    """Bytes of the large columns ``fields`` sends, summed over each task's runs."""
+    size: Any = literal(0)
+    for wanted, column in ((fields.input, Run.input), (fields.result, Run.result),
+                           (fields.log, Run.log)):
+        if wanted:
+            size = size + func.coalesce(func.length(column), 0)
+    return {task_id: int(total or 0) for task_id, total in session.execute(
+        select(Run.task_id, func.sum(size)).where(Run.task_id.in_(task_ids))
+        .group_by(Run.task_id))}
+
+
+def load_tasks(session: Session, ids: Sequence[int], fields: RunFields) -> list[Task]:
+    """The tasks of ``ids`` with their runs, loading only the run columns in ``fields``."""
+    columns = [undefer(column) if wanted else defer(column) for wanted, column in (
+        (fields.input, Run.input), (fields.result, Run.result), (fields.log, Run.log))]
+    return list(session.scalars(select(Task).where(Task.id.in_(ids)).options(
+        selectinload(Task.runs).options(*columns), selectinload(Task.databases))))
+
+
+def load_runs(session: Session, ids: Sequence[int], fields: RunFields) -> list[Run]:
+    """The runs of ``ids`` with their task, loading only the large columns in ``fields``."""
+    options: list[Any] = [undefer(column) if wanted else defer(column) for wanted, column in (
+        (fields.input, Run.input), (fields.result, Run.result), (fields.log, Run.log))]
+    task = selectinload(Run.task)
+    options.append(task.selectinload(Task.databases))
+    if fields.task:  # the task's status is derived from its runs: their status only
+        options.append(task.selectinload(Task.runs).load_only(
+            Run.status, Run.started_at, Run.finished_at))
+    return list(session.scalars(select(Run).where(Run.id.in_(ids)).options(*options)))
 
 
 def node_index(session: Session, runs: Sequence[Run]) -> dict[tuple[int, int], Node]:
@@ -124,8 +245,10 @@ def _run_update_event(outbox: Outbox, run: Run) -> None:
 
 
 def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: RunUpdate,
-               outbox: Outbox) -> Run:
+               outbox: Outbox, log_limits: LogLimits) -> Run:
     """Apply a node's PATCH: only fields present change; a failure fails unstarted siblings.
+
+    A log longer than ``log_limits.total_bytes`` keeps its tail.
 
     Raises:
         NotFoundError, UnauthorizedError (not the owning node), BadRequestError (finished).
@@ -136,7 +259,7 @@ def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: R
         if run.status == RunStatus.KILLED.value and "log" in fields:
             # The server finished the run when it was killed; the node's report that
             # follows still brings the container's log, which killed runs keep (v4 lost it).
-            run.log = data.log
+            run.log = bounded_log(data.log, log_limits)
             _run_update_event(outbox, run)
             return run
         raise BadRequestError(ALREADY_FINISHED)
@@ -149,22 +272,29 @@ def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: R
     if "result" in fields:
         run.result = data.result
     if "log" in fields:
-        run.log = data.log
+        run.log = bounded_log(data.log, log_limits)
     _run_update_event(outbox, run)
     if data.status is not None and data.status.is_failed:
-        now = utcnow()
-        for sibling in run.task.runs:
-            if sibling.id != run.id and sibling.started_at is None and sibling.finished_at is None:
-                sibling.status = RunStatus.FAILED.value
-                sibling.finished_at = now
-                _run_update_event(outbox, sibling)
+        _fail_unstarted_siblings(run, outbox)
     session.flush()
     return run
 
 
+def _fail_unstarted_siblings(run: Run, outbox: Outbox) -> None:
+    now = utcnow()
+    for sibling in run.task.runs:
+        if sibling.id != run.id and sibling.started_at is None and sibling.finished_at is None:
+            sibling.status = RunStatus.FAILED.value
+            sibling.finished_at = now
+            _run_update_event(outbox, sibling)
+
+
 def append_log(*, session: Session, identity: NodeIdentity, run_id: int, lines: list[str],
-               outbox: Outbox) -> Run:
+               outbox: Outbox, log_limits: LogLimits) -> Run:
     """Append live log lines of a running algorithm and emit ``algorithm_log``.
+
+    A line longer than ``log_limits.line_bytes`` is cut (and says so); the stored log keeps
+    its last ``log_limits.total_bytes``.
 
     Raises:
         NotFoundError, UnauthorizedError (not the owning node), BadRequestError (finished).
@@ -173,7 +303,12 @@ def append_log(*, session: Session, identity: NodeIdentity, run_id: int, lines: 
     if run.finished_at is not None:
         raise BadRequestError(ALREADY_FINISHED)
     if lines:
-        run.log = (run.log or "") + "".join(f"{line}\n" for line in lines)
+        limit = max(log_limits.line_bytes - len(CUT_LINE), 0)
+        lines = [storable(line) for line in lines]
+        lines = [line if len(line.encode("utf-8")) <= log_limits.line_bytes
+                 else _cut(line, limit) + CUT_LINE for line in lines]
+        run.log = bounded_log((run.log or "") + "".join(f"{line}\n" for line in lines),
+                              log_limits)
         outbox.emit(EventName.ALGORITHM_LOG, collaboration_id=run.task.collaboration_id,
                     run_id=run.id, task_id=run.task_id, job_id=run.task.job_id,
                     organization_id=run.organization_id, lines=lines)
@@ -206,3 +341,54 @@ def kill_runs(*, tasks: Iterable[Task], outbox: Outbox,
         outbox.emit(EventName.KILL_CONTAINERS, collaboration_id=collaboration_id,
                     kill_list=kill_list)
     return [item for items in per_organization.values() for item in items]
+
+
+def offline_note(node_name: str, since: datetime | None) -> str:
+    """The log line of a run failed because its node stayed away."""
+    moment = format_datetime(since) if since is not None else "an unknown time"
+    return (f"{LOG_NOTE} node {node_name!r} offline since {moment}: the run was failed "
+            "(the node no longer holds an event stream)")
+
+
+def fail_runs_of_offline_node(*, session: Session, node: Node, cutoff: datetime,
+                              outbox: Outbox) -> list[int]:
+    """Fail the started runs of ``node`` when it is still offline since before ``cutoff``.
+
+    One conditional UPDATE per kind of run, safe with several server replicas: only runs
+    still started (initializing/active, not finished) change, and only while the node's
+    ``last_seen`` is still before ``cutoff`` (a node that came back is left alone). The
+    runs of those tasks no node started yet fail too, as after a node's own failure report.
+
+    Returns:
+        The ids of the runs that were failed now.
+    """
+    now = utcnow()
+    still_away = exists().where(
+        Authenticatable.id == node.id,
+        or_(Authenticatable.last_seen.is_(None), Authenticatable.last_seen < cutoff))
+    of_node = and_(Run.organization_id == node.organization_id, Run.task_id.in_(
+        select(Task.id).where(Task.collaboration_id == node.collaboration_id)))
+    note = offline_note(node.name, node.last_seen)
+    failed = session.execute(
+        update(Run).where(of_node, Run.status.in_(STARTED), Run.finished_at.is_(None),
+                          still_away)
+        .values(status=RunStatus.FAILED.value, finished_at=now,
+                log=func.coalesce(Run.log + "\n", "") + note)
+        .returning(Run.id, Run.task_id)
+        .execution_options(synchronize_session=False)).all()
+    if not failed:
+        return []
+    task_ids = sorted({task_id for _run_id, task_id in failed})
+    siblings = session.execute(
+        update(Run).where(Run.task_id.in_(task_ids), Run.started_at.is_(None),
+                          Run.finished_at.is_(None))
+        .values(status=RunStatus.FAILED.value, finished_at=now)
+        .returning(Run.id, Run.task_id)
+        .execution_options(synchronize_session=False)).all()
+    changed = [*failed, *siblings]
+    session.expire_all()
+    for run in session.scalars(select(Run).where(Run.id.in_([r for r, _t in changed]))
+                               .options(defer(Run.input), defer(Run.result), defer(Run.log),
+                                        selectinload(Run.task))):
+        _run_update_event(outbox, run)
+    return [run_id for run_id, _task_id in failed]

@@ -25,7 +25,7 @@ def test_create_task_makes_one_pending_run_per_organization(world: World) -> Non
                                   "parameters": json.dumps({"query": "select 1"},
                                                            separators=(",", ":"))}]
     assert task["runs"] == f"/api/run?task_id={task['id']}"
-    runs = world.runs(task["id"])
+    runs = world.ok("GET", "/run", params={"task_id": task["id"], "include": "input"})["data"]
     assert sorted(r["organization"]["id"] for r in runs) == sorted(world.org_ids)
     inputs = {o["id"]: o["input"] for o in body["organizations"]}
     for run in runs:

@@ -19,15 +19,21 @@ from v6flow.schemas.collaboration import (
     CollaborationUpdate,
 )
 from v6flow.schemas.common import (
+    DATABASE_LABEL_PATTERN,
     MAX_ID,
+    DatabaseLabel,
     FieldError,
     Id,
     Msg,
+    MultiLine,
     Page,
     PageLinks,
     Rel,
+    SingleLine,
+    StoredText,
     ValidationMsg,
     WireDatetime,
+    is_database_label,
 )
 from v6flow.schemas.misc import (
     AlgorithmAddressesOut,
@@ -47,7 +53,9 @@ from v6flow.schemas.organization import (
 from v6flow.schemas.role import RoleCreate, RoleOut, RoleUpdate, RuleOut
 from v6flow.schemas.study import StudyCreate, StudyOut, StudyUpdate
 from v6flow.schemas.task import (
+    MAX_LOG_LINES_PER_CALL,
     DatabaseSpec,
+    ImageReference,
     KilledRun,
     KillNodeTasks,
     KillOut,
@@ -63,6 +71,7 @@ from v6flow.schemas.task import (
     TaskDatabaseOut,
     TaskOut,
     TaskStatusOut,
+    image_reference_problem,
 )
 from v6flow.schemas.token import (
     ContainerTokenOut,
@@ -75,7 +84,9 @@ from v6flow.schemas.token import (
 from v6flow.schemas.user import UserCreate, UserOut, UserUpdate
 
 __all__ = [
+    "DATABASE_LABEL_PATTERN",
     "MAX_ID",
+    "MAX_LOG_LINES_PER_CALL",
     "AlgorithmAddressesOut",
     "AuditEntryOut",
     "AuditEvent",
@@ -85,16 +96,19 @@ __all__ = [
     "CollaborationUpdate",
     "ContainerTokenOut",
     "ContainerTokenRequest",
+    "DatabaseLabel",
     "DatabaseSpec",
     "FieldError",
     "HealthOut",
     "Id",
+    "ImageReference",
     "KillNodeTasks",
     "KillOut",
     "KillTask",
     "KilledRun",
     "LogAppendOut",
     "Msg",
+    "MultiLine",
     "NodeConfigItem",
     "NodeCreate",
     "NodeCreatedOut",
@@ -123,6 +137,8 @@ __all__ = [
     "RunLogLines",
     "RunOut",
     "RunUpdate",
+    "SingleLine",
+    "StoredText",
     "StudyCreate",
     "StudyOut",
     "StudyUpdate",
@@ -141,4 +157,6 @@ __all__ = [
     "ValidationMsg",
     "VersionOut",
     "WireDatetime",
+    "image_reference_problem",
+    "is_database_label",
 ]

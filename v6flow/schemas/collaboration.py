@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from v6flow.schemas.common import Id
+from v6flow.schemas.common import Id, SingleLine
 from v6flow.schemas.organization import OrganizationIds
 
 
 class CollaborationCreate(BaseModel):
     """``POST /collaboration``."""
 
-    name: str = Field(min_length=1, max_length=255)
+    name: SingleLine = Field(min_length=1, max_length=255)
     organization_ids: list[Id] = Field(default_factory=list)
     encrypted: bool = False
 

@@ -3,14 +3,22 @@
 Error bodies are always ``{"msg": ...}`` (CONTRACT §8); a request that fails validation is
 answered 400 with the fields named in ``errors``. Lists are pages ``{"data", "links"}`` whose
 ``previous``/``next`` links are absent at the edges (CONTRACT §3.3).
+
+Text that is stored comes in three kinds, each refusing what a database or a reader should
+never get: :data:`SingleLine` (names: no control character at all), :data:`MultiLine`
+(descriptions, queries: newlines and tabs allowed) and :data:`StoredText` (opaque payloads such
+as base64 input: no NUL, which PostgreSQL cannot store, and no unpaired surrogate, which no
+encoder can write). :data:`DatabaseLabel` is the one definition of a database label, shared by
+tasks and the node's settings.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, PlainSerializer
 
 from v6flow.errors import DeserializationError
 from v6flow.wire import format_datetime, parse_datetime
@@ -22,6 +30,64 @@ Id = Annotated[int, Field(ge=1, le=MAX_ID, description="A database id (1 to 2^63
 """An id in a request body: anything outside a 64-bit row id is a 400, never a 500."""
 
 T = TypeVar("T")
+
+_SURROGATE = "\ud800-\udfff"
+_NOT_STORABLE = re.compile(f"[\x00{_SURROGATE}]")
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_SURROGATE}]")
+_CONTROL_BUT_LINES = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_SURROGATE}]")
+
+
+def _describe(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        return f"an unpaired surrogate (U+{code:04X})"
+    return "a NUL character" if code == 0 else f"the control character U+{code:04X}"
+
+
+def _refusing(pattern: re.Pattern[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        found = pattern.search(value)
+        if found is not None:
+            raise ValueError(f"must not contain {_describe(found.group())} "
+                             f"(position {found.start()})")
+        return value
+
+    return AfterValidator(check)
+
+
+SingleLine = Annotated[str, _refusing(_CONTROL), Field(
+    json_schema_extra={"pattern": "^[^\\x00-\\x1f\\x7f-\\x9f]*$"})]
+"""A name or other one-line text: no control characters (NUL, newline, escape...)."""
+
+MultiLine = Annotated[str, _refusing(_CONTROL_BUT_LINES), Field(
+    json_schema_extra={"pattern": "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]*$"})]
+"""Free text that may span lines (a description): tab, newline and carriage return only."""
+
+StoredText = Annotated[str, _refusing(_NOT_STORABLE), Field(
+    json_schema_extra={"pattern": "^[^\\x00]*$"})]
+"""Opaque stored text (base64 input, a result): anything but NUL and unpaired surrogates."""
+
+#: A database label: it becomes the environment variable ``<LABEL>_DATABASE_URI`` in the
+#: algorithm container, so a letter or underscore, then letters, digits and underscores.
+DATABASE_LABEL_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+_DATABASE_LABEL = re.compile(DATABASE_LABEL_PATTERN)
+
+
+def _database_label(value: str) -> str:
+    if not _DATABASE_LABEL.fullmatch(value):
+        raise ValueError(f"{value[:80]!r} is not a database label: a letter or underscore, "
+                         "then letters, digits or underscores, at most 64 in all")
+    return value
+
+
+DatabaseLabel = Annotated[str, AfterValidator(_database_label), Field(
+    json_schema_extra={"pattern": DATABASE_LABEL_PATTERN, "maxLength": 64})]
+"""A database label (``default``, ``patients_2024``), the same for tasks and nodes."""
+
+
+def is_database_label(value: str) -> bool:
+    """Whether ``value`` is a valid database label (for settings that validate themselves)."""
+    return _DATABASE_LABEL.fullmatch(value) is not None
 
 
 def _wire_datetime(value: Any) -> datetime | None:

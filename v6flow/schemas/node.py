@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from v6flow.schemas.common import Id, Rel, WireDatetime
+from v6flow.schemas.common import Id, Rel, SingleLine, WireDatetime
 
 
 class NodeCreate(BaseModel):
@@ -15,7 +15,7 @@ class NodeCreate(BaseModel):
 
     collaboration_id: Id
     organization_id: Id | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=255)
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=255)
 
 
 class NodeUpdate(BaseModel):

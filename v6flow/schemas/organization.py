@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from v6flow.schemas.common import Id
+from v6flow.schemas.common import Id, SingleLine
 
 
 def _no_repeats(ids: list[int]) -> list[int]:
@@ -24,25 +24,25 @@ OrganizationIds = Annotated[list[Id], AfterValidator(_no_repeats)]
 class OrganizationCreate(BaseModel):
     """``POST /organization``."""
 
-    name: str = Field(min_length=1, max_length=255)
-    domain: str | None = Field(default=None, max_length=255)
-    address1: str | None = Field(default=None, max_length=255)
-    address2: str | None = Field(default=None, max_length=255)
-    zipcode: str | None = Field(default=None, max_length=64)
-    country: str | None = Field(default=None, max_length=255)
-    public_key: str | None = None
+    name: SingleLine = Field(min_length=1, max_length=255)
+    domain: SingleLine | None = Field(default=None, max_length=255)
+    address1: SingleLine | None = Field(default=None, max_length=255)
+    address2: SingleLine | None = Field(default=None, max_length=255)
+    zipcode: SingleLine | None = Field(default=None, max_length=64)
+    country: SingleLine | None = Field(default=None, max_length=255)
+    public_key: SingleLine | None = None
 
 
 class OrganizationUpdate(BaseModel):
     """``PATCH /organization/<id>``: only the keys present are changed."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=255)
-    domain: str | None = Field(default=None, max_length=255)
-    address1: str | None = Field(default=None, max_length=255)
-    address2: str | None = Field(default=None, max_length=255)
-    zipcode: str | None = Field(default=None, max_length=64)
-    country: str | None = Field(default=None, max_length=255)
-    public_key: str | None = None
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=255)
+    domain: SingleLine | None = Field(default=None, max_length=255)
+    address1: SingleLine | None = Field(default=None, max_length=255)
+    address2: SingleLine | None = Field(default=None, max_length=255)
+    zipcode: SingleLine | None = Field(default=None, max_length=64)
+    country: SingleLine | None = Field(default=None, max_length=255)
+    public_key: SingleLine | None = None
 
 
 class OrganizationOut(BaseModel):

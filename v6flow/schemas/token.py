@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from v6flow.schemas.common import Id
+from v6flow.schemas.common import Id, SingleLine, StoredText
 
 
 def _code_text(value: Any) -> Any:
@@ -28,8 +28,8 @@ MfaCode = Annotated[str, BeforeValidator(_code_text), Field(max_length=16)]
 class UserLogin(BaseModel):
     """``POST /token/user``."""
 
-    username: str = Field(min_length=1, max_length=255)
-    password: str = Field(min_length=1, max_length=1024)
+    username: SingleLine = Field(min_length=1, max_length=255)
+    password: StoredText = Field(min_length=1, max_length=1024)
     mfa_code: MfaCode | None = Field(
         default=None, description="The six-digit code of the authenticator app (text or number).")
 
@@ -44,7 +44,7 @@ class ContainerTokenRequest(BaseModel):
     """``POST /token/container`` (sent by a node for the container it is about to start)."""
 
     task_id: Id
-    image: str = Field(min_length=1, max_length=1024)
+    image: SingleLine = Field(min_length=1, max_length=1024)
 
 
 class TokenPairOut(BaseModel):

@@ -6,17 +6,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from v6flow.schemas.common import Id, Rel, WireDatetime
+from v6flow.schemas.common import Id, Rel, SingleLine, StoredText, WireDatetime
 
 
 class UserCreate(BaseModel):
     """``POST /user``; ``roles`` and ``rules`` are ids."""
 
-    username: str = Field(min_length=1, max_length=255)
-    password: str = Field(min_length=8, max_length=1024)
-    firstname: str | None = Field(default=None, max_length=255)
-    lastname: str | None = Field(default=None, max_length=255)
-    email: str | None = Field(default=None, max_length=255)
+    username: SingleLine = Field(min_length=1, max_length=255)
+    password: StoredText = Field(min_length=8, max_length=1024)
+    firstname: SingleLine | None = Field(default=None, max_length=255)
+    lastname: SingleLine | None = Field(default=None, max_length=255)
+    email: SingleLine | None = Field(default=None, max_length=255)
     organization_id: Id | None = None
     roles: list[Id] = Field(default_factory=list)
     rules: list[Id] = Field(default_factory=list)

@@ -2,35 +2,54 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Sequence
 
-from server.api.deps import AnyPrincipal, WorkDep
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from server.api.deps import AnyPrincipal, StateDep, WorkDep
 from server.api.openapi import errors
-from server.api.pagination import MAX_PER_PAGE, PageDep, count, paginate_query
-from server.api.params import IdPath, IdQuery
+from server.api.pagination import MAX_PER_PAGE, PageDep, StreamedRows, count, stream_query
+from server.api.params import IdPath, IdQuery, OpenStateQuery
 from server.api.serializers import result_out
+from server.db.models import Run
 from server.services import runs
 from v6flow.schemas import Page, ResultOut
 
 router = APIRouter(tags=["result"])
+RESULT_FIELDS = runs.RunFields(result=True)
 
 
-@router.get("/result", responses=errors(403))
-def list_results(work: WorkDep, identity: AnyPrincipal, page: PageDep,
+def _shape(session: Session, ids: Sequence[int]) -> dict[int, BaseModel]:
+    return {run.id: result_out(run) for run in runs.load_runs(session, ids, RESULT_FIELDS)}
+
+
+RESULT_ROWS = StreamedRows(
+    Run.id, lambda session, ids: runs.stored_sizes(session, ids, RESULT_FIELDS), _shape)
+
+
+@router.get("/result", response_model=Page[ResultOut], responses=errors(403))
+def list_results(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: StateDep,
                  task_id: IdQuery = None, organization_id: IdQuery = None,
                  node_id: IdQuery = None, collaboration_id: IdQuery = None,
-                 state: str | None = None) -> Page[ResultOut]:
+                 state: OpenStateQuery = None) -> StreamingResponse:
     """List results, newest run first.
 
     With ``task_id`` and no explicit ``per_page``, every result of the task (up to the page
-    limit) is on the first page: the v4 UserClient reads only one page.
+    limit) is on the first page: the v4 UserClient reads only one page. The page is streamed,
+    ``page_bytes`` of results read at a time, so a page of large results does not have to fit
+    in memory.
     """
     stmt = runs.list_runs(session=work.session, identity=identity, task_id=task_id,
                           organization_id=organization_id, node_id=node_id,
                           collaboration_id=collaboration_id, state=state)
     if task_id is not None and not page.explicit:
         page = page.with_per_page(min(max(count(work.session, stmt), 1), MAX_PER_PAGE))
-    return paginate_query(work.session, stmt, page, lambda rows: [result_out(r) for r in rows])
+    return stream_query(work.session, stmt, page, RESULT_ROWS,
+                        session_factory=app_state.session_factory,
+                        budget=app_state.settings.page_bytes)
 
 
 @router.get("/result/{run_id}", responses=errors(403, 404))

@@ -5,38 +5,59 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
-from server.api.deps import AnyPrincipal, NodePrincipal, WorkDep
+from server.api.deps import AnyPrincipal, NodePrincipal, StateDep, WorkDep
 from server.api.openapi import errors
-from server.api.pagination import PageDep, paginate_query
-from server.api.params import IdPath, IdQuery, IncludeQuery
+from server.api.pagination import PageDep, StreamedRows, stream_query
+from server.api.params import IdPath, IdQuery, IncludeQuery, OpenStateQuery
 from server.api.serializers import run_out
 from server.db.models import Run
 from server.services import runs
+from server.state import AppState
 from v6flow.schemas import LogAppendOut, Page, RunLogLines, RunOut, RunUpdate
 from v6flow.status import RunStatus
 
 router = APIRouter(tags=["run"])
 
 
-@router.get("/run", responses=errors(403))
-def list_runs(work: WorkDep, identity: AnyPrincipal, page: PageDep,
+def log_limits(state: AppState) -> runs.LogLimits:
+    """The log bounds of the server's settings."""
+    return runs.LogLimits(total_bytes=state.settings.max_log_bytes,
+                          line_bytes=state.settings.max_log_line_bytes)
+
+
+@router.get("/run", response_model=Page[RunOut], responses=errors(403))
+def list_runs(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: StateDep,
               include: IncludeQuery = None, task_id: IdQuery = None,
               organization_id: IdQuery = None, node_id: IdQuery = None,
-              collaboration_id: IdQuery = None, state: str | None = None,
-              status: RunStatus | None = None) -> Page[RunOut]:
-    """List visible runs, newest first; ``state=open`` gives the unfinished ones."""
+              collaboration_id: IdQuery = None, state: OpenStateQuery = None,
+              status: RunStatus | None = None) -> StreamingResponse:
+    """List visible runs, newest first; ``state=open`` gives the unfinished ones.
+
+    ``input`` is sent only with ``include=input``; ``include=task`` embeds the task. The
+    page is streamed (see :func:`~server.api.pagination.stream_query`).
+    """
     stmt = runs.list_runs(session=work.session, identity=identity, task_id=task_id,
                           organization_id=organization_id, node_id=node_id,
                           collaboration_id=collaboration_id, state=state,
                           status=status.value if status is not None else None)
-    with_task = "task" in (include or [])
+    fields = runs.RunFields(input="input" in (include or []), log=True,
+                            task="task" in (include or []))
 
-    def shape(rows: Sequence[Run]) -> list[RunOut]:
-        index = runs.node_index(work.session, rows)
-        return [run_out(r, index, include_task=with_task) for r in rows]
+    def shape(session: Session, ids: Sequence[int]) -> dict[int, BaseModel]:
+        rows = runs.load_runs(session, ids, fields)
+        index = runs.node_index(session, rows)
+        return {r.id: run_out(r, index, include_task=fields.task, include_input=fields.input)
+                for r in rows}
 
-    return paginate_query(work.session, stmt, page, shape)
+    rows = StreamedRows(Run.id, lambda session, ids: runs.stored_sizes(session, ids, fields),
+                        shape)
+    return stream_query(work.session, stmt, page, rows,
+                        session_factory=app_state.session_factory,
+                        budget=app_state.settings.page_bytes)
 
 
 @router.get("/run/{run_id}", responses=errors(403, 404))
@@ -45,21 +66,22 @@ def get_run(run_id: IdPath, work: WorkDep, identity: AnyPrincipal,
     """One run; ``include=task`` embeds the task."""
     run = runs.get_run(session=work.session, identity=identity, run_id=run_id)
     return run_out(run, runs.node_index(work.session, [run]),
-                   include_task="task" in (include or []))
+                   include_task="task" in (include or []), include_input=True)
 
 
 @router.patch("/run/{run_id}", responses=errors(403, 404))
-def update_run(run_id: IdPath, body: RunUpdate, work: WorkDep, node: NodePrincipal) -> RunOut:
+def update_run(run_id: IdPath, body: RunUpdate, work: WorkDep, node: NodePrincipal,
+               state: StateDep) -> RunOut:
     """Update a run (owning node only); absent fields are left unchanged."""
     run = runs.update_run(session=work.session, identity=node, run_id=run_id, data=body,
-                          outbox=work.outbox)
+                          outbox=work.outbox, log_limits=log_limits(state))
     return run_out(run, runs.node_index(work.session, [run]))
 
 
 @router.post("/run/{run_id}/log", responses=errors(403, 404))
-def append_log(run_id: IdPath, body: RunLogLines, work: WorkDep,
-               node: NodePrincipal) -> LogAppendOut:
-    """Append live log lines to a running run (owning node only)."""
+def append_log(run_id: IdPath, body: RunLogLines, work: WorkDep, node: NodePrincipal,
+               state: StateDep) -> LogAppendOut:
+    """Append live log lines to a running run (owning node only); the log keeps its tail."""
     runs.append_log(session=work.session, identity=node, run_id=run_id, lines=body.lines,
-                    outbox=work.outbox)
+                    outbox=work.outbox, log_limits=log_limits(state))
     return LogAppendOut(msg="log lines appended", lines=len(body.lines))

@@ -5,11 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from server.api.deps import AnyPrincipal, UserOrContainerPrincipal, UserPrincipal, WorkDep
+from server.api.deps import (
+    AnyPrincipal,
+    StateDep,
+    UserOrContainerPrincipal,
+    UserPrincipal,
+    WorkDep,
+)
 from server.api.openapi import errors
-from server.api.pagination import PageDep, paginate_list, paginate_query
+from server.api.pagination import (
+    PageDep,
+    StreamedRows,
+    paginate_list,
+    paginate_query,
+    stream_ids,
+    stream_query,
+)
 from server.api.params import IdPath, IdQuery, IncludeQuery, TextQuery
 from server.api.serializers import result_out, run_out, task_out
 from server.auth.principals import Identity
@@ -46,8 +61,21 @@ def create_task(body: TaskCreate, work: WorkDep, identity: UserOrContainerPrinci
     return task_out(task)
 
 
-@router.get("/task", responses=errors(403))
-def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep,
+def _embedded_rows(identity: Identity, include: list[str] | None) -> StreamedRows:
+    """Tasks with embedded runs (their logs) or results, loaded a byte budget at a time."""
+    wanted = set(include or [])
+    fields = runs.RunFields(result="results" in wanted, log="runs" in wanted)
+
+    def shape(session: Session, ids: Sequence[int]) -> dict[int, BaseModel]:
+        return {t.id: _shape(session, identity, [t], include)[0]
+                for t in runs.load_tasks(session, ids, fields)}
+
+    return StreamedRows(Task.id, lambda session, ids: runs.task_sizes(session, ids, fields),
+                        shape)
+
+
+@router.get("/task", response_model=Page[TaskOut], responses=errors(403))
+def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: StateDep,
                include: IncludeQuery = None, init_org_id: IdQuery = None,
                init_user_id: IdQuery = None, collaboration_id: IdQuery = None,
                study_id: IdQuery = None, image: TextQuery = None,
@@ -55,8 +83,12 @@ def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep,
                name: TextQuery = None, description: TextQuery = None,
                database: TextQuery = None, run_id: IdQuery = None,
                status: RunStatus | None = None, store_id: IdQuery = None,
-               is_user_created: bool | None = None) -> Page[TaskOut]:
-    """List the tasks the caller may see."""
+               is_user_created: bool | None = None) -> Page[TaskOut] | StreamingResponse:
+    """List the tasks the caller may see.
+
+    With ``include=runs`` or ``include=results`` the page is streamed, ``page_bytes`` of
+    embedded logs and results read at a time.
+    """
     stmt = tasks.list_tasks(
         identity=identity, init_org_id=init_org_id, init_user_id=init_user_id,
         collaboration_id=collaboration_id, image=image, parent_id=parent_id, job_id=job_id,
@@ -66,9 +98,20 @@ def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep,
     def shape(rows: Sequence[Task]) -> list[TaskOut]:
         return _shape(work.session, identity, rows, include)
 
+    embedding = bool({"runs", "results"} & set(include or []))
+    factory, budget = app_state.session_factory, app_state.settings.page_bytes
     if status is not None:
         matching = tasks.with_status(list(work.session.scalars(stmt)), status.value)
+        if embedding:
+            start = (page.page - 1) * page.per_page
+            ids = [t.id for t in matching[start:start + page.per_page]]
+            return stream_ids(work.session, ids, len(matching), page,
+                              _embedded_rows(identity, include), session_factory=factory,
+                              budget=budget)
         return paginate_list(matching, page, shape)
+    if embedding:
+        return stream_query(work.session, stmt, page, _embedded_rows(identity, include),
+                            session_factory=factory, budget=budget)
     return paginate_query(work.session, stmt, page, shape)
 
 
