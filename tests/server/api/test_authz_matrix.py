@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
 from tests.fixtures.server import ServerProcess, start_server
 from tests.server.conftest import HTTP, auth, login, unique
@@ -41,7 +40,7 @@ GLOBAL_IDENTITIES = frozenset({"root", "user:Root"})
 FOREIGN_KINDS = {
     "organization_id": "organization", "collaboration_id": "collaboration",
     "node_id": "node", "user_id": "user", "role_id": "role", "task_id": "task",
-    "run_id": "run", "rule_id": "rule",
+    "run_id": "run", "rule_id": "rule", "study_id": "study",
 }
 #: List path → the kind of its items (``/result`` items are runs).
 LIST_KINDS = {"result": "run"}
@@ -55,6 +54,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("DELETE", "/api/port"): "a no-op kept for the v4 node; no ports are stored",
     ("GET", "/api/vpn/algorithm/addresses"): "containers only; always an empty list",
     ("GET", "/api/rule/{rule_id}"): "rules are global, the same for everyone",
+    ("POST", "/api/recover/lost"): "public; answers the same for any account, holds nothing",
+    ("POST", "/api/recover/reset"): "public; only a mailed single-use token acts",
+    ("POST", "/api/recover/2fa/lost"): "public; needs the account's password",
+    ("POST", "/api/recover/2fa/reset"): "public; only a mailed single-use token acts",
 }
 STREAMS = {("GET", "/api/events")}
 REFUSED = {401, 403, 404}
@@ -105,21 +108,14 @@ def _half(url: str, root: str, roles: dict[str, int]) -> dict[str, Any]:
         "organizations": [{"id": org, "input": input_to_wire(make_input("echo"))}
                           for org in orgs]})
     runs = HTTP.get(f"{url}/run", params={"task_id": task["id"]}, headers=auth(root)).json()
+    study = _post(url, root, "/study", {"name": unique("study"), "collaboration_id": collab,
+                                        "organization_ids": orgs})
+    role = _post(url, root, "/role", {"name": unique("role"), "organization_id": orgs[0],
+                                      "rules": []})
     return {"orgs": orgs, "collab": collab, "nodes": nodes, "user": researcher["id"],
-            "task": task["id"], "runs": [r["id"] for r in runs["data"]]}
-
-
-def _foreign_role(database_url: str, organization_id: int) -> int:
-    """A role of the foreign organization (created in the database: no role route yet)."""
-    engine = create_engine(database_url)
-    with engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO role (name, description, organization_id, is_default_role) "
-            "VALUES (:name, 'foreign', :org, :default)"),
-            {"name": unique("role"), "org": organization_id, "default": False})
-        role_id = connection.execute(text("SELECT max(id) FROM role")).scalar_one()
-    engine.dispose()
-    return int(role_id)
+            "task": task["id"], "runs": [r["id"] for r in runs["data"]],
+            "run_of": {r["organization"]["id"]: r["id"] for r in runs["data"]},
+            "study": study["id"], "role": role["id"]}
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +130,7 @@ def federation(matrix_server: ServerProcess) -> Federation:
     fed.foreign = {"organization": set(away["orgs"]), "collaboration": {away["collab"]},
                    "node": {n["id"] for n in away["nodes"]}, "user": {away["user"]},
                    "task": {away["task"]}, "run": set(away["runs"]),
-                   "role": {_foreign_role(matrix_server.database_url, away["orgs"][0])},
+                   "role": {away["role"]}, "study": {away["study"]},
                    "rule": {1}}
     fed.first = {kind: min(ids) for kind, ids in fed.foreign.items()}
     # the foreign node reports a result, so results of foreign runs exist
@@ -155,6 +151,9 @@ def federation(matrix_server: ServerProcess) -> Federation:
     node = HTTP.post(f"{url}/token/node", json={"api_key": home["nodes"][0]["api_key"]}
                      ).json()["access_token"]
     fed.tokens["node"] = node
+    # a node gets a container token only for its own run once it started it
+    HTTP.patch(f"{url}/run/{home['run_of'][home['orgs'][0]]}", headers=auth(node),
+               json={"status": "initializing"})
     fed.tokens["container"] = HTTP.post(f"{url}/token/container", headers=auth(node), json={
         "task_id": home["task"], "image": IMAGE}).json()["container_token"]
     return fed
