@@ -97,10 +97,19 @@ class NodeDaemon:
         Raises:
             AuthenticationError: the server rejected the api_key.
         """
+        failures = 0
 
         async def attempt() -> NodeOut:
-            await self.link.login()
-            return await self.link.get_node()
+            nonlocal failures
+            try:
+                await self.link.login()
+                return await self.link.get_node()
+            except ClientError as exc:
+                failures += 1
+                if failures == 1 and not isinstance(exc, AuthenticationError):
+                    log.warning("server not reachable yet; retrying until it answers",
+                                server_url=self.settings.server_url, error=str(exc))
+                raise
 
         login = asyncio.ensure_future(REACH_SERVER.acall(attempt))
         stopped = asyncio.ensure_future(self._stop.wait())
@@ -185,7 +194,7 @@ class NodeDaemon:
             return
         try:
             runs = await self.link.open_runs(task_id)
-        except ClientError as exc:
+        except (ClientError, DeserializationError) as exc:
             log.warning("could not fetch open runs", error=str(exc), task_id=task_id)
             return
         for run in runs:

@@ -225,12 +225,13 @@ class ServerLink:
             await FOLLOW_EVENTS.acall(lambda: self._follow(handler))
 
     async def _follow(self, handler: EventHandler) -> None:
-        """One connection of the event stream; returns when it ends or breaks after ``sync``.
+        """One connection of the event stream; returns when it ends, or breaks after its first
+        event (``sync``), so that the next connection starts the backoff afresh.
 
         Raises:
             ClientError: the connection failed (a refused token first triggers a re-login).
         """
-        connected = False
+        synced = False
         try:
             async with aopen_stream(self._client, f"{self.server_url}/events",
                                     headers=await self.auth_header(),
@@ -238,14 +239,14 @@ class ServerLink:
                 log.info("event stream connected")
                 async for event in events:
                     if event is not None:
-                        connected = True
+                        synced = True
                         await self._dispatch(handler, event)
         except AuthenticationError:
             log.warning("event stream refused the token; logging in again")
             await self.login()
             raise
         except (ServerError, httpx.HTTPError) as exc:
-            if not connected:
+            if not synced:
                 raise
             log.warning("event stream lost; reconnecting", error=str(exc) or type(exc).__name__)
 
