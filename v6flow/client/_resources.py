@@ -49,7 +49,11 @@ class operation(Generic[P, T]):
 
     def __init__(self, build: Callable[P, ops.Op[T]]) -> None:
         self._build = build
+        self._name = build.__name__
         self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self._name = f"{owner.__name__}.{name}"
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> operation[P, T]: ...
@@ -70,6 +74,7 @@ class operation(Generic[P, T]):
         def call(*args: P.args, **kwargs: P.kwargs) -> Any:
             return client.drive(build(*args, **kwargs))
 
+        call.__qualname__ = self._name  # help(): ``Tasks.create``, not ``task_create``
         return call
 
 
