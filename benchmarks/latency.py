@@ -73,8 +73,8 @@ def main() -> None:
             def federated_task(organizations: list[int] = organizations) -> None:
                 task = client.task.create(fed.collaboration_id, organizations, SUMMARY_IMAGE,
                                           "summary", kwargs={"columns": ["age", "sex"]})
-                status = client.wait_for_task(int(task["id"]), timeout=120)
-                results = client.result.from_task(int(task["id"]))
+                status = client.wait_for_task(task.id, timeout=120)
+                results = client.result.from_task(task.id)
                 assert status == "completed" and len(results) == len(organizations), status
 
             federated_task()  # warm-up: first job on each node
@@ -85,8 +85,8 @@ def main() -> None:
             task = client.task.create(
                 fed.collaboration_id, fed.organization_ids[:1], SUMMARY_IMAGE,
                 "summary_statistics", kwargs={"columns": ["age", "sex"], "quantiles": []})
-            status = client.wait_for_task(int(task["id"]), timeout=600)
-            (table,) = client.result.from_task(int(task["id"])).values()
+            status = client.wait_for_task(task.id, timeout=600)
+            (table,) = client.result.from_task(task.id).values()
             assert status == "completed" and table["organizations"] == 3, status
 
         if options.central > 0:

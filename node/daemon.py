@@ -29,7 +29,10 @@ from node.runner import NodeContext, RunHandle, execute_run, report_failure
 from node.runtime.docker import DockerRuntime
 from node.server_link import ServerLink
 from node.settings import NodeSettings
-from v6flow.errors import AuthenticationError, ClientError
+from v6flow._retry import REACH_SERVER
+from v6flow._sse import Event
+from v6flow.errors import AuthenticationError, ClientError, DeserializationError
+from v6flow.schemas import KillContainersEvent, NewTaskEvent, NodeOut, RunOut, SyncEvent
 from v6flow.status import RunStatus
 
 log = structlog.get_logger(__name__)
@@ -84,8 +87,9 @@ class NodeDaemon:
         finally:
             await self._http.aclose()
 
-    async def _login(self) -> dict[str, Any] | None:
-        """Log in and read this node's record, retrying while the server is unreachable.
+    async def _login(self) -> NodeOut | None:
+        """Log in and read this node's record, retrying under
+        :data:`~v6flow._retry.REACH_SERVER` while the server is unreachable.
 
         Returns:
             The node record, or None when the daemon was stopped first.
@@ -93,19 +97,30 @@ class NodeDaemon:
         Raises:
             AuthenticationError: the server rejected the api_key.
         """
-        delay = 0.5
-        while not self._stop.is_set():
+        failures = 0
+
+        async def attempt() -> NodeOut:
+            nonlocal failures
             try:
                 await self.link.login()
                 return await self.link.get_node()
-            except AuthenticationError:
-                raise
             except ClientError as exc:
-                log.warning("server not reachable yet", error=str(exc), retry_in=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=delay)
-            delay = min(delay * 2, 10.0)
-        return None
+                failures += 1
+                if failures == 1 and not isinstance(exc, AuthenticationError):
+                    log.warning("server not reachable yet; retrying until it answers",
+                                server_url=self.settings.server_url, error=str(exc))
+                raise
+
+        login = asyncio.ensure_future(REACH_SERVER.acall(attempt))
+        stopped = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({login, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if not login.done():
+            login.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ClientError):
+                await login
+            return None
+        return login.result()
 
     async def _run(self) -> ExitCode:
         try:
@@ -115,9 +130,7 @@ class NodeDaemon:
             return ExitCode.AUTHENTICATION
         if node is None:
             return ExitCode.OK
-        name = docker_safe(self.settings.name or str(node.get("name") or
-                                                     f"node-{self.link.node_id}"))
-        organization = node.get("organization") or {}
+        name = docker_safe(self.settings.name or node.name or f"node-{node.id}")
         structlog.contextvars.bind_contextvars(node=name)
         node_dir = self.settings.task_dir / name
         proxy_dir = node_dir / "proxy"
@@ -131,7 +144,7 @@ class NodeDaemon:
             return ExitCode.DOCKER
         self.ctx = NodeContext(settings=self.settings, link=self.link, runtime=runtime,
                                node_dir=node_dir, node_name=name,
-                               organization_id=organization.get("id"))
+                               organization_id=node.organization.id)
         proxy = ProxyServer(server_url=self.settings.server_url,
                             socket_path=proxy_dir / "proxy.sock", client=self._http)
         try:
@@ -157,13 +170,18 @@ class NodeDaemon:
         return ExitCode.OK
 
     # --- events ---------------------------------------------------------------------------
-    async def _on_event(self, event: str, data: dict[str, Any]) -> None:
-        if event == "sync":
+    async def _on_event(self, event: Event) -> None:
+        try:
+            payload = event.payload
+        except DeserializationError as exc:
+            log.warning("event ignored", event_name=event.name, error=str(exc))
+            return
+        if isinstance(payload, SyncEvent):
             self._spawn(self._sync())
-        elif event == "new_task" and data.get("id") is not None:
-            self._spawn(self._sync(int(data["id"])))
-        elif event == "kill_containers":
-            self._kill(data)
+        elif isinstance(payload, NewTaskEvent):
+            self._spawn(self._sync(payload.id))
+        elif isinstance(payload, KillContainersEvent):
+            self._kill(payload)
 
     async def _resync_forever(self) -> None:
         while True:
@@ -176,30 +194,29 @@ class NodeDaemon:
             return
         try:
             runs = await self.link.open_runs(task_id)
-        except ClientError as exc:
+        except (ClientError, DeserializationError) as exc:
             log.warning("could not fetch open runs", error=str(exc), task_id=task_id)
             return
         for run in runs:
             self._start(run)
 
-    def _start(self, run: dict[str, Any]) -> None:
-        run_id = int(run["id"])
+    def _start(self, run: RunOut) -> None:
+        run_id = run.id
         if (run_id in self.handles or run_id in self._finished or self._stop.is_set()
                 or self.ctx is None):
             return
-        task_id = int((run.get("task") or {}).get("id") or 0)
-        handle = self.handles[run_id] = RunHandle(run_id=run_id, task_id=task_id)
+        handle = self.handles[run_id] = RunHandle(run_id=run_id, task_id=run.task.id)
         task = asyncio.create_task(self._guarded(run, handle), name=f"run-{run_id}")
         self._tasks[run_id] = task
 
-    async def _guarded(self, run: dict[str, Any], handle: RunHandle) -> None:
+    async def _guarded(self, run: RunOut, handle: RunHandle) -> None:
         assert self.ctx is not None
         try:
             await execute_run(self.ctx, run, handle)
         except Exception as exc:
             log.exception("run handling failed", run_id=handle.run_id)
             with contextlib.suppress(Exception):
-                await report_failure(self.ctx, handle.run_id, RunStatus.UNKNOWN_ERROR,
+                await report_failure(self.ctx, handle, RunStatus.UNKNOWN_ERROR,
                                      f"node error while handling the run: "
                                      f"{type(exc).__name__}: {exc}")
         finally:
@@ -209,16 +226,15 @@ class NodeDaemon:
             self.handles.pop(handle.run_id, None)
             self._tasks.pop(handle.run_id, None)
 
-    def _kill(self, data: dict[str, Any]) -> None:
+    def _kill(self, event: KillContainersEvent) -> None:
         """Kill containers named by a ``kill_containers`` event (own organization only)."""
         assert self.ctx is not None
         own_org = self.ctx.organization_id
-        if data.get("node_id") is not None:
-            targets = list(self.handles) if data["node_id"] == self.link.node_id else []
+        if event.node_id is not None:
+            targets = list(self.handles) if event.node_id == self.link.node_id else []
         else:
-            targets = [int(item["run_id"]) for item in data.get("kill_list") or []
-                       if item.get("run_id") is not None
-                       and item.get("organization_id") in (own_org, None)]
+            targets = [item.run_id for item in event.kill_list
+                       if item.organization_id == own_org]
         for run_id in targets:
             handle = self.handles.get(run_id)
             if handle is None:

@@ -12,7 +12,6 @@ import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import structlog
 from docker.models.containers import Container
@@ -27,11 +26,13 @@ from node.runtime.workspace import (
     database_volumes,
     existing_workspace,
 )
-from node.server_link import ServerLink
+from node.server_link import ServerLink, embedded_task
 from node.settings import NodeSettings
-from v6flow.errors import BadRequest, ClientError, DeserializationError, ServerError
+from v6flow._retry import REPORT_RUN
+from v6flow.errors import BadRequest, ClientError, DeserializationError, NotFound, ServerError
+from v6flow.schemas import RunOut, RunUpdate
 from v6flow.status import RunStatus
-from v6flow.wire import b64decode_str, format_datetime, result_to_wire, utcnow
+from v6flow.wire import b64decode_str, result_to_wire, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -61,51 +62,64 @@ class RunHandle:
     container: Container | None = None
     killed: bool = False
     stopping: bool = False
+    #: The server answered 404 for the run: its task was deleted (see :func:`note_deleted`).
+    deleted: bool = False
 
 
-async def _patch(ctx: NodeContext, run_id: int, fields: dict[str, Any], *,
-                 attempts: int = 3) -> None:
-    """PATCH a run, retrying when the server is briefly unreachable."""
-    for attempt in range(1, attempts + 1):
-        try:
-            await ctx.link.patch_run(run_id, fields)
-            return
-        except ServerError as exc:
-            if attempt == attempts:
-                log.error("could not report run", run_id=run_id, error=str(exc))
-                return
-            await asyncio.sleep(attempt)
-        except ClientError as exc:
-            log.warning("run report refused", run_id=run_id, error=str(exc),
-                        status=fields.get("status"))
-            return
+def note_deleted(handle: RunHandle) -> None:
+    """Say, once, that the server no longer has this run (its task was deleted).
+
+    Deleting a running task is a normal way to stop it: the node stops the container and
+    logs this one line instead of a failure.
+    """
+    if not handle.deleted:
+        handle.deleted = True
+        log.info(f"run {handle.run_id} of task {handle.task_id} was deleted on the server; "
+                 "container stopped", run_id=handle.run_id, task_id=handle.task_id)
 
 
-async def report_failure(ctx: NodeContext, run_id: int, status: RunStatus,
+async def _patch(ctx: NodeContext, handle: RunHandle, update: RunUpdate) -> None:
+    """PATCH a run, retrying under :data:`~v6flow._retry.REPORT_RUN` while the server is
+    unreachable or failing; a refusal is logged, a deleted run noted (never raised)."""
+    try:
+        await REPORT_RUN.acall(lambda: ctx.link.patch_run(handle.run_id, update))
+    except NotFound:
+        note_deleted(handle)
+    except ClientError as exc:
+        if isinstance(exc, BadRequest) and handle.killed:
+            return  # killed: the server finished the run itself (CONTRACT §4.6)
+        log.error("could not report run" if isinstance(exc, ServerError) else
+                  "run report refused", run_id=handle.run_id, error=str(exc),
+                  status=update.status.value if update.status else None)
+
+
+async def report_failure(ctx: NodeContext, handle: RunHandle, status: RunStatus,
                          message: str) -> None:
     """Report a run as finished with a failure ``status``; ``message`` becomes its log."""
-    log.info("run ended without container", run_id=run_id, status=status.value,
+    log.info("run ended without container", run_id=handle.run_id, status=status.value,
              reason=message)
-    await _patch(ctx, run_id, {"status": status.value, "log": f"{_NOTE} {message}",
-                               "finished_at": format_datetime(utcnow())})
+    await _patch(ctx, handle, RunUpdate(status=status, log=f"{_NOTE} {message}",
+                                        finished_at=utcnow()))
 
 
-def _decode_input(raw: Any) -> bytes:
+def _decode_input(raw: str | None) -> bytes:
     if not raw:
         return b""
-    if isinstance(raw, str) and "$" in raw:
+    if "$" in raw:
         raise DeserializationError(
             "the input is encrypted; this node does not support encrypted collaborations yet")
-    return b64decode_str(str(raw))
+    return b64decode_str(raw)
 
 
-async def execute_run(ctx: NodeContext, run: dict[str, Any], handle: RunHandle) -> None:
-    """Handle one open run completely; never raises (every outcome is reported)."""
+async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
+    """Handle one open run (its task embedded) completely; every outcome is reported.
+
+    Raises:
+        DeserializationError: the run came without its task.
+    """
     run_id = handle.run_id
-    task: dict[str, Any] = run.get("task") or {}
-    image = str(task.get("image", ""))
-    task_id = int(task.get("id", handle.task_id))
-    job_id = int(task.get("job_id") or task_id)
+    task = embedded_task(run)
+    image, task_id, job_id = task.image, task.id, task.job_id or task.id
     structlog.contextvars.bind_contextvars(run_id=run_id, task_id=task_id)
 
     existing = await asyncio.to_thread(ctx.runtime.find_run_container, run_id)
@@ -121,7 +135,7 @@ async def execute_run(ctx: NodeContext, run: dict[str, Any], handle: RunHandle) 
 
     decision = image_allowed(image, ctx.settings.policies.allowed_algorithms)
     if not decision.allowed:
-        await report_failure(ctx, run_id, RunStatus.NOT_ALLOWED, decision.reason)
+        await report_failure(ctx, handle, RunStatus.NOT_ALLOWED, decision.reason)
         return
     # The network sidecar starts while the image, input and token are prepared.
     sidecar_task = asyncio.create_task(ctx.runtime.acquire_sidecar(job_id, run_id))
@@ -134,18 +148,21 @@ async def execute_run(ctx: NodeContext, run: dict[str, Any], handle: RunHandle) 
         await ctx.runtime.release_sidecar(job_id, run_id)
 
 
-async def _prepare_and_run(ctx: NodeContext, run: dict[str, Any], handle: RunHandle,
+async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
                            sidecar_task: asyncio.Task[Container], *, job_id: int,
                            task_id: int, image: str) -> None:
     """Image, input, token, files, then the container; failures are reported."""
     run_id = handle.run_id
-    task: dict[str, Any] = run.get("task") or {}
+    task = embedded_task(run)
     began = time.monotonic()
     try:
-        await ctx.link.patch_run(run_id, {"started_at": format_datetime(utcnow()),
-                                          "status": RunStatus.INITIALIZING.value})
+        await ctx.link.patch_run(run_id, RunUpdate(started_at=utcnow(),
+                                                   status=RunStatus.INITIALIZING))
     except BadRequest as exc:  # finished meanwhile (killed, or a stale open-run list)
         log.info("run no longer open; not started", reason=exc.msg)
+        return
+    except NotFound:  # its task was deleted meanwhile
+        log.info(f"run {run_id} of task {task_id} was deleted on the server; not started")
         return
     except ClientError as exc:
         log.warning("could not report the start", error=str(exc))
@@ -154,23 +171,23 @@ async def _prepare_and_run(ctx: NodeContext, run: dict[str, Any], handle: RunHan
             image, require_pull=ctx.settings.policies.require_algorithm_pull,
             timeout=ctx.settings.pull_timeout)
     except ImageUnavailable as exc:
-        await report_failure(ctx, run_id, RunStatus.NO_DOCKER_IMAGE, str(exc))
+        await report_failure(ctx, handle, RunStatus.NO_DOCKER_IMAGE, str(exc))
         return
     try:
-        input_bytes = _decode_input(run.get("input"))
+        input_bytes = _decode_input(run.input)
     except DeserializationError as exc:
-        await report_failure(ctx, run_id, RunStatus.FAILED, f"cannot read the run input: {exc}")
+        await report_failure(ctx, handle, RunStatus.FAILED, f"cannot read the run input: {exc}")
         return
     try:
         token = await ctx.link.container_token(task_id, image)
     except ClientError as exc:
-        await report_failure(ctx, run_id, RunStatus.FAILED,
-                      f"Could not obtain algorithm container token: {exc.msg}")
+        await report_failure(ctx, handle, RunStatus.FAILED,
+                             f"Could not obtain algorithm container token: {exc.msg}")
         return
 
     workspace = create_workspace(ctx.node_dir, run_id, input_bytes=input_bytes, token=token)
     env = build_environment(workspace=workspace, settings=ctx.settings,
-                            task_databases=list(task.get("databases") or []))
+                            task_databases=[db.model_dump() for db in task.databases])
     volumes = {str(workspace.host_dir): {"bind": workspace.container_dir, "mode": "rw"},
                **database_volumes(ctx.settings.databases)}
     spec = AlgorithmSpec(run_id=run_id, task_id=task_id, job_id=job_id, image=image,
@@ -180,28 +197,29 @@ async def _prepare_and_run(ctx: NodeContext, run: dict[str, Any], handle: RunHan
         container = await asyncio.to_thread(ctx.runtime.start_algorithm, spec, sidecar)
     except ContainerStartError as exc:
         workspace.remove()
-        await report_failure(ctx, run_id, RunStatus.START_FAILED, str(exc))
+        await report_failure(ctx, handle, RunStatus.START_FAILED, str(exc))
         return
     handle.container = container
     log.info("algorithm container started", image=image, image_source=source,
              seconds_to_start=round(time.monotonic() - began, 3))
     if handle.killed or handle.stopping:
         ctx.runtime.kill(container)
-    await _patch(ctx, run_id, {"status": RunStatus.ACTIVE.value})
+    await _patch(ctx, handle, RunUpdate(status=RunStatus.ACTIVE))
+    if handle.deleted:
+        await asyncio.to_thread(ctx.runtime.kill, container)
     await _supervise(ctx, handle, container, workspace)
 
 
 async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
                      workspace: Workspace) -> None:
     """Wait for the container, stream its log, report the outcome and clean up."""
-    run_id = handle.run_id
     try:
         streamer = asyncio.create_task(_stream_logs(ctx, handle, container))
         try:
             exit_code = await asyncio.to_thread(ctx.runtime.wait, container)
         except ContainerLost as exc:
             streamer.cancel()
-            await report_failure(ctx, run_id, RunStatus.UNKNOWN_ERROR, str(exc))
+            await report_failure(ctx, handle, RunStatus.UNKNOWN_ERROR, str(exc))
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(streamer, timeout=10)
@@ -220,14 +238,11 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
             full_log += f"\n{_NOTE} algorithm container exited with code {exit_code}"
         if not ctx.settings.share_algorithm_logs:
             full_log = "Node does not allow sharing algorithm logs"
+        if handle.deleted:
+            return  # nothing to report to: said so once (note_deleted)
         log.info("run finished", status=status.value, exit_code=exit_code)
-        fields = {"result": result_to_wire(result), "log": full_log,
-                  "status": status.value, "finished_at": format_datetime(utcnow())}
-        if status is RunStatus.KILLED:
-            with contextlib.suppress(BadRequest):  # the server already finished it (§4.6)
-                await ctx.link.patch_run(run_id, fields)
-        else:
-            await _patch(ctx, run_id, fields)
+        await _patch(ctx, handle, RunUpdate(result=result_to_wire(result), log=full_log,
+                                            status=status, finished_at=utcnow()))
     finally:
         await asyncio.to_thread(ctx.runtime.remove, container)
         workspace.remove()
@@ -260,9 +275,14 @@ async def _stream_logs(ctx: NodeContext, handle: RunHandle, container: Container
             pass
         if finished or len(batch) >= _LOG_BATCH_LINES or loop.time() >= deadline:
             deadline = loop.time() + _LOG_BATCH_SECONDS
-            if batch:
+            if batch and not handle.deleted:
                 lines, batch = batch, []
                 try:
                     await ctx.link.post_log(handle.run_id, lines)
+                except NotFound:  # the task was deleted: stop the container, say so once
+                    note_deleted(handle)
+                    handle.killed = True
+                    await asyncio.to_thread(ctx.runtime.kill, container)
                 except ClientError as exc:
-                    log.warning("live log lines not accepted", error=str(exc))
+                    if not handle.killed:
+                        log.warning("live log lines not accepted", error=str(exc))

@@ -1,34 +1,73 @@
 """The node's link to the server: login, token refresh, REST calls and the event stream.
 
-REST paths follow CONTRACT §4; the push channel is ``GET /api/events`` (Server-Sent Events).
-On every (re)connect the server sends ``sync`` first, so the daemon re-fetches all open runs
-and no run is lost to an event missed while disconnected.
+REST paths follow CONTRACT §4; the push channel is ``GET /api/events`` (Server-Sent Events,
+read by :mod:`v6flow._sse`, the reader the client uses too). Requests are built from the
+request models of :mod:`v6flow.schemas` and answers read into its response models. On every
+(re)connect the server sends ``sync`` first, so the daemon re-fetches all open runs and no
+run is lost to an event missed while disconnected.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import jwt
 import structlog
+from pydantic import BaseModel, ValidationError
 
-from v6flow._http_errors import raise_for_response
-from v6flow.errors import (
-    AuthenticationError,
-    ClientError,
-    ServerError,
+from v6flow._http_errors import raise_for_response, transport_errors
+from v6flow._retry import FOLLOW_EVENTS
+from v6flow._sse import Event, aopen_stream
+from v6flow.errors import AuthenticationError, ClientError, DeserializationError, ServerError
+from v6flow.schemas import (
+    ContainerTokenOut,
+    ContainerTokenRequest,
+    LogAppendOut,
+    NodeLogin,
+    NodeOut,
+    Page,
+    RunLogLines,
+    RunOut,
+    RunUpdate,
+    TaskOut,
+    TokenPairOut,
 )
 
 log = structlog.get_logger(__name__)
 
-EventHandler = Callable[[str, dict[str, Any]], Awaitable[None]]
+M = TypeVar("M", bound=BaseModel)
+EventHandler = Callable[[Event], Awaitable[None]]
 
 _REFRESH_MARGIN = 60.0  # seconds before expiry at which the token is renewed
+#: What the node embeds when it lists its open runs: the task (image, databases, job) and
+#: the input (which the server leaves out of run lists unless asked).
+OPEN_RUN_INCLUDES = ("task", "input")
+_STREAM_TIMEOUT = httpx.Timeout(5.0, read=35.0)  # the server pings every 10 s
+
+
+def _read(model: type[M], body: Any, what: str) -> M:
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        fields = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                           for e in exc.errors())
+        raise DeserializationError(f"{what} answered something that is not a "
+                                   f"{model.__name__}: {fields}") from None
+
+
+def embedded_task(run: RunOut) -> TaskOut:
+    """The task embedded in an open run (``include=task``).
+
+    Raises:
+        DeserializationError: the server sent only a link to the task.
+    """
+    if not isinstance(run.task, TaskOut):
+        raise DeserializationError(f"run {run.id} came without its task (include=task)")
+    return run.task
 
 
 class ServerLink:
@@ -57,23 +96,25 @@ class ServerLink:
         """Log in with the API key (``POST /token/node``) and return this node's id.
 
         Raises:
-            AuthenticationError: the server does not recognise the key.
+            AuthenticationError: the server does not recognise the key (or it is no UUID).
             ServerError: the server cannot be reached or failed.
         """
         try:
-            response = await self._client.post(f"{self.server_url}/token/node",
-                                               json={"api_key": self._api_key})
-        except httpx.HTTPError as exc:
-            raise ServerError(f"cannot reach the server: {exc}") from exc
+            body = NodeLogin.model_validate({"api_key": self._api_key})
+        except ValidationError:
+            raise AuthenticationError("the api_key is not a UUID") from None
+        url = f"{self.server_url}/token/node"
+        with transport_errors("POST", url):
+            response = await self._client.post(url, json=body.model_dump(mode="json"))
         raise_for_response(response)
-        self._store_tokens(response.json())
+        self._store_tokens(_read(TokenPairOut, response.json(), "POST /token/node"))
         claims = jwt.decode(self._access_token, options={"verify_signature": False})
         self.node_id = int(claims["sub"])
         return self.node_id
 
-    def _store_tokens(self, body: dict[str, Any]) -> None:
-        self._access_token = body["access_token"]
-        self._refresh_token = body.get("refresh_token", self._refresh_token)
+    def _store_tokens(self, pair: TokenPairOut) -> None:
+        self._access_token = pair.access_token
+        self._refresh_token = pair.refresh_token
         claims = jwt.decode(self._access_token, options={"verify_signature": False})
         exp = claims.get("exp")
         self._expires_at = float(exp) if exp else float("inf")
@@ -83,14 +124,14 @@ class ServerLink:
         async with self._login_lock:
             if time.time() < self._expires_at - _REFRESH_MARGIN:
                 return  # another coroutine renewed it meanwhile
+            url = f"{self.server_url}/token/refresh"
             try:
-                response = await self._client.post(
-                    f"{self.server_url}/token/refresh",
-                    headers={"Authorization": f"Bearer {self._refresh_token}"},
-                )
+                with transport_errors("POST", url):
+                    response = await self._client.post(
+                        url, headers={"Authorization": f"Bearer {self._refresh_token}"})
                 raise_for_response(response)
-                self._store_tokens(response.json())
-            except (ClientError, httpx.HTTPError, KeyError, ValueError):
+                self._store_tokens(_read(TokenPairOut, response.json(), "POST /token/refresh"))
+            except (ClientError, DeserializationError, ValueError):
                 await self.login()
             log.info("node token renewed")
 
@@ -101,23 +142,22 @@ class ServerLink:
         return {"Authorization": f"Bearer {self._access_token}"}
 
     # --- REST -----------------------------------------------------------------------------
-    async def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call ``<server_url>/<path>`` as this node and return the JSON answer.
+    async def request(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+                      body: BaseModel | None = None) -> Any:
+        """Call ``<server_url>/<path>`` as this node and return the decoded JSON answer.
 
-        A 401 triggers one re-login and retry (the server may have restarted).
+        ``body`` is sent with only the fields that were set. A 401 triggers one re-login and
+        retry (the server may have restarted).
 
         Raises:
             ClientError: the matching subclass for the server's error answer.
         """
+        url = f"{self.server_url}/{path.lstrip('/')}"
+        json = None if body is None else body.model_dump(mode="json", exclude_unset=True)
         for attempt in (1, 2):
-            try:
+            with transport_errors(method, url):
                 response = await self._client.request(
-                    method, f"{self.server_url}/{path.lstrip('/')}",
-                    headers=await self.auth_header(), **kwargs,
-                )
-            except httpx.HTTPError as exc:
-                raise ServerError(f"cannot reach the server: {exc}", method=method,
-                                  url=path) from exc
+                    method, url, params=params, json=json, headers=await self.auth_header())
             if response.status_code == 401 and attempt == 1:
                 async with self._login_lock:
                     await self.login()
@@ -126,99 +166,96 @@ class ServerLink:
             return response.json() if response.content else None
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def get_node(self) -> dict[str, Any]:
-        """This node's own record (``GET /node/<id>``)."""
-        result: dict[str, Any] = await self.request("GET", f"node/{self.node_id}")
-        return result
+    async def call(self, method: str, path: str, model: type[M], *,
+                   params: dict[str, Any] | None = None, body: BaseModel | None = None) -> M:
+        """:meth:`request`, its answer read as ``model``.
 
-    async def open_runs(self, task_id: int | None = None) -> list[dict[str, Any]]:
-        """Every open run of this node (optionally of one task), task and input included."""
+        Raises:
+            ClientError: the server's error answer.
+            DeserializationError: the answer does not match ``model``.
+        """
+        answer = await self.request(method, path, params=params, body=body)
+        return _read(model, answer, f"{method} /{path}")
+
+    async def get_node(self) -> NodeOut:
+        """This node's own record (``GET /node/<id>``)."""
+        return await self.call("GET", f"node/{self.node_id}", NodeOut)
+
+    async def open_runs(self, task_id: int | None = None) -> list[RunOut]:
+        """Every open run of this node (optionally of one task), all pages.
+
+        Each run embeds its task and carries its input (:data:`OPEN_RUN_INCLUDES`).
+        """
         params: dict[str, Any] = {"state": "open", "node_id": self.node_id,
-                                  "include": ["task", "input"]}
+                                  "include": list(OPEN_RUN_INCLUDES)}
         if task_id is not None:
             params["task_id"] = task_id
-        runs: list[dict[str, Any]] = []
+        runs: list[RunOut] = []
         page = 1
         while True:
-            body = await self.request("GET", "run", params={**params, "page": page})
-            runs.extend(body.get("data", []))
-            if not (body.get("links") or {}).get("next") or not body.get("data"):
+            current = await self.call("GET", "run", Page[RunOut], params={**params, "page": page})
+            runs.extend(current.data)
+            if current.links.next is None or not current.data:
                 return runs
             page += 1
 
-    async def patch_run(self, run_id: int, fields: dict[str, Any]) -> None:
-        """``PATCH /run/<id>`` with only the given fields."""
-        await self.request("PATCH", f"run/{run_id}", json=fields)
+    async def patch_run(self, run_id: int, update: RunUpdate) -> RunOut:
+        """``PATCH /run/<id>`` with only the fields set in ``update``; the updated run."""
+        return await self.call("PATCH", f"run/{run_id}", RunOut, body=update)
 
     async def container_token(self, task_id: int, image: str) -> str:
         """A container token for one task and its exact image (``POST /token/container``)."""
-        body = await self.request("POST", "token/container",
-                                  json={"task_id": task_id, "image": image})
-        return str(body["container_token"])
+        request = ContainerTokenRequest(task_id=task_id, image=image)
+        answer = await self.call("POST", "token/container", ContainerTokenOut, body=request)
+        return answer.container_token
 
     async def post_log(self, run_id: int, lines: list[str]) -> None:
         """Append live log lines to a run (``POST /run/<id>/log``)."""
-        await self.request("POST", f"run/{run_id}/log", json={"lines": lines})
+        await self.call("POST", f"run/{run_id}/log", LogAppendOut, body=RunLogLines(lines=lines))
 
     # --- events ---------------------------------------------------------------------------
-    async def listen(self, handler: EventHandler, *, max_backoff: float = 10.0) -> None:
-        """Follow ``GET /events`` forever, reconnecting with backoff; call ``handler`` per event.
+    async def listen(self, handler: EventHandler) -> None:
+        """Follow ``GET /events`` forever, reconnecting; call ``handler`` per event.
 
-        Runs until cancelled. Handler exceptions are logged, never fatal.
+        A lost stream is reconnected at once; failing connections are retried under
+        :data:`~v6flow._retry.FOLLOW_EVENTS`. Runs until cancelled. Handler exceptions are
+        logged, never fatal.
         """
-        backoff = 0.5
         while True:
-            try:
-                await self._stream(handler)
-                backoff = 0.5
-            except asyncio.CancelledError:
-                raise
-            except AuthenticationError:
-                log.warning("event stream refused the token; logging in again")
-                try:
-                    await self.login()
-                except ClientError as exc:
-                    log.warning("re-login failed", error=str(exc))
-            except (httpx.HTTPError, ClientError) as exc:
-                log.warning("event stream lost", error=str(exc) or type(exc).__name__,
-                            retry_in=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff)
+            await FOLLOW_EVENTS.acall(lambda: self._follow(handler))
 
-    async def _stream(self, handler: EventHandler) -> None:
-        """One connection of the event stream; returns when the server closes it."""
-        timeout = httpx.Timeout(5.0, read=35.0)  # the server pings every 10 s
-        async with self._client.stream("GET", f"{self.server_url}/events",
-                                       headers=await self.auth_header(),
-                                       timeout=timeout) as response:
-            if response.status_code >= 400:
-                await response.aread()
-                raise_for_response(response)
-            log.info("event stream connected")
-            event, data = "message", list[str]()
-            async for line in response.aiter_lines():
-                if line == "":
-                    if data:
-                        await self._dispatch(handler, event, "\n".join(data))
-                    event, data = "message", []
-                elif line.startswith(":"):
-                    continue
-                elif line.startswith("event:"):
-                    event = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
+    async def _follow(self, handler: EventHandler) -> None:
+        """One connection of the event stream; returns when it ends, or breaks after its first
+        event (``sync``), so that the next connection starts the backoff afresh.
+
+        Raises:
+            ClientError: the connection failed (a refused token first triggers a re-login).
+        """
+        synced = False
+        try:
+            async with aopen_stream(self._client, f"{self.server_url}/events",
+                                    headers=await self.auth_header(),
+                                    timeout=_STREAM_TIMEOUT) as events:
+                log.info("event stream connected")
+                async for event in events:
+                    if event is not None:
+                        synced = True
+                        await self._dispatch(handler, event)
+        except AuthenticationError:
+            log.warning("event stream refused the token; logging in again")
+            await self.login()
+            raise
+        except (ServerError, httpx.HTTPError) as exc:
+            if not synced:
+                raise
+            log.warning("event stream lost; reconnecting", error=str(exc) or type(exc).__name__)
 
     @staticmethod
-    async def _dispatch(handler: EventHandler, event: str, raw: str) -> None:
+    async def _dispatch(handler: EventHandler, event: Event) -> None:
         try:
-            payload = json.loads(raw) if raw else {}
-        except ValueError:
-            log.warning("event with non-JSON data ignored", event_name=event)
-            return
-        try:
-            await handler(event, payload if isinstance(payload, dict) else {"data": payload})
+            await handler(event)
         except Exception:
-            log.exception("event handler failed", event_name=event)
+            log.exception("event handler failed", event_name=event.name)
 
     async def aclose(self) -> None:
         """Close the underlying HTTP client."""

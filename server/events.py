@@ -15,18 +15,9 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
-
-class EventName(StrEnum):
-    """Names of the events on ``GET /api/events``."""
-
-    SYNC = "sync"
-    NEW_TASK = "new_task"
-    RUN_UPDATE = "run_update"
-    KILL_CONTAINERS = "kill_containers"
-    ALGORITHM_LOG = "algorithm_log"
+from v6flow.schemas.events import EventName as EventName  # re-exported for routes, services
 
 
 @dataclass(frozen=True)

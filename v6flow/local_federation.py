@@ -151,19 +151,19 @@ def _start_nodes(root: Client, *, url: str, directory: Path, csvs: Sequence[Path
         name = f"local-{secrets.token_hex(3)}-{index}"
         created = root.node.create(collaboration_id, org, name=name)
         config = directory / f"{name}.yaml"
-        _write_node_config(config, url=url, api_key=created["api_key"], name=name,
+        _write_node_config(config, url=url, api_key=created.api_key, name=name,
                            directory=directory, csv=csv, policy=policy,
                            sidecar_image=sidecar_image)
         with (directory / f"{name}.log").open("ab") as out:
             procs.append(subprocess.Popen(_cli("node", "start", "--config", str(config)),
                                           stdout=out, stderr=subprocess.STDOUT))
         names.append(name)
-        node_ids.append(int(created["id"]))
+        node_ids.append(created.id)
     say(f"{len(names)} nodes starting ({', '.join(names)})")
     for node_id, name in zip(node_ids, names, strict=True):
 
         def online(node_id: int = node_id) -> bool:
-            return root.node.get(node_id).get("status") == "online"
+            return root.node.get(node_id).status == "online"
 
         wait_until(online, 60, f"node {name}", directory / f"{name}.log")
     return names
@@ -185,12 +185,12 @@ def local_federation(directory: Path, *, sidecar_image: str,
         url, root_password = _start_server(directory, procs)
         csvs = write_federation_csvs(directory / "data", sizes)
         with Client(url, username="root", password=root_password) as root:
-            orgs = [int(root.organization.create(f"hospital-{chr(65 + i)}")["id"])
+            orgs = [root.organization.create(f"hospital-{chr(65 + i)}").id
                     for i in range(len(csvs))]
-            collaboration = int(root.collaboration.create("local", orgs)["id"])
+            collaboration = root.collaboration.create("local", orgs).id
             role = root.role.list(name="Researcher")[0]
             username, password = "researcher", secrets.token_urlsafe(18)
-            root.user.create(username, password, orgs[0], roles=[int(role["id"])])
+            root.user.create(username, password, orgs[0], roles=[role.id])
             names = _start_nodes(root, url=url, directory=directory, csvs=csvs,
                                  organization_ids=orgs, collaboration_id=collaboration,
                                  policy=policy, sidecar_image=sidecar_image, procs=procs,

@@ -65,7 +65,7 @@ async def test_saved_credentials_load_back_secret_and_log_in(
     assert repr(loaded.password) == "SecretStr('**********')"
     assert loaded.password.get_secret_value() == server.root_password
     assert stored.data["password"] != server.root_password  # obfuscated unless asked
-    assert me["username"] == "root" and ame["username"] == "root"
+    assert me.username == "root" and ame.username == "root"
 
 
 async def test_saved_credentials_with_a_wrong_password_fail_to_log_in(

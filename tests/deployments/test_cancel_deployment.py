@@ -60,14 +60,14 @@ def _login(researcher: Researcher) -> Client:
 
 
 def _last_task_id(client: Client, collaboration_id: int) -> int:
-    return max((int(t["id"]) for t in client.task.list(collaboration_id=collaboration_id)),
+    return max((t.id for t in client.task.list(collaboration_id=collaboration_id)),
                default=0)
 
 
 def _runs_after(client: Client, collaboration_id: int, after: int) -> dict[int, list[Any]]:
     """``{task_id: runs}`` of the collaboration's tasks with an id above ``after``."""
-    tasks = [int(t["id"]) for t in client.task.list(collaboration_id=collaboration_id)
-             if int(t["id"]) > after]
+    tasks = [t.id for t in client.task.list(collaboration_id=collaboration_id)
+             if t.id > after]
     return {t: client.run.list(task_id=t) for t in sorted(tasks)}
 
 
@@ -147,13 +147,13 @@ async def test_cancelling_a_deployed_flow_run_kills_its_runs_on_every_node(
 
         def all_active() -> dict[int, list[Any]] | None:
             runs = _runs_after(watcher, collaboration, before)
-            statuses = [r["status"] for rs in runs.values() for r in rs]
-            logged = all(r.get("log") for rs in runs.values() for r in rs)
+            statuses = [r.status for rs in runs.values() for r in rs]
+            logged = all(r.log for rs in runs.values() for r in rs)
             return runs if statuses == ["active"] * count and logged else None
 
         active = await _poll(all_active, 120, 0.2, "every organization's run active, logging")
         tasks = sorted(active)
-        logs_before = {r["id"]: r["log"] for rs in active.values() for r in rs}
+        logs_before = {r.id: r.log or "" for rs in active.values() for r in rs}
         labels = await _recorded_labels(flow_run.id, count)
         # Execute
         async with get_client() as api:
@@ -163,7 +163,7 @@ async def test_cancelling_a_deployed_flow_run_kills_its_runs_on_every_node(
                 message="cancelled by test_cancel_deployment"))
 
         def all_killed() -> bool:
-            return all(r["status"] == KILLED for t in tasks for r in watcher.run.list(task_id=t))
+            return all(r.status == KILLED for t in tasks for r in watcher.run.list(task_id=t))
 
         await _poll(all_killed, 60, 0.05, "every run killed")
         seconds["all runs killed"] = round(time.monotonic() - started, 2)
@@ -190,8 +190,8 @@ async def test_cancelling_a_deployed_flow_run_kills_its_runs_on_every_node(
     assert answer.status.value == "ACCEPT", answer
     assert sorted(recorded_server_tasks(labels)) == tasks  # what the hook reads
     assert seconds["all runs killed"] <= KILL_DEADLINE, report
-    assert [r["status"] for r in runs_after] == [KILLED] * count
+    assert [r.status for r in runs_after] == [KILLED] * count
     for run in runs_after:  # the log streamed while the run was active, and more, is kept
-        assert run["log"].startswith(logs_before[run["id"]].rstrip()), (run, logs_before)
+        assert (run.log or "").startswith(logs_before[run.id].rstrip()), (run, logs_before)
     assert state is not None and state.is_cancelled(), report
     assert not [e for e in HOOK_ERRORS if e in worker_text], report

@@ -46,17 +46,17 @@ def test_flow_runs_as_central_task_inside_a_node_container(
             collaboration_id=federation.collaboration_id,
             organizations=federation.organization_ids[:1], image=summary_image,
             method="summary_statistics", kwargs=_central_input()["kwargs"])
-        status = client.wait_for_task(task["id"], timeout=CENTRAL_TIMEOUT)
-        (table,) = client.result.from_task(task["id"]).values()
+        status = client.wait_for_task(task.id, timeout=CENTRAL_TIMEOUT)
+        (table,) = client.result.from_task(task.id).values()
     # Assert
-    (run,) = federation.runs(task["id"])
+    (run,) = federation.runs(task.id)
     assert status.value == "completed" and run["status"] == "completed", run.get("log")
     pooled = pooled_frame(federation.csv_paths)[COLUMNS]
     assert table["organizations"] == len(federation.nodes)
     assert_matches_pandas(table, pandas_summary(pooled))
-    children = federation.get("task", parent_id=task["id"], per_page=50)["data"]
+    children = federation.get("task", parent_id=task.id, per_page=50)["data"]
     assert len(children) == len(federation.nodes)
-    assert {c["job_id"] for c in children} == {task["job_id"]}
+    assert {c["job_id"] for c in children} == {task.job_id}
     assert {c["image"] for c in children} == {summary_image}
     log = run["log"] or ""
     assert "summary-statistics" in log and "Completed" in log

@@ -25,5 +25,5 @@ def make_researcher(federation: Any) -> Researcher:
                 password=federation.root_password) as root:
         role = root.role.list(name="Researcher")[0]
         root.user.create(username, password, federation.organization_ids[0],
-                         roles=[int(role["id"])])
+                         roles=[role.id])
     return Researcher(federation.server_url, username, password)

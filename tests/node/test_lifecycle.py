@@ -141,3 +141,32 @@ def test_restarted_node_adopts_its_running_container(federation: Federation,
     (item,) = federation.results(task["id"])
     assert result_from_wire(item["result"]) == 6
     assert "adopting a container" in node.log_text()
+
+
+def test_deleting_a_running_task_logs_one_line_and_no_traceback(
+        federation: Federation) -> None:
+    """DELETE /task of a running task: the node stops the container and says so in one line."""
+    # Prepare
+    node = federation.nodes[0]
+    task = federation.create_task("sleep", args=[60], organization_ids=[node.organization_id])
+    _wait_active(federation, task["id"])
+    (run,) = federation.runs(task["id"])
+    name = f"v6flow-{node.name}-run-{run['id']}"
+    engine = docker.from_env()
+    seen = len(node.log_text())
+    line = (f"run {run['id']} of task {task['id']} was deleted on the server; "
+            "container stopped")
+    # Execute
+    response = federation.request("DELETE", f"task/{task['id']}")
+    assert response.status_code == 200, response.text
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+            line not in node.log_text()[seen:]
+            or engine.api.containers(all=True, filters={"name": name})):
+        time.sleep(0.1)
+    time.sleep(1.0)  # anything the node would log after the container is gone
+    # Assert
+    logged = node.log_text()[seen:]
+    assert logged.count(line) == 1, logged
+    assert "Traceback" not in logged and "run handling failed" not in logged, logged
+    assert not engine.api.containers(all=True, filters={"name": name})

@@ -68,9 +68,9 @@ def _server_tasks(federation: Any, researcher: Researcher, after: int) -> dict[i
     with Client(researcher.url, username=researcher.username,
                 password=researcher.password) as client:
         for task in client.task.list(collaboration_id=federation.collaboration_id):
-            if int(task["id"]) > after:
-                for run in client.run.list(task_id=int(task["id"])):
-                    org = int(run["organization"]["id"])
+            if task.id > after:
+                for run in client.run.list(task_id=task.id):
+                    org = run.organization.id
                     counts[org] = counts.get(org, 0) + 1
     return counts
 
@@ -83,14 +83,14 @@ def _kill_first_active_task_of(federation: Any, researcher: Researcher, organiza
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for task in client.task.list(collaboration_id=federation.collaboration_id):
-                if int(task["id"]) <= after:
+                if task.id <= after:
                     continue  # the session's earlier tasks: reading their runs is too slow
-                runs = client.run.list(task_id=int(task["id"]))
+                runs = client.run.list(task_id=task.id)
                 if any(
-                        r["organization"]["id"] == organization_id and r["status"] == "active"
+                        r.organization.id == organization_id and r.status == "active"
                         for r in runs):
-                    client.task.kill(int(task["id"]))
-                    killed.append(int(task["id"]))
+                    client.task.kill(task.id)
+                    killed.append(task.id)
                     return
             time.sleep(0.2)
 
@@ -99,7 +99,7 @@ def _last_task_id(federation: Any, researcher: Researcher) -> int:
     with Client(researcher.url, username=researcher.username,
                 password=researcher.password) as client:
         tasks = client.task.list(collaboration_id=federation.collaboration_id)
-    return max((int(t["id"]) for t in tasks), default=0)
+    return max((t.id for t in tasks), default=0)
 
 
 async def test_one_named_task_run_per_organization_with_node_logs(
@@ -188,9 +188,9 @@ async def test_timeout_kills_the_server_task(
     with Client(researcher.url, username=researcher.username,
                 password=researcher.password) as client:
         tasks = [t for t in client.task.list(collaboration_id=federation.collaboration_id)
-                 if int(t["id"]) > before]
+                 if t.id > before]
         assert len(tasks) == 1
-        assert client.task.status(int(tasks[0]["id"])).value == "killed by user"
+        assert client.task.status(tasks[0].id).value == "killed by user"
 
 
 async def test_a_failed_organization_stops_the_others(
@@ -211,8 +211,8 @@ async def test_a_failed_organization_stops_the_others(
     assert state.is_failed()
     with Client(researcher.url, username=researcher.username,
                 password=researcher.password) as client:
-        tasks = [int(t["id"]) for t in client.task.list(
-            collaboration_id=federation.collaboration_id) if int(t["id"]) > before]
+        tasks = [t.id for t in client.task.list(
+            collaboration_id=federation.collaboration_id) if t.id > before]
         statuses = {task: client.task.status(task).value for task in tasks}
     assert len(tasks) == 2
     assert set(statuses.values()) == {"killed by user"}

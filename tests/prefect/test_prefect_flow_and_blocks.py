@@ -53,7 +53,7 @@ async def test_credentials_block_saves_loads_and_makes_clients(server: Any) -> N
         ame = await aclient.whoami()
     # Assert
     assert "**" in repr(loaded.password)
-    assert me["username"] == ame["username"] == "root"
+    assert me.username == ame.username == "root"
 
 
 async def test_collaboration_block_defaults() -> None:

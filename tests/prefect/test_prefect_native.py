@@ -47,8 +47,8 @@ KILLED = "killed by user"
 def _tasks_after(researcher: Researcher, collaboration_id: int, after: int) -> list[int]:
     with Client(researcher.url, username=researcher.username,
                 password=researcher.password) as client:
-        return sorted(int(t["id"]) for t in client.task.list(collaboration_id=collaboration_id)
-                      if int(t["id"]) > after)
+        return sorted(t.id for t in client.task.list(collaboration_id=collaboration_id)
+                      if t.id > after)
 
 
 def _run_statuses(researcher: Researcher, task_ids: list[int],
@@ -57,7 +57,7 @@ def _run_statuses(researcher: Researcher, task_ids: list[int],
         with Client(researcher.url, username=researcher.username,
                     password=researcher.password) as own:
             return _run_statuses(researcher, task_ids, own)
-    return [str(r["status"]) for t in task_ids for r in client.run.list(task_id=t)]
+    return [str(r.status) for t in task_ids for r in client.run.list(task_id=t)]
 
 
 async def _wait_until(check: Any, timeout: float, interval: float = 0.1) -> Any:

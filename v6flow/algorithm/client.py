@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from v6flow._http_errors import raise_for_response
+from v6flow._retry import REACH_NODE_PROXY, WAIT_FOR_SUBTASK
 from v6flow.algorithm._env import ContainerIdentity
 from v6flow.errors import ClientError, RunFailed, ServerError, TaskTimeout
 from v6flow.status import RunStatus
@@ -34,10 +35,8 @@ from v6flow.wire import input_to_wire, result_from_wire
 
 log = logging.getLogger("v6flow.algorithm")
 
-#: First poll delay of wait_for_results, growth factor and cap (seconds).
-POLL_START, POLL_FACTOR, POLL_MAX = 0.1, 1.5, 2.0
-#: Attempts for a request whose connection fails (the proxy may be starting), 0.25 s apart.
-CONNECT_ATTEMPTS = 20
+#: First poll delay of wait_for_results (growth and cap: ``v6flow._retry.WAIT_FOR_SUBTASK``).
+POLL_START = WAIT_FOR_SUBTASK.wait_initial
 
 
 class _SubClient:
@@ -213,19 +212,15 @@ class AlgorithmClient:
                 ``ServerError`` when the proxy stays unreachable or answers non-JSON.
         """
         url = endpoint.lstrip("/")
-        for attempt in range(CONNECT_ATTEMPTS):
-            try:
-                response = self._http.request(method.upper(), url, params=params, json=json,
-                                              headers=headers)
-                break
-            except httpx.ConnectError as exc:
-                if attempt == CONNECT_ATTEMPTS - 1:
-                    raise ServerError(f"cannot reach the node proxy at {self.base_url}: {exc}",
-                                      method=method.upper(), url=url) from exc
-                time.sleep(0.25)
-            except httpx.TransportError as exc:
-                raise ServerError(f"request to the node proxy failed: {exc}",
-                                  method=method.upper(), url=url) from exc
+        try:
+            response = REACH_NODE_PROXY.call(lambda: self._http.request(
+                method.upper(), url, params=params, json=json, headers=headers))
+        except httpx.ConnectError as exc:
+            raise ServerError(f"cannot reach the node proxy at {self.base_url}: {exc}",
+                              method=method.upper(), url=url) from exc
+        except httpx.TransportError as exc:
+            raise ServerError(f"request to the node proxy failed: {exc}",
+                              method=method.upper(), url=url) from exc
         raise_for_response(response)
         try:
             return response.json()
@@ -259,15 +254,15 @@ class AlgorithmClient:
         Raises:
             TaskTimeout: ``timeout`` seconds passed first.
         """
-        started, delay = time.monotonic(), interval
+        pauses = WAIT_FOR_SUBTASK.bounded(timeout=timeout, wait_initial=interval).delays()
         while True:
             status = _status(self.request(f"task/{task_id}/status").get("status"))
             if status.is_finished:
                 return status
-            if timeout is not None and time.monotonic() - started + delay > timeout:
-                raise TaskTimeout(task_id, timeout)
+            delay = next(pauses, None)
+            if delay is None:
+                raise TaskTimeout(task_id, timeout or 0.0)
             time.sleep(delay)
-            delay = min(delay * POLL_FACTOR, POLL_MAX)
 
     def wait_for_results(self, task_id: int, interval: float = POLL_START, *,
                          timeout: float | None = None) -> list[Any]:

@@ -5,33 +5,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
 import httpx
 
 from v6flow._http_errors import raise_for_response, transport_errors
+from v6flow._retry import RESUBSCRIBE_EVENTS
+from v6flow._sse import Event, aopen_stream
 from v6flow.client import _ops as ops
 from v6flow.client._auth import UserAuth, token_subject
-from v6flow.client._sse import SYNC, Event, SSEParser
+from v6flow.client._resources import Asyncio, SubClients
 from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines, TaskWatch, log_lines
 from v6flow.errors import ClientError, TaskTimeout
+from v6flow.schemas import EventName, UserOut
 from v6flow.status import RunStatus
 
 T = TypeVar("T")
-JSON = dict[str, Any]
-
-#: Pause before resubscribing after the event stream broke.
-RECONNECT_DELAY = 0.5
 
 
-class AsyncClient:
-    """Asyncio v6flow/vantage6-v4 REST client; same arguments as :class:`v6flow.client.Client`.
+class AsyncClient(SubClients[Asyncio]):
+    """Asyncio v6flow/vantage6-v4 REST client; same arguments and the same sub-clients as
+    :class:`v6flow.client.Client`, whose operations are awaited here.
 
     Examples:
         >>> async with AsyncClient(url, username="root", password="…") as c:
         ...     task = await c.task.create(1, [2], "v6flow/summary:0.1.0", "summary")
-        ...     await c.wait_for_task(task["id"], timeout=60)
+        ...     await c.wait_for_task(task.id, timeout=60)
     """
 
     def __init__(self, base_url: str, *, username: str | None = None,
@@ -42,11 +42,7 @@ class AsyncClient:
                              access_token=token)
         self._http = httpx.AsyncClient(base_url=self.base_url + "/", auth=self.auth,
                                        timeout=timeout, transport=transport)
-        self.organization = AsyncOrganizations(self)
-        self.collaboration = AsyncCollaborations(self)
-        self.task = AsyncTasks(self)
-        self.run = AsyncRuns(self)
-        self.result = AsyncResults(self)
+        self._attach_sub_clients(self)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -76,9 +72,17 @@ class AsyncClient:
         try:
             call = next(op)
             while True:
-                call = op.send(await self.request(call))
+                call = op.send(await self._answer(call))
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
+
+    async def _answer(self, call: ops.Call | ops.Subject) -> Any:
+        if isinstance(call, ops.Subject):
+            if self.auth.access_token is None:
+                await self.login()
+            assert self.auth.access_token is not None
+            return token_subject(self.auth.access_token)
+        return await self.request(call)
 
     async def login(self) -> None:
         """Log in now (otherwise the first request does); raises AuthenticationError."""
@@ -93,13 +97,9 @@ class AsyncClient:
         except StopIteration:
             return
 
-    async def whoami(self) -> JSON:
-        """The logged-in user."""
-        if self.auth.access_token is None:
-            await self.login()
-        assert self.auth.access_token is not None
-        user_id = int(token_subject(self.auth.access_token))
-        return await self.drive(ops.single("GET", f"user/{user_id}"))
+    async def whoami(self) -> UserOut:
+        """The logged-in user (``GET /user/<sub of the access token>``)."""
+        return await self.drive(ops.user_get())
 
     # -- push channel -------------------------------------------------------------------
     @contextlib.asynccontextmanager
@@ -144,7 +144,7 @@ class AsyncClient:
                 while not (status := await self.task.status(task_id)).is_finished:
                     await asyncio.sleep(poll_interval)
                 return status
-            event: Event | None = Event(SYNC)  # read the status once right after subscribing
+            event: Event | None = Event(EventName.SYNC)  # read the status right after subscribing
             while True:
                 batch = None if event is None else log_lines(event, task_id)
                 if batch is not None and on_log is not None:
@@ -212,111 +212,43 @@ class EventStream:
             return None
 
     async def _read_forever(self) -> None:
+        """Subscribe, then resubscribe for as long as the stream keeps breaking.
+
+        The first subscription's error goes to :meth:`start`; later ones are retried under
+        :data:`~v6flow._retry.RESUBSCRIBE_EVENTS` (a stream that was up starts afresh).
+        """
         assert self._ready is not None
+        try:
+            await self._read_once()
+        except ClientError as exc:
+            if not self._ready.done():
+                self._ready.set_exception(exc)
+                return
         while True:
-            try:
-                await self._read_once()
-            except (ClientError, httpx.HTTPError) as exc:
-                if not self._ready.done():
-                    self._ready.set_exception(exc if isinstance(exc, ClientError)
-                                              else ClientError(str(exc)))
-                    return
-            await asyncio.sleep(RECONNECT_DELAY)
+            await RESUBSCRIBE_EVENTS.acall(self._read_once)
 
     async def _read_once(self) -> None:
+        """One subscription: queue its events until the server ends the stream.
+
+        Raises:
+            ClientError: the subscription failed, or the stream broke before ``sync``.
+        """
         assert self._ready is not None
-        parser = SSEParser()
         timeout = httpx.Timeout(30.0, read=None)
         url = f"{self._http.base_url}events"
-        with transport_errors("GET", url):
-            async with self._http.stream("GET", "events", timeout=timeout,
-                                         headers={"Accept": "text/event-stream"}) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise_for_response(response)
-                async for line in response.aiter_lines():
-                    event = parser.feed(line)
+        synced = False
+        try:
+            async with aopen_stream(self._http, url, timeout=timeout) as events:
+                async for event in events:
                     if event is None:
                         continue
-                    if event.name == SYNC and not self._ready.done():
-                        self._ready.set_result(None)
-                        continue  # the watcher reads the status right after start()
+                    if event.name == EventName.SYNC:
+                        synced = True
+                        if not self._ready.done():
+                            self._ready.set_result(None)
+                            continue  # the watcher reads the status right after start()
                     self._queue.put_nowait(event)
-
-
-class _AsyncResource:
-    def __init__(self, client: AsyncClient) -> None:
-        self._c = client
-
-
-class AsyncOrganizations(_AsyncResource):
-    """``/organization``."""
-
-    async def list(self, *, collaboration_id: int | None = None,
-                   name: str | None = None) -> list[JSON]:
-        """All organizations visible to the caller."""
-        return await self._c.drive(ops.organization_list(collaboration_id=collaboration_id,
-                                                         name=name))
-
-    async def get(self, id: int) -> JSON:
-        """One organization."""
-        return await self._c.drive(ops.single("GET", f"organization/{id}"))
-
-
-class AsyncCollaborations(_AsyncResource):
-    """``/collaboration``."""
-
-    async def get(self, id: int) -> JSON:
-        """One collaboration."""
-        return await self._c.drive(ops.single("GET", f"collaboration/{id}"))
-
-
-class AsyncTasks(_AsyncResource):
-    """``/task``."""
-
-    async def create(self, collaboration_id: int, organizations: Sequence[int], image: str,
-                     method: str, args: Sequence[Any] | None = None,
-                     kwargs: dict[str, Any] | None = None,
-                     databases: Sequence[dict[str, Any]] | None = None,
-                     name: str | None = None, description: str | None = None) -> JSON:
-        """Create a task for ``organizations`` running ``method`` of ``image``."""
-        body = ops.task_create_body(
-            collaboration_id=collaboration_id, organizations=organizations, image=image,
-            method=method, args=args, kwargs=kwargs, databases=databases, name=name,
-            description=description)
-        return await self._c.drive(ops.single("POST", "task", json=body))
-
-    async def get(self, id: int, *, include_results: bool = False) -> JSON:
-        """One task."""
-        return await self._c.drive(ops.task_get(id, include_results=include_results))
-
-    async def status(self, id: int) -> RunStatus:
-        """The task's status, derived from its runs."""
-        return await self._c.drive(ops.task_status(id))
-
-    async def delete(self, id: int) -> None:
-        """Delete the task with its runs and results."""
-        await self._c.drive(ops.single("DELETE", f"task/{id}"))
-
-    async def kill(self, id: int) -> None:
-        """Ask the nodes to stop the task's runs."""
-        await self._c.drive(ops.task_kill(id))
-
-
-class AsyncRuns(_AsyncResource):
-    """``/run``."""
-
-    async def list(self, *, task_id: int | None = None,
-                   organization_id: int | None = None) -> list[JSON]:
-        """All runs (of a task)."""
-        return await self._c.drive(ops.run_list(task_id=task_id,
-                                                organization_id=organization_id))
-
-
-class AsyncResults(_AsyncResource):
-    """``/result``."""
-
-    async def from_task(self, task_id: int) -> dict[int, Any]:
-        """``{organization_id: decoded JSON result}`` of the task's finished runs."""
-        return await self._c.drive(ops.results_by_organization(task_id))
-
+        except ClientError:
+            if not synced:
+                raise
+            # the stream was up and broke: resubscribe at once (the caller loops)

@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 import jwt
+from pydantic import ValidationError
 
 from v6flow._http_errors import raise_for_response
 from v6flow.errors import AuthenticationError
+from v6flow.schemas import Msg, TokenPairOut, UserLogin
 
 LOGIN_PATH = "token/user"
 REFRESH_PATH = "token/refresh"
@@ -68,10 +70,13 @@ class UserAuth(httpx.Auth):
     def _login(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self._username is None or self._password is None:
             raise AuthenticationError("the access token was refused and no password is known")
-        response = yield httpx.Request(
-            "POST", self._login_url,
-            json={"username": self._username, "password": self._password},
-        )
+        try:
+            login = UserLogin(username=self._username, password=self._password)
+        except ValidationError as exc:  # never echo the values: one is the password
+            fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+            raise AuthenticationError(f"cannot log in: {fields} not acceptable") from None
+        response = yield httpx.Request("POST", self._login_url,
+                                       json=login.model_dump(exclude_none=True))
         raise_for_response(response)
         self._store(response.json())
 
@@ -91,11 +96,16 @@ class UserAuth(httpx.Auth):
         return True
 
     def _store(self, body: Any) -> None:
-        if not isinstance(body, dict) or "access_token" not in body:
-            message = body.get("msg") if isinstance(body, dict) else None
-            raise AuthenticationError(str(message or "login answer carries no access token"))
-        self.access_token = str(body["access_token"])
-        self.refresh_token = str(body.get("refresh_token") or self.refresh_token or "") or None
+        try:
+            pair = TokenPairOut.model_validate(body)
+        except ValidationError:
+            try:
+                message = Msg.model_validate(body).msg
+            except ValidationError:
+                message = "the login answer carries no token pair"
+            raise AuthenticationError(message) from None
+        self.access_token = pair.access_token
+        self.refresh_token = pair.refresh_token
 
     # -- transports: read only the auth answers ------------------------------------------
     def _is_auth_request(self, request: httpx.Request) -> bool:

@@ -1,22 +1,50 @@
 """What each client call sends and how its answer is read: I/O-free, shared by both clients.
 
-Every operation is a generator (sans-IO): it yields :class:`Call` objects, receives the
-decoded JSON body of each answer, and returns the parsed value. The sync and the async
-client only differ in how they drive it (:func:`v6flow.client._sync.Client._drive`,
-:func:`v6flow.client._async.AsyncClient._drive`).
+Every operation is a generator (sans-IO): it yields :class:`Call` objects (or
+:class:`Subject`, a question for the client itself), receives the decoded JSON body of each
+answer, and returns the parsed value. Request bodies are built with the request models of
+:mod:`v6flow.schemas` and answers parsed with its response models, so the client reads
+exactly what the server writes. The sync and the async client only differ in how they drive
+an operation (:meth:`v6flow.client.Client.drive`, :meth:`v6flow.client.AsyncClient.drive`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
+
 from v6flow import wire
-from v6flow.errors import DeserializationError
+from v6flow.errors import BadRequest, DeserializationError
+from v6flow.schemas import (
+    CollaborationCreate,
+    CollaborationOut,
+    DatabaseSpec,
+    KillOut,
+    KillTask,
+    Msg,
+    NodeCreate,
+    NodeCreatedOut,
+    NodeOut,
+    OrganizationCreate,
+    OrganizationInput,
+    OrganizationOut,
+    Page,
+    ResultOut,
+    RoleOut,
+    RunOut,
+    TaskCreate,
+    TaskOut,
+    TaskStatusOut,
+    UserCreate,
+    UserOut,
+)
 from v6flow.status import RunStatus
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 #: Page size asked for in listings (the server default is 10).
 PER_PAGE = 100
@@ -34,86 +62,74 @@ class Call:
     json: Any = None
 
 
-Op = Generator[Call, Any, T]
+@dataclass(frozen=True)
+class Subject:
+    """Ask the client for the logged-in user's id (it logs in first when needed)."""
+
+
+Op = Generator[Call | Subject, Any, T]
 """An operation: yields calls, is sent each decoded answer body, returns the value."""
 
 
-def _drop_none(params: dict[str, Any]) -> dict[str, Any]:
+# -- building requests and reading answers ----------------------------------------------
+def request_body(model: type[M], **fields: Any) -> dict[str, Any]:
+    """The JSON of a request model built from ``fields`` (None fields left out).
+
+    Raises:
+        BadRequest: the fields do not fit the model (the server would answer 400); the
+            message names each field.
+    """
+    try:
+        built = model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise BadRequest(f"Request body is incorrect ({model.__name__}): "
+                         f"{problems(exc)}") from None
+    return built.model_dump(mode="json", exclude_unset=True)
+
+
+def problems(exc: ValidationError) -> str:
+    """What failed, field by field, without the values (they may be secrets)."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+                     for e in exc.errors())
+
+
+def parse(model: type[M], body: Any, what: str) -> M:
+    """``body`` read as ``model``.
+
+    Raises:
+        DeserializationError: the answer does not match the contract.
+    """
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise DeserializationError(f"{what} answered something that is not a "
+                                   f"{model.__name__}: {problems(exc)}") from None
+
+
+def _drop_none(params: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
 
 
-def single(method: str, path: str, *, params: dict[str, Any] | None = None,
-           json: Any = None) -> Op[Any]:
-    """One request whose decoded body is the value."""
+def single(method: str, path: str, model: type[M], *, params: Mapping[str, Any] | None = None,
+           json: Any = None) -> Op[M]:
+    """One request whose answer is one ``model``."""
     body = yield Call(method, path, _drop_none(params or {}) or None, json)
-    return body
+    return parse(model, body, f"{method} /{path}")
 
 
-def paged(path: str, params: dict[str, Any] | None = None) -> Op[list[dict[str, Any]]]:
+def paged(path: str, model: type[M], params: Mapping[str, Any] | None = None) -> Op[list[M]]:
     """All items of a paginated listing, following ``links.next`` (CONTRACT §3.3)."""
-    items: list[dict[str, Any]] = []
+    items: list[M] = []
+    page_type = Page[model]  # type: ignore[valid-type]
     page = 1
     while True:
         query = {**_drop_none(params or {}), "page": page, "per_page": PER_PAGE}
         body = yield Call("GET", path, query)
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise DeserializationError(f"GET /{path} did not answer a page")
-        items.extend(body["data"])
-        if not (body.get("links") or {}).get("next"):
+        current = parse(page_type, body, f"GET /{path}")
+        items.extend(current.data)
+        if current.links.next is None or not current.data:
             return items
         page += 1
-
-
-def ref_id(value: Any) -> int | None:
-    """The id of a HATEOAS reference ``{"id", "link", ...}`` (None when absent)."""
-    if isinstance(value, dict) and value.get("id") is not None:
-        return int(value["id"])
-    return None
-
-
-# -- tasks ------------------------------------------------------------------------------
-def task_create_body(*, collaboration_id: int, organizations: Sequence[int], image: str,
-                     method: str, args: Sequence[Any] | None = None,
-                     kwargs: dict[str, Any] | None = None,
-                     databases: Sequence[dict[str, Any]] | None = None,
-                     name: str | None = None, description: str | None = None) -> dict[str, Any]:
-    """The ``POST /task`` body (CONTRACT §3.2): the same unencrypted input for every org."""
-    if not organizations:
-        raise ValueError("a task needs at least one organization")
-    encoded = wire.input_to_wire(wire.make_input(method, list(args or []), dict(kwargs or {})))
-    return {
-        "name": name or method,
-        "description": description or "",
-        "image": image,
-        "collaboration_id": collaboration_id,
-        "organizations": [{"id": int(org), "input": encoded} for org in organizations],
-        "databases": [dict(db) for db in (databases or DEFAULT_DATABASES)],
-    }
-
-
-def task_status(task_id: int) -> Op[RunStatus]:
-    """``GET /task/<id>/status`` as a :class:`RunStatus`."""
-    body = yield Call("GET", f"task/{task_id}/status")
-    return RunStatus(body["status"])
-
-
-def results_by_organization(task_id: int) -> Op[dict[int, Any]]:
-    """``{organization_id: decoded result}`` of a task, over all pages of runs and results.
-
-    Runs without a result (failed or unfinished) are left out.
-    """
-    runs = yield from paged("run", {"task_id": task_id})
-    org_of_run = {int(run["id"]): ref_id(run.get("organization")) for run in runs}
-    results = yield from paged("result", {"task_id": task_id})
-    out: dict[int, Any] = {}
-    for item in results:
-        run_id = ref_id(item.get("run"))
-        org_id = org_of_run.get(run_id) if run_id is not None else None
-        encoded = item.get("result")
-        if org_id is None or not encoded:
-            continue
-        out[org_id] = wire.result_from_wire(encoded)
-    return out
 
 
 def log_tail(log: str | None, lines: int = 20) -> str:
@@ -121,92 +137,206 @@ def log_tail(log: str | None, lines: int = 20) -> str:
     return "\n".join((log or "").splitlines()[-lines:])
 
 
-# -- resource operations (the request shapes, once) -------------------------------------
-JSON = dict[str, Any]
-
-
+# -- organizations ----------------------------------------------------------------------
 def organization_list(*, collaboration_id: int | None = None,
-                      name: str | None = None) -> Op[list[JSON]]:
-    """``GET /organization`` (all pages)."""
-    return paged("organization", {"collaboration_id": collaboration_id, "name": name})
+                      name: str | None = None) -> Op[list[OrganizationOut]]:
+    """All organizations visible to the caller (of a collaboration, by name)."""
+    return paged("organization", OrganizationOut,
+                 {"collaboration_id": collaboration_id, "name": name})
 
 
-def organization_create(*, name: str, domain: str | None = None, country: str | None = None,
-                        address1: str | None = None, zipcode: str | None = None) -> Op[JSON]:
-    """``POST /organization``."""
-    body = _drop_none({"name": name, "domain": domain, "country": country,
-                       "address1": address1, "zipcode": zipcode})
-    return single("POST", "organization", json=body)
+def organization_get(id: int) -> Op[OrganizationOut]:
+    """One organization."""
+    return single("GET", f"organization/{id}", OrganizationOut)
 
 
+def organization_create(name: str, *, domain: str | None = None, country: str | None = None,
+                        address1: str | None = None, address2: str | None = None,
+                        zipcode: str | None = None) -> Op[OrganizationOut]:
+    """Create an organization."""
+    body = request_body(OrganizationCreate, name=name, domain=domain, country=country,
+                        address1=address1, address2=address2, zipcode=zipcode)
+    return single("POST", "organization", OrganizationOut, json=body)
+
+
+# -- collaborations ---------------------------------------------------------------------
 def collaboration_list(*, organization_id: int | None = None,
-                       name: str | None = None) -> Op[list[JSON]]:
-    """``GET /collaboration`` (all pages)."""
-    return paged("collaboration", {"organization_id": organization_id, "name": name})
+                       name: str | None = None) -> Op[list[CollaborationOut]]:
+    """All collaborations visible to the caller."""
+    return paged("collaboration", CollaborationOut,
+                 {"organization_id": organization_id, "name": name})
 
 
-def collaboration_create(*, name: str, organization_ids: Sequence[int],
-                         encrypted: bool = False) -> Op[JSON]:
-    """``POST /collaboration`` with ``organization_ids``."""
-    body = {"name": name, "organization_ids": [int(o) for o in organization_ids],
-            "encrypted": encrypted}
-    return single("POST", "collaboration", json=body)
+def collaboration_get(id: int) -> Op[CollaborationOut]:
+    """One collaboration."""
+    return single("GET", f"collaboration/{id}", CollaborationOut)
 
 
+def collaboration_create(name: str, organization_ids: Sequence[int], *,
+                         encrypted: bool = False) -> Op[CollaborationOut]:
+    """Create a collaboration of the given organizations."""
+    body = request_body(CollaborationCreate, name=name, organization_ids=list(organization_ids),
+                        encrypted=encrypted)
+    return single("POST", "collaboration", CollaborationOut, json=body)
+
+
+# -- nodes ------------------------------------------------------------------------------
 def node_list(*, collaboration_id: int | None = None,
-              organization_id: int | None = None) -> Op[list[JSON]]:
-    """``GET /node`` (all pages)."""
-    return paged("node", {"collaboration_id": collaboration_id,
-                          "organization_id": organization_id})
+              organization_id: int | None = None) -> Op[list[NodeOut]]:
+    """All nodes visible to the caller."""
+    return paged("node", NodeOut, {"collaboration_id": collaboration_id,
+                                   "organization_id": organization_id})
 
 
-def node_create(*, collaboration_id: int, organization_id: int,
-                name: str | None = None) -> Op[JSON]:
-    """``POST /node``; the answer carries the plaintext ``api_key`` (shown once)."""
-    body = _drop_none({"collaboration_id": collaboration_id,
-                       "organization_id": organization_id, "name": name})
-    return single("POST", "node", json=body)
+def node_get(id: int) -> Op[NodeOut]:
+    """One node."""
+    return single("GET", f"node/{id}", NodeOut)
 
 
-def user_create(*, username: str, password: str, organization_id: int,
+def node_create(collaboration_id: int, organization_id: int | None = None,
+                name: str | None = None) -> Op[NodeCreatedOut]:
+    """Register a node; the answer's ``api_key`` is shown only this once."""
+    body = request_body(NodeCreate, collaboration_id=collaboration_id,
+                        organization_id=organization_id, name=name)
+    return single("POST", "node", NodeCreatedOut, json=body)
+
+
+# -- users and roles --------------------------------------------------------------------
+def user_list(*, organization_id: int | None = None,
+              username: str | None = None) -> Op[list[UserOut]]:
+    """All users visible to the caller."""
+    return paged("user", UserOut, {"organization_id": organization_id, "username": username})
+
+
+def user_get(id: int | None = None) -> Op[UserOut]:
+    """One user; without ``id`` the logged-in user."""
+    if id is None:
+        id = int((yield Subject()))
+    return (yield from single("GET", f"user/{id}", UserOut))
+
+
+def user_create(username: str, password: str, organization_id: int | None = None, *,
                 firstname: str | None = None, lastname: str | None = None,
                 email: str | None = None, roles: Sequence[int] | None = None,
-                rules: Sequence[int] | None = None) -> Op[JSON]:
-    """``POST /user``."""
-    body = _drop_none({
-        "username": username, "password": password, "organization_id": organization_id,
-        "firstname": firstname or username, "lastname": lastname or username,
-        "email": email or f"{username}@example.org",
-        "roles": list(roles) if roles is not None else None,
-        "rules": list(rules) if rules is not None else None,
-    })
-    return single("POST", "user", json=body)
+                rules: Sequence[int] | None = None) -> Op[UserOut]:
+    """Create a user (names and e-mail default to ones made from ``username``)."""
+    body = request_body(
+        UserCreate, username=username, password=password, organization_id=organization_id,
+        firstname=firstname or username, lastname=lastname or username,
+        email=email or f"{username}@example.org",
+        roles=list(roles) if roles is not None else None,
+        rules=list(rules) if rules is not None else None)
+    return single("POST", "user", UserOut, json=body)
 
 
-def role_list(*, name: str | None = None) -> Op[list[JSON]]:
-    """``GET /role`` (all pages)."""
-    return paged("role", {"name": name})
+def role_list(*, name: str | None = None) -> Op[list[RoleOut]]:
+    """All roles visible to the caller."""
+    return paged("role", RoleOut, {"name": name})
+
+
+def role_get(id: int) -> Op[RoleOut]:
+    """One role."""
+    return single("GET", f"role/{id}", RoleOut)
+
+
+# -- tasks ------------------------------------------------------------------------------
+def task_create_body(*, collaboration_id: int, organizations: Sequence[int], image: str,
+                     method: str, args: Sequence[Any] | None = None,
+                     kwargs: Mapping[str, Any] | None = None,
+                     databases: Sequence[Mapping[str, Any] | DatabaseSpec] | None = None,
+                     name: str | None = None, description: str | None = None
+                     ) -> dict[str, Any]:
+    """The ``POST /task`` body (CONTRACT §3.2): the same unencrypted input for every org.
+
+    Raises:
+        BadRequest: no organization, or a field the server would refuse.
+    """
+    encoded = wire.input_to_wire(wire.make_input(method, list(args or []), dict(kwargs or {})))
+    return request_body(
+        TaskCreate, name=name or method, description=description or "", image=image,
+        collaboration_id=collaboration_id,
+        organizations=[OrganizationInput(id=int(org), input=encoded) for org in organizations],
+        databases=[db if isinstance(db, DatabaseSpec) else DatabaseSpec.model_validate(db)
+                   for db in (databases if databases is not None else DEFAULT_DATABASES)])
+
+
+def task_create(collaboration_id: int, organizations: Sequence[int], image: str, method: str,
+                args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+                databases: Sequence[Mapping[str, Any] | DatabaseSpec] | None = None,
+                name: str | None = None, description: str | None = None) -> Op[TaskOut]:
+    """Create a task for ``organizations`` running ``method`` of ``image``."""
+    body = task_create_body(collaboration_id=collaboration_id, organizations=organizations,
+                            image=image, method=method, args=args, kwargs=kwargs,
+                            databases=databases, name=name, description=description)
+    return single("POST", "task", TaskOut, json=body)
+
+
+def task_get(id: int, *, include_results: bool = False) -> Op[TaskOut]:
+    """One task (``include_results``: its results embedded)."""
+    params = {"include": "results"} if include_results else None
+    return single("GET", f"task/{id}", TaskOut, params=params)
 
 
 def task_list(*, collaboration_id: int | None = None, parent_id: int | None = None,
               job_id: int | None = None, name: str | None = None,
-              status: str | None = None) -> Op[list[JSON]]:
-    """``GET /task`` (all pages)."""
-    return paged("task", {"collaboration_id": collaboration_id, "parent_id": parent_id,
-                          "job_id": job_id, "name": name, "status": status})
+              status: str | None = None) -> Op[list[TaskOut]]:
+    """Tasks matching ``collaboration_id``, ``parent_id``, ``job_id``, ``name``, ``status``."""
+    return paged("task", TaskOut, {"collaboration_id": collaboration_id,
+                                   "parent_id": parent_id, "job_id": job_id, "name": name,
+                                   "status": status})
 
 
-def task_get(task_id: int, *, include_results: bool = False) -> Op[JSON]:
-    """``GET /task/<id>[?include=results]``."""
-    params = {"include": "results"} if include_results else None
-    return single("GET", f"task/{task_id}", params=params)
+def task_status(id: int) -> Op[RunStatus]:
+    """The task's status, derived from its runs (``GET /task/<id>/status``)."""
+    answer = yield from single("GET", f"task/{id}/status", TaskStatusOut)
+    return answer.status
 
 
-def task_kill(task_id: int) -> Op[Any]:
-    """``POST /kill/task`` ``{"id"}``: nodes stop the task's containers."""
-    return single("POST", "kill/task", json={"id": task_id})
+def task_delete(id: int) -> Op[None]:
+    """Delete the task with its runs, results and subtasks (running ones are killed)."""
+    yield from single("DELETE", f"task/{id}", Msg)
 
 
-def run_list(*, task_id: int | None = None, organization_id: int | None = None) -> Op[list[JSON]]:
-    """``GET /run`` (all pages)."""
-    return paged("run", {"task_id": task_id, "organization_id": organization_id})
+def task_kill(id: int) -> Op[KillOut]:
+    """Ask the nodes to stop the task's runs; the answer lists the runs reached."""
+    return single("POST", "kill/task", KillOut, json=request_body(KillTask, id=id))
+
+
+# -- runs and results -------------------------------------------------------------------
+def run_list(*, task_id: int | None = None,
+             organization_id: int | None = None) -> Op[list[RunOut]]:
+    """All runs (of a task, of an organization)."""
+    return paged("run", RunOut, {"task_id": task_id, "organization_id": organization_id})
+
+
+def run_get(id: int, *, include_task: bool = False) -> Op[RunOut]:
+    """One run (``include_task``: its task embedded)."""
+    params = {"include": "task"} if include_task else None
+    return single("GET", f"run/{id}", RunOut, params=params)
+
+
+def result_list(*, task_id: int | None = None) -> Op[list[ResultOut]]:
+    """All results (of a task); ``result`` is the encoded output (see ``from_task``)."""
+    return paged("result", ResultOut, {"task_id": task_id})
+
+
+def result_get(run_id: int) -> Op[ResultOut]:
+    """The result of one run (``GET /result/<run id>``)."""
+    return single("GET", f"result/{run_id}", ResultOut)
+
+
+def result_from_task(task_id: int) -> Op[dict[int, Any]]:
+    """``{organization_id: decoded JSON result}`` of the task's finished runs.
+
+    Runs without a result (failed or unfinished) are left out.
+    """
+    runs = yield from run_list(task_id=task_id)
+    org_of_run = {run.id: run.organization.id for run in runs}
+    results = yield from result_list(task_id=task_id)
+    out: dict[int, Any] = {}
+    for item in results:
+        org_id = org_of_run.get(item.run.id)
+        if org_id is None or not item.result:
+            continue
+        out[org_id] = wire.result_from_wire(item.result)
+    return out

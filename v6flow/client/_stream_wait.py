@@ -11,10 +11,11 @@ import contextlib
 import time
 from collections.abc import Callable
 
+from v6flow._sse import Event
 from v6flow.client._async import AsyncClient, EventStream
-from v6flow.client._sse import SYNC, Event
 from v6flow.client._watch import LogLines, TaskWatch, log_lines
 from v6flow.errors import ClientError, TaskTimeout
+from v6flow.schemas import EventName
 from v6flow.status import RunStatus
 
 #: How long a finished wait reads on for log lines pushed just before the end.
@@ -36,7 +37,7 @@ async def wait_on_stream(client: AsyncClient, stream: EventStream | None, task_i
     if stream is None:
         return await client.wait_for_task(task_id, timeout, on_log=on_log)
     watch = TaskWatch(task_id)
-    event: Event | None = Event(SYNC)
+    event: Event | None = Event(EventName.SYNC)
     try:
         async with asyncio.timeout(timeout):
             while True:

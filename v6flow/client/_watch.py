@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from v6flow.client._sse import ALGORITHM_LOG, RUN_UPDATE, SYNC, Event, concerns_task
-from v6flow.status import RunStatus
+from v6flow._sse import Event
+from v6flow.errors import DeserializationError
+from v6flow.schemas.events import AlgorithmLogEvent, EventPayload, RunUpdateEvent, SyncEvent
 
 #: Seconds between status reads when no event arrives (the safety net under the push).
 DEFAULT_POLL_INTERVAL = 5.0
@@ -22,24 +23,24 @@ class LogLines:
     lines: tuple[str, ...]
 
 
+def _payload(event: Event | None) -> EventPayload | None:
+    """The typed payload, or None (no event, an unknown name, or data that does not fit)."""
+    if event is None:
+        return None
+    try:
+        return event.payload
+    except DeserializationError:
+        return None
+
+
 def log_lines(event: Event, task_id: int) -> LogLines | None:
     """The log lines an event carries for ``task_id`` (None for any other event)."""
-    if event.name != ALGORITHM_LOG or not concerns_task(event, task_id):
+    payload = _payload(event)
+    if not isinstance(payload, AlgorithmLogEvent) or payload.task_id != task_id:
         return None
-    data = event.data
-    lines = data.get("lines")
-    if lines is None:  # v4 nodes send a single "log" string
-        lines = str(data.get("log") or "").splitlines()
-    return LogLines(task_id=task_id, run_id=int(data.get("run_id") or 0),
-                    organization_id=int(data.get("organization_id") or 0),
-                    lines=tuple(str(line) for line in lines))
-
-
-def _finished(status: object) -> bool:
-    try:
-        return RunStatus(str(status)).is_finished
-    except ValueError:
-        return False
+    return LogLines(task_id=task_id, run_id=payload.run_id,
+                    organization_id=payload.organization_id or 0,
+                    lines=tuple(payload.all_lines))
 
 
 class TaskWatch:
@@ -57,18 +58,21 @@ class TaskWatch:
         #: before its final ``run_update``, so every line of that run has been seen.
         self.final_update_seen = False
 
+    def _own_update(self, payload: EventPayload | None) -> RunUpdateEvent | None:
+        if isinstance(payload, RunUpdateEvent) and payload.task_id == self.task_id:
+            return payload
+        return None
+
     def observe(self, event: Event | None) -> None:
         """Note what ``event`` tells about the watched task (see ``final_update_seen``)."""
-        if (event is not None and event.name == RUN_UPDATE
-                and concerns_task(event, self.task_id)
-                and _finished(event.data.get("status"))):
+        update = self._own_update(_payload(event))
+        if update is not None and update.status.is_finished:
             self.final_update_seen = True
 
     def needs_check(self, event: Event | None, now: float) -> bool:
         """Whether to read the task status now (``event`` None: no event, just time)."""
-        if event is not None and (
-            event.name == SYNC or (event.name == RUN_UPDATE and concerns_task(event, self.task_id))
-        ):
+        payload = _payload(event)
+        if isinstance(payload, SyncEvent) or self._own_update(payload) is not None:
             return True
         return now - self._last_check >= self.poll_interval
 

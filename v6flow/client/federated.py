@@ -25,7 +25,7 @@ import anyio
 from v6flow import wire
 from v6flow._shield import uncancellable
 from v6flow.client._async import AsyncClient
-from v6flow.client._ops import DEFAULT_DATABASES, log_tail, ref_id, single
+from v6flow.client._ops import DEFAULT_DATABASES, log_tail
 from v6flow.client._stream_wait import subscribe, wait_on_stream
 from v6flow.client._watch import LogLines
 from v6flow.errors import (
@@ -123,7 +123,7 @@ async def organization_names(client: AsyncClient, collaboration_id: int,
         BadRequest: an organization is not a member of the collaboration.
     """
     members = await client.organization.list(collaboration_id=collaboration_id)
-    names = {int(org["id"]): str(org.get("name") or org["id"]) for org in members}
+    names = {org.id: org.name or str(org.id) for org in members}
     if organizations is None:
         return dict(sorted(names.items()))
     unknown = [org for org in organizations if int(org) not in names]
@@ -160,7 +160,7 @@ async def run_on_organization(client: AsyncClient, request: PartialRequest,
                 databases=list(request.databases), name=request.name or request.method,
                 description=request.description,
             )
-            task_id = outcome.task_id = int(task["id"])
+            task_id = outcome.task_id = task.id
             if tracker is not None:
                 tracker.open_tasks.add(task_id)
                 tracker.task_ids.append(task_id)
@@ -345,19 +345,18 @@ async def _run_result(client: AsyncClient, task_id: int, organization_id: int,
                       status: RunStatus, outcome: OrganizationOutcome) -> Any:
     """The organization's decoded result, or the failure as an exception."""
     runs = await client.run.list(task_id=task_id)
-    run = next((r for r in runs if ref_id(r.get("organization")) == organization_id),
-               runs[0] if runs else {})
-    run_id = outcome.run_id = int(run.get("id") or 0)
-    run_status = str(run.get("status") or status)
-    tail = log_tail(run.get("log"))
+    run = next((r for r in runs if r.organization.id == organization_id),
+               runs[0] if runs else None)
+    run_id = outcome.run_id = run.id if run is not None else 0
+    run_status = str(run.status if run is not None else status)
+    tail = log_tail(run.log if run is not None else None)
     failure = RunFailed
     if status is not RunStatus.COMPLETED:
         if any(marker in tail for marker in _NOT_JSON_MARKERS):
             failure = ResultNotJSON
         raise failure(run_id=run_id, organization_id=organization_id, status=run_status,
                       task_id=task_id, log_tail=tail)
-    body = await client.drive(single("GET", f"result/{run_id}"))
-    encoded = (body or {}).get("result")
+    encoded = (await client.result.get(run_id)).result
     if not encoded:
         return None
     try:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from tests.v6flow.algorithm.conftest import TokenFactory
+from v6flow._retry import REACH_NODE_PROXY, WAIT_FOR_SUBTASK
 from v6flow.algorithm import AlgorithmClient
 from v6flow.algorithm import client as client_module
 from v6flow.errors import AuthenticationError, NotFound, RunFailed, ServerError
@@ -158,7 +159,7 @@ def test_wait_for_results_polls_fast_and_orders_by_run(proxy: FakeProxy, token: 
     assert results == [{"org": 1}, {"org": 2}]  # the empty result is left out, like v4
     polls = [s.at for s in proxy.seen if s.path == "/task/9/status"]
     gaps = [b - a for a, b in itertools.pairwise(polls)]
-    scheduled = [client_module.POLL_START * client_module.POLL_FACTOR**i for i in range(3)]
+    scheduled = list(itertools.islice(WAIT_FOR_SUBTASK.delays(), 3))
     assert len(polls) == 4
     assert all(gap >= want - 0.01 for gap, want in zip(gaps, scheduled, strict=True))
     assert gaps[0] < 0.5  # v4 waits a full second before the second poll
@@ -196,7 +197,7 @@ def test_error_bodies_become_typed_errors(proxy: FakeProxy, token: str, status: 
 
 def test_unreachable_proxy_is_server_error(token: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nobody listening: after the connect retries, ServerError naming the proxy URL."""
-    monkeypatch.setattr(client_module, "CONNECT_ATTEMPTS", 2)
+    monkeypatch.setattr(client_module, "REACH_NODE_PROXY", REACH_NODE_PROXY.bounded(attempts=2))
     with socket.socket() as sock:  # a port that was free a moment ago
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -36,16 +36,16 @@ class World:
 def world(server: Any, root: Client) -> Iterator[World]:
     """Fresh, uniquely named organizations, collaboration and nodes."""
     tag = uuid.uuid4().hex[:8]
-    orgs = [int(root.organization.create(f"org-{tag}-{i}")["id"]) for i in range(2)]
+    orgs = [root.organization.create(f"org-{tag}-{i}").id for i in range(2)]
     collaboration = root.collaboration.create(f"collab-{tag}", orgs)
-    cid = int(collaboration["id"])
+    cid = collaboration.id
     nodes = {}
     for org in orgs:
         created = root.node.create(cid, org, name=f"node-{tag}-{org}")
-        nodes[org] = HandNode(server.url, created["api_key"], org)
+        nodes[org] = HandNode(server.url, created.api_key, org)
     researcher_role = root.role.list(name="Researcher")[0]
     username, password = f"researcher-{tag}", f"Pw-{uuid.uuid4().hex}"
-    root.user.create(username, password, orgs[0], roles=[int(researcher_role["id"])])
+    root.user.create(username, password, orgs[0], roles=[researcher_role.id])
     yield World(cid, orgs, nodes, username, password)
     for node in nodes.values():
         node.close()

@@ -24,7 +24,7 @@ def test_login_and_whoami(server: Any, root: Client) -> None:
     root.login()
     me = root.whoami()
     # Assert
-    assert me["username"] == "root"
+    assert me.username == "root"
     assert root.auth.access_token and root.auth.refresh_token
 
 
@@ -84,7 +84,7 @@ def test_bad_request_for_foreign_organization(root: Client, researcher: Client,
     outsider = root.organization.create(f"outsider-{uuid.uuid4().hex[:8]}")
     # Execute
     with pytest.raises(BadRequest) as caught:
-        researcher.task.create(world.collaboration_id, [int(outsider["id"])], "v6flow-test/x", "m")
+        researcher.task.create(world.collaboration_id, [outsider.id], "v6flow-test/x", "m")
     # Assert
     assert caught.value.status_code == 400
     assert caught.value.msg
@@ -111,7 +111,7 @@ def test_listing_follows_every_page(root: Client, world: Any,
     # Execute
     paged = root.organization.list()
     # Assert
-    assert [o["id"] for o in paged] == [o["id"] for o in everything]
+    assert [o.id for o in paged] == [o.id for o in everything]
     assert len(paged) >= 3
 
 
@@ -124,12 +124,12 @@ def test_resources_create_and_read_back(server: Any, root: Client, world: Any) -
     nodes = root.node.list(collaboration_id=world.collaboration_id)
     collaboration = root.collaboration.get(world.collaboration_id)
     # Assert
-    assert root.user.get(int(user["id"]))["username"] == name
-    assert {n["organization"]["id"] for n in nodes} == set(world.organization_ids)
-    assert root.node.get(int(nodes[0]["id"]))["id"] == nodes[0]["id"]
-    assert collaboration["id"] == world.collaboration_id
+    assert root.user.get(user.id).username == name
+    assert {n.organization.id for n in nodes} == set(world.organization_ids)
+    assert root.node.get(nodes[0].id).id == nodes[0].id
+    assert collaboration.id == world.collaboration_id
     members = root.organization.list(collaboration_id=world.collaboration_id)
-    assert {o["id"] for o in members} == set(world.organization_ids)
+    assert {o.id for o in members} == set(world.organization_ids)
 
 
 async def test_async_client_logs_in_and_maps_errors(server: Any) -> None:
@@ -141,4 +141,4 @@ async def test_async_client_logs_in_and_maps_errors(server: Any) -> None:
         with pytest.raises(NotFound):
             await client.organization.get(987654321)
     # Assert
-    assert me["username"] == "root"
+    assert me.username == "root"

@@ -40,20 +40,20 @@ def test_create_sends_the_input_to_each_organization(researcher: Client, world: 
     # Execute
     task = researcher.task.create(world.collaboration_id, world.organization_ids, IMAGE, "echo",
                             args=[1], kwargs={"x": 2}, name="create-test")
-    runs = researcher.run.list(task_id=int(task["id"]))
+    runs = researcher.run.list(task_id=task.id)
     # Assert
-    assert {r["organization"]["id"] for r in runs} == set(world.organization_ids)
-    inputs = [researcher.run.get(int(r["id"]))["input"] for r in runs]  # lists leave it out
+    assert {r.organization.id for r in runs} == set(world.organization_ids)
+    inputs = [researcher.run.get(r.id).input or "" for r in runs]  # lists leave it out
     assert all(wire.input_from_wire(i) == wire.make_input("echo", [1], {"x": 2}) for i in inputs)
-    assert researcher.task.status(int(task["id"])) is RunStatus.PENDING
-    researcher.task.kill(int(task["id"]))
+    assert researcher.task.status(task.id) is RunStatus.PENDING
+    researcher.task.kill(task.id)
 
 
 def test_sync_wait_wakes_on_push_within_half_a_second(researcher: Client, world: Any) -> None:
     """wait_for_task returns < 0.5 s after the last run's PATCH (push, not the poll)."""
     # Prepare
     task = researcher.task.create(world.collaboration_id, world.organization_ids, IMAGE, "echo")
-    task_id = int(task["id"])
+    task_id = task.id
     expected = {org: {"org": org, "value": org * 1.5} for org in world.organization_ids}
     stamps: dict[str, float] = {}
     worker = _finish_all_later(world, task_id, 1.0, expected, stamps)
@@ -76,7 +76,7 @@ async def test_async_wait_wakes_on_push_and_forwards_logs(server: Any, world: An
                            password=world.password) as client:
         task = await client.task.create(world.collaboration_id, world.organization_ids,
                                         IMAGE, "echo")
-        task_id = int(task["id"])
+        task_id = task.id
         expected = {org: [org] for org in world.organization_ids}
         stamps: dict[str, float] = {}
         seen: list[LogLines] = []
@@ -116,10 +116,10 @@ def test_wait_already_finished_task_returns_at_once(researcher: Client, world: A
     org = world.organization_ids[0]
     task = researcher.task.create(world.collaboration_id, [org], IMAGE, "echo")
     node = world.nodes[org]
-    node.finish(int(node.runs_of(int(task["id"]))[0]["id"]), 42)
+    node.finish(int(node.runs_of(task.id)[0]["id"]), 42)
     # Execute
     started = time.monotonic()
-    status = researcher.wait_for_task(int(task["id"]), timeout=10, poll_interval=SLOW_POLL)
+    status = researcher.wait_for_task(task.id, timeout=10, poll_interval=SLOW_POLL)
     # Assert
     assert status is RunStatus.COMPLETED
     assert time.monotonic() - started < 2.0
@@ -129,7 +129,7 @@ def test_wait_times_out_then_kill_and_delete(researcher: Client, world: Any) -> 
     """An unfinished task raises TaskTimeout; kill marks its runs killed; delete removes it."""
     # Prepare
     task = researcher.task.create(world.collaboration_id, world.organization_ids, IMAGE, "sleep")
-    task_id = int(task["id"])
+    task_id = task.id
     # Execute
     started = time.monotonic()
     with pytest.raises(TaskTimeout):
@@ -142,7 +142,7 @@ def test_wait_times_out_then_kill_and_delete(researcher: Client, world: Any) -> 
     assert 0.7 < waited < 3.0
     assert killed is RunStatus.KILLED
     remaining = researcher.task.list(collaboration_id=world.collaboration_id)
-    assert all(t["id"] != task_id for t in remaining)
+    assert all(t.id != task_id for t in remaining)
 
 
 async def test_failed_run_raises_run_failed_with_log_tail(server: Any, world: Any) -> None:
@@ -182,7 +182,7 @@ def test_task_logs_iterates_live_lines_until_finished(researcher: Client, world:
     org = world.organization_ids[0]
     node = world.nodes[org]
     task = researcher.task.create(world.collaboration_id, [org], IMAGE, "echo")
-    task_id = int(task["id"])
+    task_id = task.id
 
     def work() -> None:
         time.sleep(0.5)
