@@ -21,6 +21,7 @@ from server.events import EventBus, InProcessEventBus
 from server.services import bootstrap
 from server.settings import ServerSettings
 from server.state import AppState
+from server.ui import install_ui
 from v6flow.compat import VANTAGE6_VERSION
 
 API_PREFIX = "/api"
@@ -79,4 +80,5 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
     app.state.method_table = method_table(ROUTERS, API_PREFIX)
     register_error_handlers(app)
     install_openapi(app)
+    install_ui(app)
     return app
