@@ -31,9 +31,12 @@ export async function readEventStream(body, onEvent, onActivity = () => {}) {
     const { value, done } = await reader.read();
     if (done) return;
     onActivity();
-    buffer += value;
-    const lines = buffer.split(/\r\n|\r|\n/);
-    buffer = lines.pop();
+    let text = buffer + value;
+    // a chunk ending in "\r" may be the first half of "\r\n": decide with the next chunk
+    const held = text.endsWith("\r") ? "\r" : "";
+    if (held) text = text.slice(0, -1);
+    const lines = text.split(/\r\n|\r|\n/);
+    buffer = lines.pop() + held;
     for (const line of lines) {
       if (line === "") dispatch();
       else if (line.startsWith(":")) continue;

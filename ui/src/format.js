@@ -49,7 +49,8 @@ const isScalar = (value) => value === null || ["string", "number", "boolean"].in
 
 /**
  * A result as a table, when it is tabular: a list of flat objects (records), an object of
- * equally long lists (columns), pandas' "split" form ({columns, data}) or a list of lists.
+ * equally long lists (columns), an object of flat objects (one row per key), one flat object
+ * (one row), pandas' "split" form ({columns, data}) or a list of equally long lists.
  * Returns {columns: [...], rows: [[...]]} or null.
  */
 export function asTable(value) {
@@ -71,6 +72,16 @@ export function asTable(value) {
       return { columns: columns.map(String), rows };
     }
     const entries = Object.entries(value);
+    if (entries.length && entries.every(([, row]) => row && typeof row === "object"
+        && !Array.isArray(row) && Object.values(row).every(isScalar))) {
+      // {key: {column: value}}: one row per key (pandas' to_dict("index"))
+      const columns = [...new Set(entries.flatMap(([, row]) => Object.keys(row)))];
+      return { columns: ["", ...columns],
+               rows: entries.map(([key, row]) => [key, ...columns.map((c) => row[c] ?? null)]) };
+    }
+    if (entries.length && entries.every(([, cell]) => isScalar(cell))) {
+      return { columns: entries.map(([key]) => key), rows: [entries.map(([, cell]) => cell)] };
+    }
     const lists = entries.every(([, column]) => Array.isArray(column) && column.every(isScalar));
     if (entries.length && lists) {
       const length = entries[0][1].length;

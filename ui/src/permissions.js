@@ -59,10 +59,9 @@ export function buildPermissions(rules, me) {
 
   return {
     me, ruleIds, scope, can, reaches, scopeToReach, any,
-    /** TASK CREATE: COLLABORATION for one's own collaborations, else GLOBAL (services/tasks). */
+    /** TASK CREATE (services/tasks.py _origin): only in one's own organization's collaborations. */
     canCreateTask(collaborationId) {
-      return can("task", "create", me.collaborationIds.has(collaborationId)
-        ? "COLLABORATION" : "GLOBAL");
+      return me.collaborationIds.has(collaborationId) && can("task", "create", "COLLABORATION");
     },
     /** TASK DELETE (services/tasks.py delete_task). */
     canDeleteTask(task) {

@@ -1,6 +1,6 @@
 // Building blocks every page uses: page frame, messages, tables, pager, badges, dialogs.
 import { html, useCallback, useEffect, useRef, useState } from "../lib.js";
-import { asTable, cellText, statusKind } from "../format.js";
+import { asTable, cellText, formatAgo, formatTime, statusKind } from "../format.js";
 
 /** A page: its heading (focused after a navigation, for screen readers) and actions. */
 export function Page({ title, actions, children, wide = false }) {
@@ -175,4 +175,23 @@ export function Details({ items }) {
       ${items.filter(Boolean).map(([label, value]) => html`
         <div class="details-row"><dt>${label}</dt><dd>${value ?? "—"}</dd></div>`)}
     </dl>`;
+}
+
+/** Re-render every `ms` (for relative times such as "3 minutes ago"). */
+export function useNow(ms = 30_000) {
+  const [now, setNow] = useState(Date.now);
+  useEffect(() => {
+    const timer = setInterval(() => setNow(Date.now()), ms);
+    return () => clearInterval(timer);
+  }, [ms]);
+  return now;
+}
+
+/** When a node was last seen: "now" while it is online, else how long ago (kept current). */
+export function LastSeen({ node }) {
+  const now = useNow();
+  const online = node.status === "online";
+  const title = node.last_seen ? `${online ? "Connected" : "Last seen"} ${formatTime(node.last_seen)}` : undefined;
+  return html`<time datetime=${node.last_seen} title=${title}>
+    ${online ? "now" : formatAgo(node.last_seen, now)}</time>`;
 }

@@ -4,8 +4,8 @@ import { html } from "../lib.js";
 import { idOf } from "../api.js";
 import { Link } from "../router.js";
 import { Name, invalidateDirectory } from "../directory.js";
-import { StatusBadge, ConfirmButton } from "../components/ui.js";
-import { formatAgo, formatTime } from "../format.js";
+import { ConfirmButton, LastSeen, StatusBadge } from "../components/ui.js";
+import { formatTime } from "../format.js";
 
 /** A related list, or undefined when the rules hide it (403), or the Error to show. */
 const settle = (promise) => promise.catch((error) => (error.status === 403 ? undefined : error));
@@ -202,8 +202,7 @@ function NODE_COLUMNS() {
   return [
     { key: "name", label: "Name", render: nameLink("nodes") },
     { key: "status", label: "Status", render: (n) => html`<${StatusBadge} status=${n.status ?? "offline"} />` },
-    { key: "last_seen", label: "Last seen",
-      render: (n) => html`<time datetime=${n.last_seen} title=${formatTime(n.last_seen)}>${formatAgo(n.last_seen)}</time>` },
+    { key: "last_seen", label: "Last seen", render: (n) => html`<${LastSeen} node=${n} />` },
     { key: "organization", label: "Organization",
       render: (n) => html`<${Name} kind="organization" id=${idOf(n.organization)} />` },
     { key: "collaboration", label: "Collaboration",
@@ -244,7 +243,7 @@ const node = {
   details: (n) => [
     ["Id", n.id], ["Name", n.name],
     ["Status", html`<${StatusBadge} status=${n.status ?? "offline"} />`],
-    ["Last seen", html`<time datetime=${n.last_seen} title=${formatTime(n.last_seen)}>${formatAgo(n.last_seen)}</time>`],
+    ["Last seen", html`<${LastSeen} node=${n} />`],
     ["Address", n.ip || "—"],
     ["Organization", html`<${Name} kind="organization" id=${idOf(n.organization)} />`],
     ["Collaboration", html`<${Name} kind="collaboration" id=${idOf(n.collaboration)} />`],

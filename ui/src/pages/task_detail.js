@@ -117,6 +117,7 @@ export function TaskDetailPage({ params }) {
       api.all("task", { parent_id: taskId }).catch(() => []),
       api.get(`collaboration/${idOf(task.collaboration)}`).catch(() => null),
     ]);
+    runs.sort((a, b) => a.id - b.id);
     return { task, runs, children, collaboration,
              results: Object.fromEntries(results.map((r) => [idOf(r.run) ?? r.id, r])) };
   }, [taskId]);
@@ -127,7 +128,7 @@ export function TaskDetailPage({ params }) {
     data.setData((d) => d && {
       ...d, task,
       runs: d.runs.some((r) => r.id === run.id) ? d.runs.map((r) => (r.id === run.id ? run : r))
-        : [...d.runs, run],
+        : [...d.runs, run].sort((a, b) => a.id - b.id),
       results: result ? { ...d.results, [run.id]: result } : d.results,
     });
   };

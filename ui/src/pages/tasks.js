@@ -40,7 +40,7 @@ function useDebouncedReload(reload) {
 }
 
 export function TaskListPage({ query }) {
-  const { api, perms } = useApp();
+  const { api, perms, me } = useApp();
   const directory = useDirectory();
   const page = Math.max(1, Number(query.get("page") ?? 1) || 1);
   const filters = {
@@ -74,7 +74,7 @@ export function TaskListPage({ query }) {
     { key: "created_at", label: "Created", render: (t) => formatTime(t.created_at) },
   ];
   return html`
-    <${Page} title="Tasks" actions=${perms.any("task", "create") && html`
+    <${Page} title="Tasks" actions=${[...me.collaborationIds].some((id) => perms.canCreateTask(id)) && html`
       <${Link} class="button" href="/tasks/new">New task<//>`}>
       <form class="filters" role="search" aria-label="Filter tasks" onSubmit=${apply}>
         <div class="field">
