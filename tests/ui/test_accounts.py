@@ -60,16 +60,18 @@ def _login(server: ServerProcess, username: str, password: str,
 
 
 @pytest.fixture(scope="module")
-def root_secret(two_factor_server: ServerProcess) -> str:
-    """Root's TOTP secret: root is enrolled through the API (its first login)."""
+def root_token(two_factor_server: ServerProcess) -> str:
+    """Root's access token: root enrols through the API (first login), then logs in with a
+    code (once: a code is accepted only once)."""
     answer = _login(two_factor_server, "root", two_factor_server.root_password)
     assert answer.get("otp_secret"), f"the server did not enrol root (answered {sorted(answer)})"
-    return str(answer["otp_secret"])
+    tokens = _login(two_factor_server, "root", two_factor_server.root_password,
+                    str(answer["otp_secret"]))
+    return str(tokens["access_token"])
 
 
-def _new_user(server: ServerProcess, root_secret: str) -> tuple[str, str]:
+def _new_user(server: ServerProcess, token: str) -> tuple[str, str]:
     """A user without a second factor yet, created by root; (username, password)."""
-    token = _login(server, "root", server.root_password, root_secret)["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
     me = httpx.get(f"{server.url}/user/1", headers=headers, timeout=30).json()
     username, password = f"mfa-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
@@ -104,10 +106,10 @@ def test_password_change(page: Any, server: ServerProcess) -> None:
 
 
 def test_two_factor_enrolment_then_login_with_the_code(
-        page: Any, two_factor_server: ServerProcess, root_secret: str) -> None:
+        page: Any, two_factor_server: ServerProcess, root_token: str) -> None:
     """A first login shows the QR code and key; the app's code then logs the user in."""
     # Prepare
-    username, password = _new_user(two_factor_server, root_secret)
+    username, password = _new_user(two_factor_server, root_token)
     page.goto(ui_url(two_factor_server.url) + "/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
@@ -122,10 +124,10 @@ def test_two_factor_enrolment_then_login_with_the_code(
 
 
 def test_an_enrolled_user_is_asked_for_the_code(
-        page: Any, two_factor_server: ServerProcess, root_secret: str) -> None:
+        page: Any, two_factor_server: ServerProcess, root_token: str) -> None:
     """A user with a second factor gets the code step; a wrong code shows on its field."""
     # Prepare
-    username, password = _new_user(two_factor_server, root_secret)
+    username, password = _new_user(two_factor_server, root_token)
     secret = str(_login(two_factor_server, username, password)["otp_secret"])
     page.goto(ui_url(two_factor_server.url) + "/")
     page.get_by_label("Username").fill(username)
