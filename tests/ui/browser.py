@@ -9,7 +9,6 @@ violations (:func:`watch`); the ``page`` fixture (conftest.py) fails the test on
 from __future__ import annotations
 
 import shutil
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,10 +48,13 @@ def launch_browser(playwright: Any) -> Any:
 def watch(page: Any) -> PageProblems:
     """Record uncaught errors and console errors (CSP violations are console errors)."""
     problems = PageProblems()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not _expected_console_error(message.text):
+            problems.record(f"console: {message.text}")
+
     page.on("pageerror", lambda error: problems.record(f"uncaught: {error}"))
-    page.on("console", lambda message: message.type == "error"
-            and not _expected_console_error(message.text)
-            and problems.record(f"console: {message.text}"))
+    page.on("console", on_console)
     return problems
 
 
@@ -84,13 +86,3 @@ def api_token(api_url: str, username: str, password: str) -> str:
                           json={"username": username, "password": password}, timeout=30)
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
-
-
-def wait_until(check: Any, timeout: float = 30.0) -> Any:
-    """Poll ``check()`` (a REST read, not the page) until it is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)

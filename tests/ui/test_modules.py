@@ -144,3 +144,15 @@ def test_inputs_and_results_travel_as_base64_json(modules: Any) -> None:
     # Assert
     assert input_from_wire(encoded) == value
     assert decoded == {"ok": True, "value": result}
+
+
+def test_json_is_shown_compactly_and_losslessly(modules: Any) -> None:
+    """Pretty JSON keeps lists of plain values on one line and parses back to the value."""
+    # Prepare
+    value = {"histograms": {"age": {"counts": [0, 3, 5], "edges": [0.5, 1e-9]}},
+             "rows": [{"a": None, "b": "x]\"y"}], "empty": {}, "none": []}
+    # Execute
+    text = call(modules, "components/ui.js", "m.prettyJson(args[0])", value)
+    # Assert
+    assert json.loads(text) == value
+    assert '"counts": [0, 3, 5]' in text

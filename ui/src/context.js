@@ -1,5 +1,5 @@
 // What every page gets: the API, the session, the event stream and who is logged in.
-import { createContext, useContext, useEffect, useRef } from "./lib.js";
+import { createContext, useContext, useEffect, useRef, useState } from "./lib.js";
 import { idOf } from "./api.js";
 import { buildPermissions } from "./permissions.js";
 
@@ -24,6 +24,14 @@ export function useEvents(handlers) {
       .map((name) => events.on(name, (data) => latest.current[name]?.(data)));
     return () => offs.forEach((off) => off());
   }, [events, names]);
+}
+
+/** The event stream's status ("open" when live updates arrive). */
+export function useLiveStatus() {
+  const { events } = useApp();
+  const [status, setStatus] = useState(events.status);
+  useEffect(() => events.onStatus(setStatus), [events]);
+  return status;
 }
 
 const none = () => [];

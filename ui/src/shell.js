@@ -1,7 +1,7 @@
 // The frame around every page once logged in: skip link, header, navigation, live status.
 import { html, useEffect, useState } from "./lib.js";
 import { Link, useLocation } from "./router.js";
-import { useApp } from "./context.js";
+import { useApp, useLiveStatus } from "./context.js";
 
 /** Navigation entries; each shows only when the user holds a rule that lets them in. */
 export const NAVIGATION = [
@@ -27,9 +27,7 @@ const LIVE_TEXT = {
 };
 
 function LiveStatus() {
-  const { events } = useApp();
-  const [status, setStatus] = useState(events.status);
-  useEffect(() => events.onStatus(setStatus), [events]);
+  const status = useLiveStatus();
   return html`<span class=${`live live-${status}`} role="status" data-live=${status}>
     <span class="live-dot" aria-hidden="true"></span>${LIVE_TEXT[status] ?? status}</span>`;
 }

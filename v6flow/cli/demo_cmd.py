@@ -26,16 +26,24 @@ def _fmt(value: Any) -> str:
 
 
 def _wait_for_interrupt(console: Console, report: DemoReport) -> None:
-    """Print the report, then keep the federation up until Ctrl-C."""
+    """Print the report, then keep the federation up until Ctrl-C (SIGINT) or SIGTERM."""
+    import signal
     import threading
 
     _print_report(console, report)
     console.print(f"[bold]The federation keeps running: web UI at {report.ui_url} "
                   "(logins above). Press Ctrl-C to stop it.[/]")
+    stop = threading.Event()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in handlers:  # also when started with SIGINT ignored (a background job)
+        signal.signal(sig, lambda _signum, _frame: stop.set())
     try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        console.print("stopping the federation")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    console.print("stopping the federation")
 
 
 def _print_report(console: Console, report: DemoReport) -> None:

@@ -147,9 +147,28 @@ export function ConfirmButton({ label, title, message, confirmLabel, onConfirm, 
     </dialog>`;
 }
 
+const scalar = (value) => value === null || typeof value !== "object";
+
+/** JSON indented by level, with lists of plain values kept on one line. */
+export function prettyJson(value, indent = "") {
+  if (Array.isArray(value)) {
+    if (value.every(scalar)) return `[${value.map((item) => JSON.stringify(item)).join(", ")}]`;
+    const inner = `${indent}  `;
+    return `[\n${value.map((item) => inner + prettyJson(item, inner)).join(",\n")}\n${indent}]`;
+  }
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value);
+    if (!entries.length) return "{}";
+    const inner = `${indent}  `;
+    return `{\n${entries.map(([key, item]) => `${inner}${JSON.stringify(key)}: ${prettyJson(item, inner)}`)
+      .join(",\n")}\n${indent}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
 /** JSON, pretty-printed, in a scrollable block. */
 export function JsonView({ value, label }) {
-  return html`<pre class="code" tabindex="0" aria-label=${label}>${JSON.stringify(value, null, 2)}</pre>`;
+  return html`<pre class="code" tabindex="0" aria-label=${label}>${prettyJson(value)}</pre>`;
 }
 
 /** A tabular value as a table (see format.asTable), else null. */

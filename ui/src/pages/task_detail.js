@@ -4,7 +4,7 @@
 import { html, useEffect, useRef, useState } from "../lib.js";
 import { idOf } from "../api.js";
 import { Link, navigate } from "../router.js";
-import { useApp, useEvents } from "../context.js";
+import { useApp, useEvents, useLiveStatus } from "../context.js";
 import { Name } from "../directory.js";
 import {
   ConfirmButton, Details, ErrorMessage, JsonView, Loading, Notice, Page, StatusBadge,
@@ -109,6 +109,7 @@ export function TaskDetailPage({ params }) {
   const { api, perms } = useApp();
   const taskId = Number(params.id);
   const [message, setMessage] = useState(null);
+  const live = useLiveStatus();
   const data = useAsync(async () => {
     const task = await api.get(`task/${taskId}`);
     const [runs, results, children, collaboration] = await Promise.all([
@@ -171,6 +172,8 @@ export function TaskDetailPage({ params }) {
     navigate("/tasks");
   };
   const actions = html`
+    ${live !== "open" && html`<button type="button" class="button-secondary"
+      onClick=${() => data.reload()}>Refresh</button>`}
     ${canKill && html`<${ConfirmButton} label="Kill task" title="Kill task" confirmLabel="Kill"
       message=${`Stop every unfinished run of task ${task.id}?`} onConfirm=${kill} />`}
     ${canDelete && html`<${ConfirmButton} label="Delete task" title="Delete task" confirmLabel="Delete"
