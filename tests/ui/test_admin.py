@@ -130,3 +130,47 @@ def test_phone_layout_folds_the_navigation_into_a_menu(browser: Any,
     expect(phone.get_by_role("heading", name="Nodes")).to_be_visible()
     expect(nodes).to_be_hidden()
     context.close()
+
+
+def test_edit_then_delete_an_organization(page: Any, server: ServerProcess) -> None:
+    """Edit saves through PATCH; delete asks in a dialog, then the API no longer has it."""
+    # Prepare
+    root = api_token(server.url, "root", server.root_password)
+    org = _post(server, root, "organization", {"name": _unique("org")})
+    headers = {"Authorization": f"Bearer {root}"}
+    log_in(page, ui_url(server.url), "root", server.root_password, f"/organizations/{org['id']}")
+    # Execute
+    page.get_by_role("button", name="Edit").click()
+    form = page.get_by_role("form", name="Edit organization")
+    form.get_by_label("Country").fill("Netherlands")
+    form.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Changes saved.")).to_be_visible()
+    country = httpx.get(f"{server.url}/organization/{org['id']}", headers=headers,
+                        timeout=30).json()["country"]
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    # Assert
+    assert country == "Netherlands"
+    expect(page.get_by_role("heading", name="Organizations")).to_be_visible()
+    gone = httpx.get(f"{server.url}/organization/{org['id']}", headers=headers, timeout=30)
+    assert gone.status_code == 404
+
+
+def test_registering_a_node_shows_its_api_key(page: Any, server: ServerProcess) -> None:
+    """The API key of a new node is shown once, and it logs the node in."""
+    # Prepare
+    root = api_token(server.url, "root", server.root_password)
+    orgs = [_post(server, root, "organization", {"name": _unique("org")}) for _ in range(2)]
+    collab = _post(server, root, "collaboration", {"name": _unique("collab"),
+                                                   "organization_ids": [o["id"] for o in orgs]})
+    log_in(page, ui_url(server.url), "root", server.root_password, "/nodes")
+    page.get_by_role("button", name="New node").click()
+    form = page.get_by_role("form", name="New node")
+    form.get_by_label("Collaboration").select_option(label=collab["name"])
+    form.get_by_label("Organization").select_option(label=orgs[1]["name"])
+    # Execute
+    form.get_by_role("button", name="Create").click()
+    # Assert
+    key = page.get_by_test_id("api-key").inner_text()
+    login = httpx.post(f"{server.url}/token/node", json={"api_key": key}, timeout=30)
+    assert login.status_code == 200, login.text

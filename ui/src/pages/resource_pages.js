@@ -3,6 +3,7 @@
 import { html, useEffect, useRef, useState } from "../lib.js";
 import { Link, navigate, withQuery } from "../router.js";
 import { useApp, useEvents } from "../context.js";
+import { invalidateDirectory } from "../directory.js";
 import {
   ConfirmButton, DataTable, Details, ErrorMessage, Loading, Notice, Page, Pager, useAsync,
 } from "../components/ui.js";
@@ -32,8 +33,15 @@ function SpecField({ spec, form, ctx }) {
   useEffect(() => {
     if (typeof spec.options !== "function") return undefined;
     let live = true;
-    spec.options(ctx, form.values).then((o) => live && setOptions(o),
-      (e) => live && setError(e));
+    spec.options(ctx, form.values).then((loaded) => {
+      if (!live) return;
+      setOptions(loaded);
+      const value = form.values[spec.name];
+      if (spec.type === "select" && value !== "" && value != null
+          && !loaded.some((o) => String(o.value) === String(value))) {
+        form.set(spec.name, ""); // a default (e.g. one's own organization) that is not offered
+      }
+    }, (e) => live && setError(e));
     return () => { live = false; };
   }, deps);
   const common = { form, name: spec.name, label: spec.label, hint: spec.hint,
@@ -94,6 +102,7 @@ export function ResourceListPage({ resource, query }) {
 
   const create = async (values) => {
     const answer = await api.post(resource.api, await resource.createBody(values, ctx));
+    if (resource.names) invalidateDirectory(api);
     setCreating(false);
     setCreated(answer);
     list.reload();
@@ -125,10 +134,11 @@ export function ResourceListPage({ resource, query }) {
     <//>`;
 }
 
-function DeleteButton({ resource, item, related }) {
+function DeleteButton({ resource, item }) {
   const { api } = useApp();
   const remove = async ({ dependents }) => {
     await api.del(`${resource.api}/${item.id}`, dependents ? { delete_dependents: true } : {});
+    if (resource.names) invalidateDirectory(api);
     navigate(`/${resource.path}`);
   };
   return html`<${ConfirmButton} label="Delete" title=${`Delete ${resource.singular.toLowerCase()}`}
@@ -138,7 +148,6 @@ function DeleteButton({ resource, item, related }) {
       <label class="check"><input type="checkbox" checked=${Boolean(options.dependents)}
         onChange=${(e) => setOptions({ dependents: e.currentTarget.checked })} />
         <span>${resource.deleteDependents}</span></label>`)} />`;
-  void related;
 }
 
 export function ResourceDetailPage({ resource, params }) {
@@ -163,6 +172,7 @@ export function ResourceDetailPage({ resource, params }) {
   const canDelete = resource.canDelete?.(perms, item, related);
   const save = async (values) => {
     await api.patch(`${resource.api}/${item.id}`, await resource.editBody(values, item, ctx));
+    if (resource.names) invalidateDirectory(api);
     setEditing(false);
     setSaved(true);
     detail.reload();
@@ -170,7 +180,7 @@ export function ResourceDetailPage({ resource, params }) {
   const actions = html`
     ${canEdit && !editing && html`<button type="button" onClick=${() => { setSaved(false); setEditing(true); }}>Edit</button>`}
     ${resource.actions?.(ctx, item, related, detail.reload)}
-    ${canDelete && html`<${DeleteButton} resource=${resource} item=${item} related=${related} />`}`;
+    ${canDelete && html`<${DeleteButton} resource=${resource} item=${item} />`}`;
   return html`
     <${Page} title=${`${resource.singular}: ${resource.label(item)}`} actions=${actions}>
       <p class="breadcrumb"><${Link} href=${`/${resource.path}`}>All ${resource.title.toLowerCase()}<//></p>

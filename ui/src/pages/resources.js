@@ -1,9 +1,10 @@
 // The administration resources: what each lists, shows and edits, and which rule allows
 // what (mirroring server/services/*). The generic pages in resource_pages.js render them.
+// `names: true`: the resource's names appear elsewhere (directory.js), re-read after a change.
 import { html } from "../lib.js";
 import { idOf } from "../api.js";
 import { Link } from "../router.js";
-import { Name, invalidateDirectory } from "../directory.js";
+import { Name } from "../directory.js";
 import { ConfirmButton, LastSeen, StatusBadge } from "../components/ui.js";
 import { formatTime } from "../format.js";
 
@@ -44,7 +45,8 @@ const organization = {
   ],
   canCreate: (p) => p.can("organization", "create", "GLOBAL"),
   createFields: () => ORG_FIELDS,
-  createBody: (v, { api }) => { invalidateDirectory(api); return pick(v, ORG_KEYS); },
+  names: true,
+  createBody: (v) => pick(v, ORG_KEYS),
   loadRelated: async (api, o) => ({
     collaborations: await settle(api.all("collaboration", { organization_id: o.id })),
     nodes: await settle(api.all("node", { organization_id: o.id })),
@@ -60,7 +62,7 @@ const organization = {
     { organizationIds: [o.id], collaborationIds: ids(r.collaborations) }),
   editFields: () => ORG_FIELDS,
   editInitial: (o) => pick(o, ORG_KEYS),
-  editBody: (v, _o, { api }) => { invalidateDirectory(api); return pick(v, ORG_KEYS); },
+  editBody: (v) => pick(v, ORG_KEYS),
   canDelete: (p) => p.can("organization", "delete", "GLOBAL"),
   deleteDependents: "Also delete its users, roles, nodes and tasks",
   related: [
@@ -93,11 +95,9 @@ const collaboration = {
     { name: "organization_ids", label: "Organizations", type: "checkboxes", options: orgOptions(),
       empty: "No organizations yet." },
   ],
-  createBody: (v, { api }) => {
-    invalidateDirectory(api);
-    return { name: text(v.name), encrypted: Boolean(v.encrypted),
-             organization_ids: toIds(v.organization_ids) };
-  },
+  names: true,
+  createBody: (v) => ({ name: text(v.name), encrypted: Boolean(v.encrypted),
+                        organization_ids: toIds(v.organization_ids) }),
   loadRelated: async (api, c) => ({
     organizations: await settle(api.all("organization", { collaboration_id: c.id })),
     nodes: await settle(api.all("node", { collaboration_id: c.id })),
@@ -115,8 +115,7 @@ const collaboration = {
   ],
   editInitial: (c, r) => ({ name: c.name, encrypted: c.encrypted,
                             organization_ids: ids(r.organizations) }),
-  editBody: (v, _c, { api, perms }) => {
-    invalidateDirectory(api);
+  editBody: (v, _c, { perms }) => {
     const body = { name: text(v.name), encrypted: Boolean(v.encrypted) };
     if (perms.can("collaboration", "edit", "GLOBAL")) body.organization_ids = toIds(v.organization_ids);
     return body;
@@ -165,11 +164,9 @@ const study = {
       dependsOn: ["collaboration_id"], options: studyOrganizationOptions,
       empty: "Choose a collaboration first." },
   ],
-  createBody: (v, { api }) => {
-    invalidateDirectory(api);
-    return { name: text(v.name), collaboration_id: Number(v.collaboration_id),
-             organization_ids: toIds(v.organization_ids) };
-  },
+  names: true,
+  createBody: (v) => ({ name: text(v.name), collaboration_id: Number(v.collaboration_id),
+                        organization_ids: toIds(v.organization_ids) }),
   loadRelated: async (api, s) => ({
     organizations: await settle(api.all("organization", { study_id: s.id })),
   }),
@@ -183,10 +180,7 @@ const study = {
       options: (ctx) => studyOrganizationOptions(ctx, { collaboration_id: idOf(s.collaboration) }) },
   ],
   editInitial: (s, r) => ({ name: s.name, organization_ids: ids(r.organizations) }),
-  editBody: (v, _s, { api }) => {
-    invalidateDirectory(api);
-    return { name: text(v.name), organization_ids: toIds(v.organization_ids) };
-  },
+  editBody: (v) => ({ name: text(v.name), organization_ids: toIds(v.organization_ids) }),
   canDelete: (p, s, r) => p.reaches("study", "delete", { collaborationIds: [idOf(s.collaboration)],
                                                          organizationIds: ids(r.organizations) }),
   deleteDependents: "Also delete its tasks",
