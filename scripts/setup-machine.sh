@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what v6flow needs on a fresh Debian 12 machine (idempotent):
-# Docker engine (docker.io + dockerd), debootstrap (offline base image), PostgreSQL (tests),
-# and a virtualenv in .venv with v6flow and its extras.
+# Docker engine (docker.io + dockerd), debootstrap (offline base image), PostgreSQL and
+# headless Chromium (tests; the web UI's browser tests drive /usr/bin/chromium through
+# Playwright), and a virtualenv in .venv with v6flow and its extras.
 #   scripts/setup-machine.sh [demo|test]     (default: test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,9 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 if [ "$purpose" = test ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
   need_pkgs+=(postgresql)
+fi
+if [ "$purpose" = test ] && [ ! -x /usr/bin/chromium ]; then
+  need_pkgs+=(chromium chromium-driver)
 fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "== installing ${need_pkgs[*]}"

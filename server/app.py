@@ -24,6 +24,7 @@ from server.events import EventBus, InProcessEventBus, Outbox
 from server.services import bootstrap, presence
 from server.settings import ServerSettings
 from server.state import AppState
+from server.ui import install_ui
 from v6flow.compat import VANTAGE6_VERSION
 
 API_PREFIX = "/api"
@@ -115,4 +116,5 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
     install_body_limits(app, state, API_PREFIX)
     app.add_middleware(AccessLogMiddleware)
     install_openapi(app)
+    install_ui(app)
     return app

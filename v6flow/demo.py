@@ -6,6 +6,9 @@ offline if missing) → the ``summary_statistics`` flow under an ephemeral Prefe
 the federated table next to pandas on the pooled CSVs → everything stopped.
 
 Every step reports through ``say``; the CLI (``v6flow.cli.demo_cmd``) renders the report.
+The server also serves the web UI; its address and logins are said as soon as the server is
+up, so one can watch the flow's tasks live. With ``hold`` (``v6flow demo --keep``) the
+federation stays up after the report until ``hold`` returns (the CLI waits for Ctrl-C).
 """
 
 from __future__ import annotations
@@ -51,6 +54,12 @@ class DemoReport:
     wall_seconds: float = 0.0
     directory: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    ui_url: str | None = None
+
+
+def ui_address(api_url: str) -> str:
+    """The web UI's address for a server's API address (``…/api`` → ``…/``)."""
+    return api_url.rstrip("/").removesuffix("/api") + "/"
 
 
 # -- small helpers ----------------------------------------------------------------------
@@ -184,8 +193,17 @@ def _leftover_containers(names: Sequence[str]) -> list[str]:
 
 # -- the demo -----------------------------------------------------------------------------
 def run_demo(*, dev_runtime: bool = False, keep: bool = False,
-             sizes: Sequence[int] = (120, 80, 50), say: Say = lambda _m: None) -> DemoReport:
+             sizes: Sequence[int] = (120, 80, 50), say: Say = lambda _m: None,
+             hold: Callable[[DemoReport], None] | None = None) -> DemoReport:
     """Run the whole demo and return its report (see the module docstring).
+
+    Args:
+        dev_runtime: ask for the process runtime (refused: this build has none).
+        keep: keep the temporary directory (database, CSVs, logs).
+        sizes: rows per organization.
+        say: receives one line per step.
+        hold: called with the report while the federation still runs; the federation stops
+            when it returns (``v6flow demo --keep`` waits for Ctrl-C there).
 
     Raises:
         DemoError: no Docker engine, or a step failed (message says which and why).
@@ -220,21 +238,27 @@ def run_demo(*, dev_runtime: bool = False, keep: bool = False,
                               policy=DEMO_POLICY, say=say) as fed:
             node_names = fed.node_names
             timings["federation"] = time.monotonic() - started
+            ui_url = ui_address(fed.url)
+            say(f"web UI: {ui_url} (log in as {fed.username} / {fed.password}, or as root / "
+                f"{fed.root_password} to administer)")
             say("running the summary_statistics flow under Prefect (ephemeral)")
             prefect_ready.join(timeout=180)
             federated = _run_flow(fed)
             timings["flow"] = time.monotonic() - started
+            pooled = pooled_summary(fed.csvs)
+            report = DemoReport(
+                federated=federated, pooled=pooled,
+                max_abs_difference=max_abs_difference(federated, pooled),
+                categories_equal=federated["categorical"] == pooled["categorical"],
+                wall_seconds=time.monotonic() - started,
+                directory=directory if keep else None, timings=timings, ui_url=ui_url)
+            if hold is not None:
+                hold(report)
         left = _leftover_containers(node_names)
         if left:
             raise DemoError(f"containers left behind: {left}")
-        pooled = pooled_summary(fed.csvs)
         succeeded = True
-        return DemoReport(
-            federated=federated, pooled=pooled,
-            max_abs_difference=max_abs_difference(federated, pooled),
-            categories_equal=federated["categorical"] == pooled["categorical"],
-            wall_seconds=time.monotonic() - started, directory=directory if keep else None,
-            timings=timings)
+        return report
     except V6FlowError as exc:
         if isinstance(exc, DemoError):
             raise

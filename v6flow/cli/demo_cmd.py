@@ -25,6 +25,27 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _wait_for_interrupt(console: Console, report: DemoReport) -> None:
+    """Print the report, then keep the federation up until Ctrl-C (SIGINT) or SIGTERM."""
+    import signal
+    import threading
+
+    _print_report(console, report)
+    console.print(f"[bold]The federation keeps running: web UI at {report.ui_url} "
+                  "(logins above). Press Ctrl-C to stop it.[/]")
+    stop = threading.Event()
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in handlers:  # also when started with SIGINT ignored (a background job)
+        signal.signal(sig, lambda _signum, _frame: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    console.print("stopping the federation")
+
+
 def _print_report(console: Console, report: DemoReport) -> None:
     from rich.table import Table
 
@@ -55,6 +76,8 @@ def _print_report(console: Console, report: DemoReport) -> None:
                   f"categories {'equal' if report.categories_equal else 'DIFFER'}[/]")
     steps = ", ".join(f"{k} done at {v:.1f} s" for k, v in report.timings.items())
     console.print(f"wall time: {report.wall_seconds:.1f} s ({steps})")
+    if report.ui_url is not None:
+        console.print(f"web UI: {report.ui_url}")
     if report.directory is not None:
         console.print(f"kept: {report.directory}")
 
@@ -66,11 +89,17 @@ def demo(
              "none: without Docker the demo says so and exits 1; with Docker it is "
              "ignored.")] = False,
     keep: Annotated[bool, typer.Option(
-        "--keep", help="Keep the temporary directory (database, CSVs, logs).")] = False,
+        "--keep", help="Keep the federation (server, nodes, web UI) running after the report "
+                       "until Ctrl-C, and keep its temporary directory (database, CSVs, "
+                       "logs).")] = False,
     sizes: Annotated[str, typer.Option(
         help="Rows per organization, comma-separated.")] = "120,80,50",
 ) -> None:
-    """Start a server and 3 nodes, run the summary flow under Prefect, compare with pandas."""
+    """Start a server and 3 nodes, run the summary flow under Prefect, compare with pandas.
+
+    The server's web UI is up meanwhile (its address is printed); --keep leaves everything
+    running until Ctrl-C.
+    """
     from rich.console import Console
 
     from v6flow.demo import DemoError, run_demo
@@ -82,9 +111,15 @@ def demo(
         console.print(f"[red]v6flow demo: --sizes must be integers, got {sizes!r}[/]")
         raise typer.Exit(int(ExitCode.CONFIGURATION)) from None
     try:
-        report = run_demo(dev_runtime=dev_runtime, keep=keep, sizes=row_counts,
-                          say=lambda message: console.print(f"[dim]·[/] {message}"))
+        report = run_demo(
+            dev_runtime=dev_runtime, keep=keep, sizes=row_counts,
+            say=lambda message: console.print(f"[dim]·[/] {message}"),
+            hold=(lambda done: _wait_for_interrupt(console, done)) if keep else None)
     except DemoError as exc:
         console.print(f"[red]v6flow demo: {exc}[/]")
         raise typer.Exit(int(ExitCode.FAILED)) from None
+    if keep:
+        if report.directory is not None:
+            console.print(f"kept: {report.directory}")
+        return
     _print_report(console, report)
