@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Select, select, true
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from server.auth.passwords import hash_api_key
@@ -22,27 +22,36 @@ from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import Identity, NodeIdentity
 from server.db.models import Collaboration, Node, Organization, Study
 from server.errors import BadRequestError, ForbiddenError
+from server.events import EventName, Outbox
 from server.services import audit, studies
 from server.services.audit import AuditEvent
 from server.services.common import get_or_404
+from server.services.reach import Reach, narrowest, scope_reach
 from server.services.scope import reaches
 from server.services.visibility import NO_PERMISSION
 from v6flow.schemas import NodeCreate, NodeUpdate
-from v6flow.wire import utcnow
+from v6flow.wire import format_datetime, utcnow
 
 ONLINE, OFFLINE = "online", "offline"
 
 
+def node_reach(identity: Identity, *, cap: Scope = Scope.GLOBAL) -> Reach | None:
+    """What ``identity`` may see of nodes (None: nothing), at most as far as ``cap``.
+
+    The one node visibility rule: REST reads through :func:`_visible`, the event stream
+    (``node_status``) through :meth:`Reach.allows`. A node's organization is its own; a node
+    of an organization is always in that organization's collaborations (a member with a node
+    cannot leave), so the collaboration scope needs no "or my organization".
+    """
+    return scope_reach(identity, narrowest(identity.scope(Resource.NODE, Operation.VIEW), cap))
+
+
 def _visible(identity: Identity) -> ColumnElement[bool]:
-    scope = identity.scope(Resource.NODE, Operation.VIEW)
-    if scope is Scope.GLOBAL:
-        return true()
-    if scope is Scope.COLLABORATION:
-        return Node.collaboration_id.in_(identity.collaboration_ids) | (
-            Node.organization_id == identity.organization_id)
-    if scope is not None:
-        return Node.organization_id == identity.organization_id
-    raise ForbiddenError(NO_PERMISSION)
+    reach = node_reach(identity)
+    if reach is None:
+        raise ForbiddenError(NO_PERMISSION)
+    return reach.condition(collaboration_id=Node.collaboration_id,
+                           organization_id=Node.organization_id)
 
 
 def _in_study(study_id: int, identity: Identity) -> ColumnElement[bool]:
@@ -179,12 +188,25 @@ def delete_node(*, session: Session, identity: Identity, node_id: int) -> None:
     delete_node_rows(session, [node])
 
 
-def set_presence(*, session: Session, node_id: int, online: bool, ip: str | None = None) -> None:
-    """Mark a node online (stream connected) or offline, and touch ``last_seen``."""
+def set_presence(*, session: Session, node_id: int, online: bool, outbox: Outbox,
+                 ip: str | None = None) -> None:
+    """Mark a node online (stream connected) or offline, touch ``last_seen``, and tell
+    those who may see the node when its status changed (``node_status``)."""
     node = session.get(Node, node_id)
     if node is None:
         return
-    node.status = ONLINE if online else OFFLINE
+    status = ONLINE if online else OFFLINE
+    changed = node.status != status
+    node.status = status
     node.last_seen = utcnow()
     if ip is not None:
         node.ip = ip
+    if changed:
+        node_status_event(outbox, node)
+
+
+def node_status_event(outbox: Outbox, node: Node) -> None:
+    """Queue ``node_status`` for ``node`` (published after the commit)."""
+    outbox.emit(EventName.NODE_STATUS, collaboration_id=node.collaboration_id, id=node.id,
+                status=node.status, organization_id=node.organization_id,
+                last_seen=format_datetime(node.last_seen) if node.last_seen else None)

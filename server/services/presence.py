@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from server.db.models import Authenticatable, Node, Run, Task
 from server.events import Outbox
-from server.services.nodes import OFFLINE, ONLINE
+from server.services.nodes import OFFLINE, ONLINE, node_status_event
 from server.services.runs import STARTED, fail_runs_of_offline_node
 from v6flow.wire import utcnow
 
@@ -49,18 +49,23 @@ def sweep_offline_nodes(*, session: Session, connected: Collection[int], offline
                         outbox: Outbox, now: datetime | None = None) -> list[int]:
     """Fail the started runs of nodes not seen for ``offline_after`` seconds.
 
-    Nodes still marked online whose replica stopped refreshing them are marked offline.
+    Nodes still marked online whose replica stopped refreshing them are marked offline (and
+    ``node_status`` tells who may see them).
 
     Returns:
         The ids of the runs failed now.
     """
     cutoff = (now or utcnow()) - timedelta(seconds=offline_after)
     away = or_(Authenticatable.last_seen.is_(None), Authenticatable.last_seen < cutoff)
-    session.execute(update(Authenticatable)
-                    .where(Authenticatable.type == "node", Authenticatable.status == ONLINE,
-                           Authenticatable.last_seen < cutoff)
-                    .values(status=OFFLINE)
-                    .execution_options(synchronize_session=False))
+    gone = session.scalars(update(Authenticatable)
+                           .where(Authenticatable.type == "node",
+                                  Authenticatable.status == ONLINE,
+                                  Authenticatable.last_seen < cutoff)
+                           .values(status=OFFLINE)
+                           .returning(Authenticatable.id)
+                           .execution_options(synchronize_session=False)).all()
+    for node in session.scalars(select(Node).where(Node.id.in_(gone))).all():
+        node_status_event(outbox, node)
     with_started_runs = select(Run.id).join(Run.task).where(
         Run.organization_id == Node.organization_id,
         Task.collaboration_id == Node.collaboration_id,

@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, true
+from sqlalchemy import ColumnElement, and_, false, true
 from sqlalchemy.sql.elements import SQLCoreOperations
 
 from server.auth.permissions import SCOPE_WIDTH, Scope
@@ -44,18 +44,20 @@ class Reach:
     job_id: int | None = None
 
     def condition(self, *, collaboration_id: Column, organization_id: Column,
-                  job_id: Column) -> ColumnElement[bool]:
-        """The SQL form: a condition on the resource's three columns."""
+                  job_id: Column | None = None) -> ColumnElement[bool]:
+        """The SQL form: a condition on the resource's columns (a resource without jobs
+        passes no ``job_id``: a job-bound reach then sees none of it)."""
         conditions: list[ColumnElement[bool]] = []
         if self.collaboration_ids is not None:
             conditions.append(collaboration_id.in_(sorted(self.collaboration_ids)))
         if self.organization_id is not None:
             conditions.append(organization_id == self.organization_id)
         if self.job_id is not None:
-            conditions.append(job_id == self.job_id)
+            conditions.append(false() if job_id is None else job_id == self.job_id)
         return and_(true(), *conditions)
 
-    def allows(self, *, collaboration_id: Any, organization_id: Any, job_id: Any) -> bool:
+    def allows(self, *, collaboration_id: Any, organization_id: Any,
+               job_id: Any = None) -> bool:
         """The predicate form: the same test on plain values (e.g. an event's fields).
 
         A value the reach restricts must be present and equal; a missing one (None) fails.

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from v6flow.errors import DeserializationError
+from v6flow.schemas.common import WireDatetime
 from v6flow.schemas.task import KilledRun
 from v6flow.status import RunStatus
 
@@ -32,6 +33,7 @@ class EventName(StrEnum):
     RUN_UPDATE = "run_update"
     KILL_CONTAINERS = "kill_containers"
     ALGORITHM_LOG = "algorithm_log"
+    NODE_STATUS = "node_status"
 
 
 class _Payload(BaseModel):
@@ -72,6 +74,16 @@ class KillContainersEvent(_Payload):
     collaboration_id: int | None = None
 
 
+class NodeStatusEvent(_Payload):
+    """``node_status``: a node came online (opened its event stream) or went offline."""
+
+    id: int
+    status: str
+    organization_id: int | None = None
+    collaboration_id: int | None = None
+    last_seen: WireDatetime | None = None
+
+
 class AlgorithmLogEvent(_Payload):
     """``algorithm_log``: live log lines of a running algorithm.
 
@@ -93,7 +105,7 @@ class AlgorithmLogEvent(_Payload):
 
 
 EventPayload = (SyncEvent | NewTaskEvent | RunUpdateEvent | KillContainersEvent
-                | AlgorithmLogEvent)
+                | AlgorithmLogEvent | NodeStatusEvent)
 
 #: The payload model of each event name.
 PAYLOADS: dict[EventName, type[EventPayload]] = {
@@ -102,6 +114,7 @@ PAYLOADS: dict[EventName, type[EventPayload]] = {
     EventName.RUN_UPDATE: RunUpdateEvent,
     EventName.KILL_CONTAINERS: KillContainersEvent,
     EventName.ALGORITHM_LOG: AlgorithmLogEvent,
+    EventName.NODE_STATUS: NodeStatusEvent,
 }
 
 

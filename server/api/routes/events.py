@@ -15,8 +15,8 @@ from server.api.openapi import errors
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
 from server.errors import ForbiddenError
-from server.events import Event, EventFilter, EventName
-from server.services.nodes import set_presence
+from server.events import Event, EventFilter, EventName, Outbox
+from server.services.nodes import node_reach, set_presence
 from server.services.runs import run_reach
 from server.services.tasks import task_reach
 from server.state import AppState
@@ -27,7 +27,7 @@ NODE_EVENTS = frozenset({EventName.NEW_TASK, EventName.KILL_CONTAINERS})
 #: What an algorithm container may follow: its own job's run progress and live logs.
 CONTAINER_EVENTS = frozenset({EventName.RUN_UPDATE, EventName.ALGORITHM_LOG})
 USER_EVENTS = frozenset({EventName.NEW_TASK, EventName.RUN_UPDATE, EventName.ALGORITHM_LOG,
-                         EventName.KILL_CONTAINERS})
+                         EventName.KILL_CONTAINERS, EventName.NODE_STATUS})
 RUN_EVENTS = frozenset({EventName.RUN_UPDATE, EventName.ALGORITHM_LOG})
 PING = ": ping\n\n"
 
@@ -36,7 +36,8 @@ def event_filter(identity: Identity) -> EventFilter:
     """An event reaches a stream only when REST would show the caller the object it describes.
 
     ``new_task`` passes the task VIEW rule, ``run_update``/``algorithm_log`` the run VIEW
-    rule, ``kill_containers`` the run VIEW rule for every run it lists: the very
+    rule, ``kill_containers`` the run VIEW rule for every run it lists, ``node_status`` the
+    node VIEW rule (``nodes.node_reach``): the very
     :class:`~server.services.reach.Reach` the REST queries use (``tasks.task_reach``,
     ``runs.run_reach``). A user's events are further bounded by the scope of their event
     RECEIVE rule. Nodes get only ``new_task``/``kill_containers``; an algorithm container only
@@ -57,6 +58,7 @@ def event_filter(identity: Identity) -> EventFilter:
         names, cap = USER_EVENTS, receive
     task_seen = task_reach(identity, cap=cap)
     run_seen = run_reach(identity, cap=cap)
+    node_seen = node_reach(identity, cap=cap)
 
     def run_visible(collaboration_id: int, item: dict[str, Any]) -> bool:
         return run_seen is not None and run_seen.allows(
@@ -72,6 +74,10 @@ def event_filter(identity: Identity) -> EventFilter:
                 organization_id=event.data.get("init_org_id"), job_id=event.data.get("job_id"))
         if event.name in RUN_EVENTS:
             return run_visible(event.collaboration_id, event.data)
+        if event.name is EventName.NODE_STATUS:
+            return node_seen is not None and node_seen.allows(
+                collaboration_id=event.collaboration_id,
+                organization_id=event.data.get("organization_id"))
         if event.name is EventName.KILL_CONTAINERS:
             kill_list = event.data.get("kill_list") or []
             return bool(kill_list) and all(run_visible(event.collaboration_id, item)
@@ -82,8 +88,10 @@ def event_filter(identity: Identity) -> EventFilter:
 
 
 def _presence(state: AppState, node_id: int, *, online: bool, ip: str | None) -> None:
+    outbox = Outbox()
     with state.session_factory.begin() as session:
-        set_presence(session=session, node_id=node_id, online=online, ip=ip)
+        set_presence(session=session, node_id=node_id, online=online, ip=ip, outbox=outbox)
+    outbox.flush_to(state.bus)
 
 
 async def _stream(request: Request, state: AppState, identity: Identity,
@@ -117,7 +125,7 @@ async def stream_events(request: Request, state: StateDep, work: WorkDep,
         # in this request's transaction (committed before the stream starts)
         await run_in_threadpool(lambda: set_presence(session=work.session,
                                                      node_id=identity.node_id, online=True,
-                                                     ip=ip))
+                                                     ip=ip, outbox=work.outbox))
     return StreamingResponse(
         _stream(request, state, identity, accept), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -167,3 +167,37 @@ def test_embedded_runs_and_results_follow_the_run_rule(world: World, role: str) 
     shown = {r["id"] for r in world.runs(task["id"]) if _rest_sees(world, token, f"/run/{r['id']}")}
     assert {r["id"] for r in body["runs"]} == shown
     assert {r["id"] for r in body["results"]} == shown
+
+
+def _statuses(watcher: Watcher, node_id: int) -> list[str]:
+    """The ``node_status`` values of ``node_id`` this watcher's stream has delivered."""
+    seen = []
+    while True:
+        try:
+            event = watcher.stream.events.get_nowait()
+        except queue.Empty:
+            return seen
+        if event.name == "node_status" and event.data["id"] == node_id:
+            seen.append(event.data["status"])
+
+
+@pytest.mark.parametrize("watchers", [*ROLES, "Root"], indirect=True)
+def test_node_status_follows_the_node_rule(world: World, watchers: list[Watcher]) -> None:
+    """A node coming online and going offline reaches exactly who may GET /node/<id>."""
+    # Prepare: the node of the collaboration's second organization, offline
+    org = world.org_ids[1]
+    node_id = world.node_ids[org]
+    # Execute: it opens its event stream, then closes it
+    with EventStream(world.url, world.node_token(org)) as node_stream:
+        node_stream.next("sync")
+        assert world.ok("GET", f"/node/{node_id}")["status"] == "online"
+    end = time.monotonic() + 10
+    while world.ok("GET", f"/node/{node_id}")["status"] != "offline":
+        assert time.monotonic() < end, "the node never went offline"
+        time.sleep(0.05)
+    time.sleep(GRACE)
+    # Assert: the expectation is what REST answers each watcher
+    for watcher in watchers:
+        visible = _rest_sees(world, watcher.token, f"/node/{node_id}")
+        expected = ["online", "offline"] if visible else []
+        assert _statuses(watcher, node_id) == expected, watcher.label
