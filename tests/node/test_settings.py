@@ -39,7 +39,7 @@ def test_valid_config_has_v4_defaults(tmp_path: Path, csv_file: Path) -> None:
     assert settings.policies.require_algorithm_pull is True
     assert settings.policies.allowed_algorithms == []  # secure default: nothing runs
     assert settings.share_algorithm_logs is True
-    assert settings.databases[0].uri == csv_file.resolve()
+    assert settings.databases[0].file == csv_file.resolve()
     assert settings.api_key.get_secret_value() == "k"
     assert "k" not in repr(settings.api_key)
 
@@ -51,7 +51,7 @@ def test_valid_config_has_v4_defaults(tmp_path: Path, csv_file: Path) -> None:
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
      "databases: [{label: 1bad, uri: CSV}]\n", "databases[0].label"),
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
-     "databases: [{label: ok, uri: CSV, type: excel}]\n", "databases[0].type"),
+     "databases: [{label: ok, uri: CSV, type: xlsx}]\n", "databases[0].type"),
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
      "databases: [{label: ok, uri: /nonexistent.csv}]\n", "databases[0].uri"),
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
@@ -164,4 +164,4 @@ def test_database_unreadable_by_containers_is_refused(tmp_path: Path, csv_file: 
     assert info.value.field == "databases[0].uri"
     assert "cannot read it" in str(info.value)
     csv_file.chmod(0o644)
-    assert load_settings(path).databases[0].uri == csv_file.resolve()
+    assert load_settings(path).databases[0].file == csv_file.resolve()

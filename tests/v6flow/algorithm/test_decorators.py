@@ -111,7 +111,9 @@ def test_sqlite_loader(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("db_type, kwargs, match", [
     ("sql", {}, "gave no query"),
-    ("sparql", {}, "unknown database type"),
+    ("sparql", {}, "gave no query"),
+    ("xlsx", {}, "unknown database type"),
+    ("other", {}, "cannot be loaded into a DataFrame"),
     ("csv", {}, "cannot read csv"),
 ])
 def test_loader_errors(tmp_path: Path, db_type: str, kwargs: dict[str, str], match: str) -> None:
