@@ -26,6 +26,7 @@ from node.runtime.workspace import (
     create_workspace,
     database_volumes,
     existing_workspace,
+    missing_databases,
 )
 from node.server_link import ServerLink
 from node.settings import NodeSettings
@@ -122,6 +123,10 @@ async def execute_run(ctx: NodeContext, run: dict[str, Any], handle: RunHandle) 
     decision = image_allowed(image, ctx.settings.policies.allowed_algorithms)
     if not decision.allowed:
         await report_failure(ctx, run_id, RunStatus.NOT_ALLOWED, decision.reason)
+        return
+    missing = missing_databases(ctx.settings, list(task.get("databases") or []))
+    if missing:
+        await report_failure(ctx, run_id, RunStatus.FAILED, missing)
         return
     # The network sidecar starts while the image, input and token are prepared.
     sidecar_task = asyncio.create_task(ctx.runtime.acquire_sidecar(job_id, run_id))

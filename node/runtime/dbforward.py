@@ -14,9 +14,9 @@ nothing else, the node plans one *forward* per distinct ``host:port`` of its dat
 
 Nothing else becomes reachable: a forward connects to exactly one configured server, and the
 container still has no interface but ``lo``. A server the node cannot reach is logged here (no
-credentials: a forward never sees more than bytes) and closes the container's connection, so
-the algorithm fails at once with its driver's error instead of hanging; a ``sparql`` forward
-answers ``502`` with the reason instead.
+credentials: a forward never sees more than bytes) and answered at once, so the algorithm
+fails with the reason instead of hanging: an HTTP ``502`` for a ``sparql`` server, a FATAL
+PostgreSQL error for a PostgreSQL one (libpq shows its text), a closed connection otherwise.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import structlog
 
 from node.runtime.identity import give_to_algorithm
 from node.settings import Database
-from v6flow.databases import DatabaseType, is_ip_literal, with_host
+from v6flow.databases import POSTGRES_SCHEMES, DatabaseType, dialect, is_ip_literal, with_host
 
 log = structlog.get_logger(__name__)
 
@@ -55,7 +55,7 @@ class Forward:
     port: int
     address: str
     labels: tuple[str, ...]
-    http: bool
+    protocol: str
 
     @property
     def socket_name(self) -> str:
@@ -116,10 +116,18 @@ def plan_forwards(databases: list[Database]) -> ForwardPlan:
         found.setdefault((host, port), []).append(db)
     forwards = tuple(
         Forward(index=i, host=host, port=port, address=addresses[host],
-                labels=tuple(db.label for db in dbs),
-                http=all(db.type is DatabaseType.SPARQL for db in dbs))
+                labels=tuple(db.label for db in dbs), protocol=_protocol(dbs))
         for i, ((host, port), dbs) in enumerate(found.items(), start=1))
     return ForwardPlan(forwards)
+
+
+def _protocol(databases: list[Database]) -> str:
+    """``http`` (sparql), ``postgresql`` or ``tcp``: how a forward tells a client it failed."""
+    if all(db.type is DatabaseType.SPARQL for db in databases):
+        return "http"
+    if all(dialect(db.uri) in POSTGRES_SCHEMES for db in databases):
+        return "postgresql"
+    return "tcp"
 
 
 def _address(n: int) -> str:
@@ -183,8 +191,14 @@ class DatabaseForwarder:
             reason = str(exc) or f"no answer within {self.connect_timeout:g} s"
             log.warning("database server unreachable", databases=list(fwd.labels),
                         server=f"{fwd.host}:{fwd.port}", error=reason)
-            if fwd.http:
-                await _answer_502(reader, writer, fwd, reason)
+            message = (f"v6flow node: cannot reach the database server of "
+                       f"{', '.join(fwd.labels)} at {fwd.host}:{fwd.port}: {reason}")
+            # a client that hangs up or sends garbage only loses the explanation
+            with contextlib.suppress(OSError, TimeoutError, EOFError):
+                if fwd.protocol == "http":
+                    await _answer_http(reader, writer, message)
+                elif fwd.protocol == "postgresql":
+                    await _answer_postgres(reader, writer, message)
             writer.close()
             return
         try:
@@ -208,20 +222,45 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         pass
 
 
-async def _answer_502(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                      fwd: Forward, reason: str) -> None:
-    """Tell an HTTP client (a sparql loader) why, instead of just closing."""
-    labels = ", ".join(fwd.labels)
-    body = (f"v6flow node: cannot reach the sparql database ({labels}) at "
-            f"{fwd.host}:{fwd.port}: {reason}\n").encode()
+async def _answer_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       message: str) -> None:
+    """Answer an HTTP client (a sparql loader) ``502`` with ``message``."""
+    body = f"{message}\n".encode()
     head = (f"HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
-    with contextlib.suppress(ConnectionError, OSError, TimeoutError):
-        writer.write(head + body)
-        await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-        # read the request away, so closing does not reset the connection under the answer
-        async with asyncio.timeout(2):
-            while await reader.read(_CHUNK):
-                pass
+    writer.write(head + body)
+    await writer.drain()
+    if writer.can_write_eof():
+        writer.write_eof()
+    async with asyncio.timeout(2):  # read the request away: closing then resets nothing
+        while await reader.read(_CHUNK):
+            pass
+
+
+#: First-message codes a PostgreSQL client may send before its startup message.
+_PG_SSL_REQUEST, _PG_GSSENC_REQUEST = 80877103, 80877104
+
+
+async def _answer_postgres(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           message: str) -> None:
+    """Answer a PostgreSQL client's startup message with a FATAL ``ErrorResponse``.
+
+    SSL and GSS encryption requests are declined first (libpq ignores errors sent during
+    that exchange), so libpq (psycopg, psycopg2: v4 algorithms too) shows ``message``;
+    with ``sslmode=require`` it reports that the server refused SSL instead.
+    """
+    async with asyncio.timeout(5):
+        for _message in range(3):
+            length = int.from_bytes(await reader.readexactly(4), "big")
+            if not 8 <= length <= 10_000:
+                return
+            body = await reader.readexactly(length - 4)
+            if int.from_bytes(body[:4], "big") not in (_PG_SSL_REQUEST, _PG_GSSENC_REQUEST):
+                break
+            writer.write(b"N")
+            await writer.drain()
+    fields = b"".join(code + text.encode() + b"\0" for code, text in (
+        (b"S", "FATAL"), (b"V", "FATAL"), (b"C", "08001"), (b"M", message)))
+    payload = fields + b"\0"
+    writer.write(b"E" + (len(payload) + 4).to_bytes(4, "big") + payload)
+    await writer.drain()

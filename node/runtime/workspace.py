@@ -154,6 +154,18 @@ def _credentials(workspace: Workspace, databases: list[Database], plan: ForwardP
     return env
 
 
+def missing_databases(settings: NodeSettings,
+                      task_databases: list[dict[str, Any]]) -> str | None:
+    """Why this node cannot serve a task's databases (None when it has every label)."""
+    have = [db.label for db in settings.databases]
+    asked = [str(e.get("label")) for e in task_databases if isinstance(e, dict)]
+    missing = [label for label in asked if label not in have]
+    if not missing:
+        return None
+    return (f"the task requested database(s) {', '.join(map(repr, missing))}, which this node "
+            f"does not have; its databases: {', '.join(have) or 'none'}")
+
+
 def _task_db_parameters(entry: dict[str, Any]) -> dict[str, Any]:
     """The per-database parameters of a task entry: ``parameters`` (dict or JSON) or inline."""
     params = entry.get("parameters")
