@@ -26,6 +26,7 @@ from node.errors import NodeError
 from node.exit_codes import ExitCode
 from node.proxy import ProxyServer
 from node.runner import NodeContext, RunHandle, execute_run, report_failure
+from node.runtime.dbforward import DatabaseForwarder, plan_forwards
 from node.runtime.docker import DockerRuntime
 from node.server_link import ServerLink
 from node.settings import NodeSettings
@@ -134,10 +135,12 @@ class NodeDaemon:
         structlog.contextvars.bind_contextvars(node=name)
         node_dir = self.settings.task_dir / name
         proxy_dir = node_dir / "proxy"
+        forwarder = DatabaseForwarder(plan_forwards(self.settings.databases), proxy_dir)
         try:
             runtime = await asyncio.to_thread(
                 DockerRuntime, node=name, proxy_dir=proxy_dir,
-                sidecar_image=self.settings.sidecar_image, limits=self.settings.limits)
+                sidecar_image=self.settings.sidecar_image, limits=self.settings.limits,
+                database_forwards=forwarder.plan)
             await asyncio.to_thread(runtime.client.ping)
         except Exception as exc:  # docker.errors.DockerException and socket errors
             log.error("docker engine unreachable", error=str(exc))
@@ -149,6 +152,7 @@ class NodeDaemon:
                             socket_path=proxy_dir / "proxy.sock", client=self._http)
         try:
             await proxy.start()
+            await forwarder.start()
         except (NodeError, OSError, SystemExit) as exc:
             log.error("proxy could not start", error=str(exc))
             return ExitCode.PROXY
@@ -165,6 +169,7 @@ class NodeDaemon:
         await asyncio.gather(*background, return_exceptions=True)
         await self._stop_runs()
         await asyncio.to_thread(runtime.remove_everything)
+        await forwarder.stop()
         await proxy.stop()
         log.info("node stopped")
         return ExitCode.OK

@@ -25,6 +25,7 @@ from node.runtime.workspace import (
     create_workspace,
     database_volumes,
     existing_workspace,
+    missing_databases,
 )
 from node.server_link import ServerLink, embedded_task
 from node.settings import NodeSettings
@@ -136,6 +137,10 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     decision = image_allowed(image, ctx.settings.policies.allowed_algorithms)
     if not decision.allowed:
         await report_failure(ctx, handle, RunStatus.NOT_ALLOWED, decision.reason)
+        return
+    missing = missing_databases(ctx.settings, list(task.get("databases") or []))
+    if missing:
+        await report_failure(ctx, run_id, RunStatus.FAILED, missing)
         return
     # The network sidecar starts while the image, input and token are prepared.
     sidecar_task = asyncio.create_task(ctx.runtime.acquire_sidecar(job_id, run_id))

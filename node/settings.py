@@ -8,6 +8,8 @@ Example::
     task_dir: /var/lib/v6flow/tasks
     databases:
       - {label: default, uri: /data/patients.csv, type: csv}
+      - {label: cohort, type: sql, uri: "postgresql://reader@db.example:5432/cohort",
+         password: s3cret}                 # see docs/databases.md for every type
     policies:
       allowed_algorithms: ["^v6flow/.*"]    # exact image, image without tag, or regex
       require_algorithm_pull: true
@@ -27,15 +29,37 @@ from __future__ import annotations
 
 import os
 import re
-from enum import StrEnum
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from node.runtime.identity import unreadable_reason
 from v6flow import __version__
+from v6flow.databases import (
+    DEFAULT_PORTS,
+    FILE_TYPES,
+    QUERY_TYPES,
+    DatabaseType,
+    dialect,
+    host_and_port,
+    is_sqlite_url,
+    redact,
+    split_password,
+    sqlite_path,
+)
 from v6flow.errors import ConfigurationError
 from v6flow.schemas import is_database_label
 
@@ -45,19 +69,31 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENV_NOT_SETTABLE = frozenset({"PKG_NAME"})
 
 
-class DatabaseType(StrEnum):
-    """File database types this node can mount."""
-
-    CSV = "csv"
-    PARQUET = "parquet"
-
-
 class Database(BaseModel):
-    """One database of the node, mounted read-only into algorithm containers."""
+    """One database of the node (docs/databases.md).
+
+    Files (``csv``, ``parquet``, ``excel``, an SQLite ``sql``) are bind-mounted read-only into
+    algorithm containers; servers (``sql`` URLs, ``sparql`` endpoints) are reached through a
+    forward the node opens (:mod:`node.runtime.dbforward`); ``other`` is passed through. A
+    password written into a server ``uri`` is moved into ``password`` here, so ``uri`` never
+    holds a secret after validation.
+    """
+
+    model_config = ConfigDict(extra="forbid")
 
     label: str = Field(description="Python identifier the task uses to request this database")
-    uri: Path = Field(description="Path of the file on the node's host")
-    type: DatabaseType = Field(DatabaseType.CSV, description="How @data loads the file")
+    type: DatabaseType = Field(DatabaseType.CSV, description="How @data loads it: "
+                               + ", ".join(t.value for t in DatabaseType))
+    uri: str = Field(description="File path (csv, parquet, excel, SQLite), SQLAlchemy URL (sql), "
+                                 "http(s) endpoint (sparql), or anything (other)")
+    password: SecretStr | None = Field(
+        None, description="Password of a sql/sparql server (or write it into the uri); "
+                          "handed to containers, never logged")
+    env: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Extra values for algorithms as <LABEL>_DB_PARAM_<KEY> (v4 'env')")
+    mount_mode: Literal["ro", "copy"] = Field(
+        "ro", description="Accepted for v4 configs; files are always mounted read-only")
 
     @field_validator("label")
     @classmethod
@@ -67,16 +103,114 @@ class Database(BaseModel):
                              "letters, digits or underscores, at most 64 in all)")
         return value
 
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_values_as_text(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        for key in value:
+            if not isinstance(key, str) or not _IDENTIFIER.match(key):
+                raise ValueError(f"{key!r} is not an identifier (it becomes an env name)")
+        return {k: v if isinstance(v, str | SecretStr) or v is None else str(v)
+                for k, v in value.items()}
+
+    @field_validator("uri", mode="before")
+    @classmethod
+    def _path_as_text(cls, value: Any) -> Any:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
     @field_validator("uri")
     @classmethod
-    def _uri_is_file(cls, value: Path) -> Path:
-        value = value.expanduser().resolve()
-        if not value.is_file():
-            raise ValueError(f"{value} is not an existing file")
-        reason = unreadable_reason(value)
-        if reason:
-            raise ValueError(f"{value}: {reason}")
+    def _uri_fits_type(cls, value: str, info: ValidationInfo) -> str:
+        kind = info.data.get("type")
+        if kind is None:  # the type itself is wrong; that error is reported
+            return value
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if kind is DatabaseType.OTHER:
+            return value
+        if kind in FILE_TYPES:
+            return str(_readable_file(value))
+        if kind is DatabaseType.SQL and "://" not in value:
+            return str(_readable_file(value))  # an SQLite file, as v4
+        if kind is DatabaseType.SQL and is_sqlite_url(value):
+            path = sqlite_path(value)
+            if not path or path.startswith(":memory:"):
+                raise ValueError("an SQLite URL must name a file: sqlite:////path/to/file.db")
+            return f"sqlite:///{_readable_file(path)}"
+        return _server_url(value, kind)
+
+    @field_validator("password")
+    @classmethod
+    def _password_for_servers(cls, value: SecretStr | None,
+                              info: ValidationInfo) -> SecretStr | None:
+        kind, uri = info.data.get("type"), info.data.get("uri")
+        if value is None or kind is None or uri is None:
+            return value
+        if kind not in QUERY_TYPES or "://" not in uri or is_sqlite_url(uri):
+            raise ValueError(f"only sql and sparql servers take a password, not this "
+                             f"{kind.value} database")
+        if split_password(uri)[1] is not None:
+            raise ValueError("the uri holds a password too; keep one of them")
         return value
+
+    @model_validator(mode="after")
+    def _password_out_of_uri(self) -> Database:
+        if self.server is not None:
+            bare, password = split_password(self.uri)
+            if password is not None:
+                self.uri, self.password = bare, SecretStr(password)
+        return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, (redact(value) if name == "uri" else value)
+
+    @property
+    def file(self) -> Path | None:
+        """The file on the node's host that containers get read-only (None for servers)."""
+        if self.type in FILE_TYPES or (self.type is DatabaseType.SQL and "://" not in self.uri):
+            return Path(self.uri)
+        if self.type is DatabaseType.SQL and is_sqlite_url(self.uri):
+            return Path(sqlite_path(self.uri))
+        return None
+
+    @property
+    def server(self) -> tuple[str, int] | None:
+        """``(host, port)`` of a sql/sparql server the node forwards to (None otherwise)."""
+        if self.type not in QUERY_TYPES or self.file is not None:
+            return None
+        host, port = host_and_port(self.uri)
+        return host, port or DEFAULT_PORTS[dialect(self.uri)]
+
+
+def _readable_file(value: str) -> Path:
+    """An existing file the algorithm user can read (resolved), or ValueError."""
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise ValueError(f"{path} is not an existing file")
+    reason = unreadable_reason(path)
+    if reason:
+        raise ValueError(f"{path}: {reason}")
+    return path
+
+
+def _server_url(value: str, kind: DatabaseType) -> str:
+    """Check a sql/sparql server URL; the messages never repeat it (it may hold a password)."""
+    scheme = dialect(value)
+    if kind is DatabaseType.SPARQL and scheme not in ("http", "https"):
+        raise ValueError("a sparql database is an http:// or https:// endpoint URL")
+    try:
+        host, port = host_and_port(value)
+    except ValueError:
+        raise ValueError("the port of the URL is not a number in 1..65535") from None
+    if not host or "," in urlsplit(value).netloc:
+        raise ValueError(f"the {scheme} URL needs exactly one host (host:port); unix sockets "
+                         "and host lists are not supported")
+    if port is None and scheme not in DEFAULT_PORTS:
+        raise ValueError(f"the {scheme} URL has no port and {scheme} has no default port "
+                         "known to v6flow; write host:port")
+    return value
 
 
 class Policies(BaseModel):

@@ -32,6 +32,7 @@ import structlog
 from docker.models.containers import Container
 
 from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
+from node.runtime.dbforward import ForwardPlan
 from node.runtime.hardening import (
     RUNTIME_ENV,
     SIDECAR_ENV,
@@ -91,7 +92,8 @@ class DockerRuntime:
 
     def __init__(self, *, node: str, proxy_dir: Path, sidecar_image: str,
                  limits: Limits | None = None, scratch_dir: Path | None = None,
-                 client: docker.DockerClient | None = None) -> None:
+                 client: docker.DockerClient | None = None,
+                 database_forwards: ForwardPlan | None = None) -> None:
         """Connect to the engine.
 
         Args:
@@ -102,6 +104,8 @@ class DockerRuntime:
             scratch_dir: host folder of the per-job TEMPORARY_FOLDERs (default: ``scratch``
                 next to ``proxy_dir``, i.e. in the node's folder).
             client: optional docker client (``docker.from_env()`` otherwise).
+            database_forwards: database servers each sidecar also forwards to (their node
+                sockets are in ``proxy_dir``; :mod:`node.runtime.dbforward`).
         """
         self.node = node
         self.proxy_dir = proxy_dir
@@ -109,6 +113,7 @@ class DockerRuntime:
         self.limits = limits or Limits.model_validate({})
         self.scratch_dir = scratch_dir or proxy_dir.parent / "scratch"
         self.client = client or docker.from_env(timeout=60)
+        self.database_forwards = database_forwards or ForwardPlan()
         self._sidecars: dict[int, _Sidecar] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._pid_watch = PidLimitWatch()
@@ -208,7 +213,9 @@ class DockerRuntime:
             container = self.client.containers.create(
                 self.sidecar_image,
                 ["python", "-m", "v6flow.sidecar", "--listen", "127.0.0.1:8080",
-                 "--socket", f"{SIDECAR_SOCKET_DIR}/proxy.sock"],
+                 "--socket", f"{SIDECAR_SOCKET_DIR}/proxy.sock",
+                 *self.database_forwards.sidecar_args(SIDECAR_SOCKET_DIR)],
+                extra_hosts=self.database_forwards.sidecar_hosts() or None,
                 name=name, detach=True, network_mode="none",
                 labels=self.labels("sidecar", job_id=job_id), environment=SIDECAR_ENV,
                 volumes={str(self.proxy_dir): {"bind": SIDECAR_SOCKET_DIR, "mode": "ro"}},

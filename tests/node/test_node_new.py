@@ -67,7 +67,7 @@ def test_options_alone_write_a_private_config_the_node_accepts(
     assert (settings.name, settings.server_url) == ("hospital-a", "http://127.0.0.1:7601/api")
     assert settings.api_key.get_secret_value() == KEY
     assert settings.task_dir == (tmp_path / "tasks").resolve()
-    assert [(d.label, d.uri, d.type.value) for d in settings.databases] == [
+    assert [(d.label, d.file, d.type.value) for d in settings.databases] == [
         ("default", csv_file.resolve(), "csv")]
     assert settings.policies.allowed_algorithms == ["^v6flow/.*", "v6flow/mean-r"]
     assert settings.policies.require_algorithm_pull is False
@@ -139,7 +139,7 @@ def test_a_comma_in_a_database_path_is_kept(home: dict[str, str], tmp_path: Path
     assert proc.returncode == 0, proc.stderr
     settings = load_settings(NodeSettings, tmp_path / "config/v6flow/nodes/f.yaml",
                              file_over_env=True)
-    assert settings.databases[0].uri == csv.resolve()
+    assert settings.databases[0].file == csv.resolve()
 
 
 def test_questions_ask_what_is_missing_and_ask_wrong_answers_again(
@@ -163,7 +163,7 @@ def test_questions_ask_what_is_missing_and_ask_wrong_answers_again(
                              file_over_env=True)
     assert settings.server_url == "http://127.0.0.1:7601/api"
     assert settings.api_key.get_secret_value() == KEY
-    assert [d.uri for d in settings.databases] == [csv_file.resolve()]
+    assert [d.file for d in settings.databases] == [csv_file.resolve()]
     assert settings.policies.allowed_algorithms == ["^v6flow/.*", "v6flow-test/x"]
     assert settings.policies.require_algorithm_pull is False
     assert KEY not in proc.stdout + proc.stderr

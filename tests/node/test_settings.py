@@ -39,7 +39,7 @@ def test_valid_config_has_v4_defaults(tmp_path: Path, csv_file: Path) -> None:
     assert settings.policies.require_algorithm_pull is True
     assert settings.policies.allowed_algorithms == []  # secure default: nothing runs
     assert settings.share_algorithm_logs is True
-    assert settings.databases[0].uri == csv_file.resolve()
+    assert settings.databases[0].file == csv_file.resolve()
     assert settings.api_key.get_secret_value() == "k"
     assert "k" not in repr(settings.api_key)
 
@@ -51,7 +51,7 @@ def test_valid_config_has_v4_defaults(tmp_path: Path, csv_file: Path) -> None:
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
      "databases: [{label: 1bad, uri: CSV}]\n", "databases[0].label"),
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
-     "databases: [{label: ok, uri: CSV, type: excel}]\n", "databases[0].type"),
+     "databases: [{label: ok, uri: CSV, type: xlsx}]\n", "databases[0].type"),
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
      "databases: [{label: ok, uri: /nonexistent.csv}]\n", "databases[0].uri"),
     ("server_url: http://x/api\napi_key: k\ntask_dir: /tmp\n"
@@ -164,4 +164,38 @@ def test_database_unreadable_by_containers_is_refused(tmp_path: Path, csv_file: 
     assert info.value.field == "databases[0].uri"
     assert "cannot read it" in str(info.value)
     csv_file.chmod(0o644)
-    assert load_settings(path).databases[0].uri == csv_file.resolve()
+    assert load_settings(path).databases[0].file == csv_file.resolve()
+
+
+@pytest.mark.parametrize(("entry", "field", "words"), [
+    ("{label: a, type: sql, uri: 'postgresql://u:x@h/d', password: y}", "databases[0].password",
+     "holds a password too"),
+    ("{label: a, type: sql, uri: 'postgresql:///d'}", "databases[0].uri", "exactly one host"),
+    ("{label: a, type: sql, uri: 'foo://h/d'}", "databases[0].uri", "no default port"),
+    ("{label: a, type: sql, uri: 'sqlite:///:memory:'}", "databases[0].uri", "name a file"),
+    ("{label: a, type: other, uri: ''}", "databases[0].uri", "must not be empty"),
+    ("{label: a, uri: CSV, env: {1x: y}}", "databases[0].env", "not an identifier"),
+    ("{label: a, uri: CSV, colour: red}", "databases[0].colour", "not permitted"),
+])
+def test_bad_database_entries_name_the_field(tmp_path: Path, csv_file: Path, entry: str,
+                                             field: str, words: str) -> None:
+    """Each wrong database entry names its field and says why."""
+    path = _write(tmp_path, f"{_BASE}databases:\n  - {entry.replace('CSV', str(csv_file))}\n")
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(path)
+    assert info.value.field == field
+    assert words in str(info.value)
+
+
+def test_every_type_is_accepted(tmp_path: Path, csv_file: Path) -> None:
+    """csv, parquet, excel and SQLite files, sql and sparql servers and `other` all load."""
+    body = "".join(f"  - {{label: l{i}, type: {kind}, uri: '{uri}'}}\n" for i, (kind, uri) in
+                   enumerate([("csv", csv_file), ("parquet", csv_file), ("excel", csv_file),
+                              ("sql", csv_file), ("sql", f"sqlite:///{csv_file}"),
+                              ("sql", "mssql+pyodbc://u@h:1433/d"),
+                              ("sparql", "https://h/sparql"), ("other", "anything at all")]))
+    settings = load_settings(_write(tmp_path, f"{_BASE}databases:\n{body}"))
+    assert [(d.type.value, d.file is not None, d.server) for d in settings.databases] == [
+        ("csv", True, None), ("parquet", True, None), ("excel", True, None), ("sql", True, None),
+        ("sql", True, None), ("sql", False, ("h", 1433)), ("sparql", False, ("h", 443)),
+        ("other", False, None)]

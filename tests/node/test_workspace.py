@@ -71,3 +71,45 @@ def test_database_volumes_are_read_only(tmp_path: Path) -> None:
     assert volumes[str(tmp_path.resolve() / "a.csv")] == {"bind": "/mnt/default/a.csv",
                                                          "mode": "ro"}
     assert all(v["mode"] == "ro" for v in volumes.values())
+
+
+def _server_settings(tmp_path: Path) -> NodeSettings:
+    return NodeSettings(server_url="http://127.0.0.1:1/api", api_key="k", task_dir=tmp_path,
+                        databases=[
+                            {"label": "pg", "type": "sql",
+                             "uri": "postgresql://reader:p%3Aw%40d@127.0.0.1:5432/cohort",
+                             "env": {"SCHEMA": "cdm", "PORT": 5432}},
+                            {"label": "pg_b", "type": "sql", "password": "other-secret",
+                             "uri": "postgresql+psycopg://u@db.example/b"},
+                            {"label": "ext", "type": "other", "uri": "s3://bucket/x?y=1"}])
+
+
+def test_server_databases_get_forwarded_uris_without_password(tmp_path: Path) -> None:
+    """A sql URI reaches the container without its password; the password of a requested
+    database is in <LABEL>_DB_PARAM_PASSWORD and, for PostgreSQL, in the run's pgpass."""
+    # Prepare
+    settings = _server_settings(tmp_path)
+    ws = create_workspace(tmp_path, 8, input_bytes=b"", token="t")
+    # Execute
+    plain = decode_env(build_environment(workspace=ws, settings=settings,
+                                         task_databases=[{"label": "pg"}]))
+    # Assert
+    assert plain["PG_DATABASE_URI"] == "postgresql://reader@127.100.0.1:5432/cohort"
+    assert plain["PG_B_DATABASE_URI"] == "postgresql+psycopg://u@db.example/b"  # name kept
+    assert plain["EXT_DATABASE_URI"] == "s3://bucket/x?y=1"
+    assert (plain["PG_DB_PARAM_PASSWORD"], plain["PG_DB_PARAM_SCHEMA"]) == ("p:w@d", "cdm")
+    assert plain["PG_DB_PARAM_PORT"] == "5432"
+    assert "PG_B_DB_PARAM_PASSWORD" not in plain  # not requested: no credentials
+    assert plain["PGPASSFILE"] == "/mnt/data/task-000000008/pgpass"
+    pgpass = ws.host_dir / "pgpass"
+    assert pgpass.read_text() == "127.100.0.1:5432:cohort:reader:p\\:w@d\n"
+    assert pgpass.stat().st_mode & 0o077 == 0  # libpq ignores a file others can read
+    assert database_volumes(settings.databases) == {}  # nothing to mount
+
+
+def test_settings_keep_no_password_in_the_uri(tmp_path: Path) -> None:
+    """A password written into a uri is moved to `password` and never shown by repr."""
+    db = _server_settings(tmp_path).databases[0]
+    assert db.uri == "postgresql://reader@127.0.0.1:5432/cohort"
+    assert db.password is not None and db.password.get_secret_value() == "p:w@d"
+    assert "p:w@d" not in repr(db) and "p%3Aw%40d" not in repr(db)

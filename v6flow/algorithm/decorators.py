@@ -9,7 +9,8 @@ decorators put the value of the innermost one first. Differences, on purpose:
   so with n > 1 the *last* label came first);
 - errors are raised as ``v6flow.errors`` types (``MissingEnvironment``, ``DataLoadError``)
   instead of ``exit(1)``: ``wrap_algorithm`` turns them into exit code 1;
-- ``@metadata`` accepts a reserved ``mock_metadata=`` keyword, so the mock client can run it.
+- ``@metadata`` accepts a reserved ``mock_metadata=`` keyword, so the mock client can run it;
+- ``@data`` passes a database of type ``other`` as its URI (v4 exits with "unknown type").
 
 The decorators read ``os.environ`` when the function is called; inside a container
 ``wrap_algorithm`` has decoded it before.
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from v6flow.algorithm._env import ContainerIdentity, read_token, require_env
 from v6flow.algorithm.loaders import load_data, preprocess
+from v6flow.databases import DatabaseType
 from v6flow.errors import DataLoadError, MissingEnvironment
 
 if TYPE_CHECKING:
@@ -96,11 +98,12 @@ def requested_labels() -> list[str]:
     return [label.strip() for label in raw.split(",") if label.strip()]
 
 
-def load_label(label: str) -> pd.DataFrame:
+def load_label(label: str) -> pd.DataFrame | str:
     """Load and preprocess the database a node configured under ``label``.
 
     Reads ``<LABEL>_DATABASE_URI``, ``_DATABASE_TYPE`` (default csv), ``_QUERY``,
-    ``_SHEET_NAME`` and ``_PREPROCESSING``.
+    ``_SHEET_NAME``, ``_DB_PARAM_PASSWORD`` and ``_PREPROCESSING``. A database of type
+    ``other`` is not loaded: its URI is returned as it is (v4's ``@data`` exits instead).
 
     Raises:
         MissingEnvironment: the node has no database with this label.
@@ -108,15 +111,23 @@ def load_label(label: str) -> pd.DataFrame:
     """
     key = label.upper()
     uri = require_env(f"{key}_DATABASE_URI")
-    df = load_data(uri, os.environ.get(f"{key}_DATABASE_TYPE", "csv"),
-                   query=os.environ.get(f"{key}_QUERY"),
-                   sheet_name=os.environ.get(f"{key}_SHEET_NAME"))
-    return preprocess(df, os.environ.get(f"{key}_PREPROCESSING"))
+    db_type = os.environ.get(f"{key}_DATABASE_TYPE", "csv")
+    steps = os.environ.get(f"{key}_PREPROCESSING")
+    if db_type.strip().lower() == DatabaseType.OTHER.value:
+        if steps:
+            raise DataLoadError(f"database {label!r} has type 'other': there is no DataFrame "
+                                "to preprocess")
+        return uri
+    df = load_data(uri, db_type, query=os.environ.get(f"{key}_QUERY"),
+                   sheet_name=os.environ.get(f"{key}_SHEET_NAME"),
+                   password=os.environ.get(f"{key}_DB_PARAM_PASSWORD"))
+    return preprocess(df, steps)
 
 
 def data(number_of_databases: int = 1) -> Callable[[F], F]:
     """Pass ``number_of_databases`` DataFrames first, in the task's request order.
 
+    A database of type ``other`` is passed as its URI (a ``str``) instead of a DataFrame.
     Reserved kwarg ``mock_data``: a list of DataFrames used instead of the databases.
 
     Raises:

@@ -269,6 +269,8 @@ def _load(dataset: Any) -> Any:
     if isinstance(dataset, pd.DataFrame):
         return dataset
     handle = dataset.get("database")
+    if str(dataset.get("db_type") or "").strip().lower() == "other":
+        return str(handle)  # like @data: an `other` database is its URI
     df = handle if isinstance(handle, pd.DataFrame) else load_data(
         str(handle), dataset.get("db_type"), query=dataset.get("query"),
         sheet_name=dataset.get("sheet_name"),

@@ -149,7 +149,8 @@ def render(settings: NodeSettings) -> str:
     body: dict[str, Any] = {
         "name": settings.name, "server_url": settings.server_url,
         "api_key": settings.api_key.get_secret_value(), "task_dir": str(settings.task_dir),
-        "databases": [db.model_dump(mode="json") for db in settings.databases],
+        "databases": [db.model_dump(mode="json", include={"label", "type", "uri"})
+                      for db in settings.databases],  # what the questions ask
         "policies": settings.policies.model_dump(mode="json"),
     }
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -257,7 +258,8 @@ class Questions:
         """Ask for databases until the user says no more; each one is checked at once."""
         from pydantic import ValidationError
 
-        from node.settings import Database, DatabaseType
+        from node.settings import Database
+        from v6flow.databases import DatabaseType
 
         chosen: list[dict[str, str]] = []
         more = self._confirm("Add a database (a data file algorithms may read)?",

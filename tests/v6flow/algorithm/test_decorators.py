@@ -111,13 +111,42 @@ def test_sqlite_loader(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("db_type, kwargs, match", [
     ("sql", {}, "gave no query"),
-    ("sparql", {}, "unknown database type"),
+    ("sparql", {}, "gave no query"),
+    ("xlsx", {}, "unknown database type"),
+    ("other", {}, "cannot be loaded into a DataFrame"),
     ("csv", {}, "cannot read csv"),
 ])
 def test_loader_errors(tmp_path: Path, db_type: str, kwargs: dict[str, str], match: str) -> None:
     """Unknown types, a missing query and unreadable files raise DataLoadError."""
     with pytest.raises(DataLoadError, match=match):
         load_data(str(tmp_path / "missing.file"), db_type, **kwargs)
+
+
+@pytest.mark.parametrize(("uri", "password"), [
+    ("postgresql://u:hunter2%21@127.0.0.1:1/x", None),
+    ("postgresql+psycopg://u@127.0.0.1:1/x", "hunter2!"),
+    ("http://u:hunter2%21@127.0.0.1:1/sparql", None),
+])
+def test_load_errors_never_show_the_password(uri: str, password: str | None) -> None:
+    """A server that cannot be reached gives a DataLoadError without the password."""
+    kind = "sparql" if uri.startswith("http") else "sql"
+    with pytest.raises(DataLoadError) as info:
+        load_data(uri, kind, query="select 1", password=password)
+    assert "127.0.0.1" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+def test_data_passes_the_uri_of_an_other_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    """@data gives a database of type other as its URI, untouched."""
+    monkeypatch.setenv("USER_REQUESTED_DATABASE_LABELS", "ext")
+    monkeypatch.setenv("EXT_DATABASE_URI", "s3://bucket/x?y=1")
+    monkeypatch.setenv("EXT_DATABASE_TYPE", "Other")
+
+    @data(1)
+    def given(value: object) -> object:
+        return value
+
+    assert given() == "s3://bucket/x?y=1"
 
 
 def test_metadata_reads_token_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

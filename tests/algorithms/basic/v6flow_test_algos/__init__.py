@@ -110,3 +110,15 @@ def spawn_foreign(client: AlgorithmClient, meta: RunMetaData, image: str) -> dic
     except Exception as exc:  # the point of this function is to report the refusal
         return {"refused": True, "error": type(exc).__name__, "message": str(exc)}
     return {"refused": False, "task": task}
+
+
+@data(1)
+def loaded(db: Any) -> dict[str, Any]:
+    """What ``@data`` passed for the first requested database: a DataFrame as JSON (``split``
+    orient, no index) with its dtypes, or the URI of a database of type ``other``."""
+    import json
+
+    if isinstance(db, str):
+        return {"uri": db}
+    return {"frame": json.loads(db.to_json(orient="split", index=False)),
+            "dtypes": {str(name): str(dtype) for name, dtype in db.dtypes.items()}}

@@ -54,3 +54,18 @@ def partial_meta(meta: RunMetaData, df, column):
         "organization_id": meta.organization_id,
         "task_id": meta.task_id,
     }
+
+
+@data(1)
+def frame(df):
+    """The DataFrame v4's ``@data`` loaded, as JSON (``split`` orient, no index)."""
+    import json
+
+    return {"frame": json.loads(df.to_json(orient="split", index=False))}
+
+
+def database_uri(label):
+    """``<LABEL>_DATABASE_URI`` as the node gave it (how v4 algorithms use type ``other``)."""
+    import os
+
+    return os.environ[f"{label.upper()}_DATABASE_URI"]
