@@ -138,9 +138,9 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     if not decision.allowed:
         await report_failure(ctx, handle, RunStatus.NOT_ALLOWED, decision.reason)
         return
-    missing = missing_databases(ctx.settings, list(task.get("databases") or []))
+    missing = missing_databases(ctx.settings, [db.model_dump() for db in task.databases])
     if missing:
-        await report_failure(ctx, run_id, RunStatus.FAILED, missing)
+        await report_failure(ctx, handle, RunStatus.FAILED, missing)
         return
     # The network sidecar starts while the image, input and token are prepared.
     sidecar_task = asyncio.create_task(ctx.runtime.acquire_sidecar(job_id, run_id))
