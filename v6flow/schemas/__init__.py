@@ -29,13 +29,7 @@ from v6flow.schemas.common import (
     ValidationMsg,
     WireDatetime,
 )
-from v6flow.schemas.misc import (
-    AlgorithmAddressesOut,
-    BlobStoreStatusOut,
-    HealthOut,
-    PortsDeletedOut,
-    VersionOut,
-)
+from v6flow.schemas.misc import BlobStoreStatusOut, HealthOut, VersionOut
 from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, NodeOut, NodeUpdate
 from v6flow.schemas.organization import (
     OrganizationCreate,
@@ -43,6 +37,15 @@ from v6flow.schemas.organization import (
     OrganizationOut,
     OrganizationRef,
     OrganizationUpdate,
+)
+from v6flow.schemas.port import (
+    MAX_PORTS_PER_RUN,
+    AlgorithmAddress,
+    AlgorithmAddressesOut,
+    PortCreate,
+    PortOut,
+    PortsDeletedOut,
+    RunPortOut,
 )
 from v6flow.schemas.role import RoleCreate, RoleOut, RoleUpdate, RuleOut
 from v6flow.schemas.study import StudyCreate, StudyOut, StudyUpdate
@@ -76,6 +79,8 @@ from v6flow.schemas.user import UserCreate, UserOut, UserUpdate
 
 __all__ = [
     "MAX_ID",
+    "MAX_PORTS_PER_RUN",
+    "AlgorithmAddress",
     "AlgorithmAddressesOut",
     "AuditEntryOut",
     "AuditEvent",
@@ -113,6 +118,8 @@ __all__ = [
     "PasswordChange",
     "PasswordRecover",
     "PasswordReset",
+    "PortCreate",
+    "PortOut",
     "PortsDeletedOut",
     "Rel",
     "ResultOut",
@@ -122,6 +129,7 @@ __all__ = [
     "RuleOut",
     "RunLogLines",
     "RunOut",
+    "RunPortOut",
     "RunUpdate",
     "StudyCreate",
     "StudyOut",

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from v6flow.schemas.common import Id, Rel, WireDatetime
+from v6flow.schemas.port import RunPortOut
 from v6flow.status import RunStatus
 
 
@@ -96,7 +97,8 @@ class RunOut(BaseModel):
     task: TaskOut | Rel = Field(description="A relation, or the whole task with include=task.")
     results: Rel
     node: NodeSummary | None = None
-    ports: list[dict[str, Any]] = Field(default_factory=list)
+    ports: list[RunPortOut] = Field(default_factory=list,
+                                   description="Ports its container listens on (while it runs).")
 
 
 class TaskOut(BaseModel):
