@@ -363,20 +363,20 @@ def bench(client: AlgorithmClient, rounds: int = 1000, setups: int = 20,
 @algorithm_client
 def fetch(client: AlgorithmClient, url: str, tunnel: bool = False,
           ignore_no_proxy: bool = False) -> dict[str, Any]:
-    """GET ``url`` through the node's HTTP proxy (``HTTP_PROXY``); ``tunnel``: by CONNECT.
+    """GET ``url`` the way a client library does (urllib, honouring ``HTTP_PROXY`` and
+    ``NO_PROXY``); ``ignore_no_proxy``: send it to the proxy whatever the host; ``tunnel``:
+    through a CONNECT tunnel (what https clients do).
 
-    Returns the status and body, or the proxy's refusal; ``env`` shows the proxy variables.
+    Returns the status and body (the proxy's refusal included); ``env`` shows the proxy
+    variables.
     """
     env = {k: os.environ.get(k) for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy",
                                            "https_proxy", "NO_PROXY", "no_proxy")}
     try:
-        if tunnel:
-            status, body = _via_connect(url)
+        if tunnel or ignore_no_proxy:
+            status, body = _raw(url, tunnel=tunnel)
         else:
-            handlers = ([urllib.request.ProxyHandler({"http": os.environ["HTTP_PROXY"]})]
-                        if ignore_no_proxy else [])
-            opener = urllib.request.build_opener(*handlers)
-            with opener.open(url, timeout=30) as response:
+            with urllib.request.urlopen(url, timeout=30) as response:
                 status, body = response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         status, body = exc.code, exc.read().decode()
@@ -385,11 +385,27 @@ def fetch(client: AlgorithmClient, url: str, tunnel: bool = False,
     return {"status": status, "body": body, "env": env}
 
 
-def _via_connect(url: str) -> tuple[int, str]:
-    """A plain HTTP request inside a CONNECT tunnel (what an https client does)."""
+def _read_all(conn: socket.socket) -> bytes:
+    answer = b""
+    while chunk := conn.recv(4096):
+        answer += chunk
+    return answer
+
+
+def _status_and_body(answer: bytes) -> tuple[int, str]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode()
+
+
+def _raw(url: str, *, tunnel: bool) -> tuple[int, str]:
+    """A plain HTTP/1.0 request to the proxy: absolute URI, or inside a CONNECT tunnel."""
     parsed = urllib.request.urlparse(url)
-    proxy = urllib.request.urlparse(os.environ["HTTPS_PROXY"])
+    proxy = urllib.request.urlparse(os.environ["HTTP_PROXY"])
+    path = parsed.path or "/"
     with socket.create_connection((proxy.hostname, proxy.port), timeout=30) as conn:
+        if not tunnel:
+            conn.sendall(f"GET {url} HTTP/1.0\r\nHost: {parsed.netloc}\r\n\r\n".encode())
+            return _status_and_body(_read_all(conn))
         conn.sendall(f"CONNECT {parsed.hostname}:{parsed.port} HTTP/1.1\r\n"
                      f"Host: {parsed.hostname}:{parsed.port}\r\n\r\n".encode())
         head = b""
@@ -400,14 +416,9 @@ def _via_connect(url: str) -> tuple[int, str]:
             head += chunk
         status = int(head.split(b" ", 2)[1])
         if status != 200:
-            return status, head.split(b"\r\n\r\n", 1)[1].decode()
-        conn.sendall(f"GET {parsed.path or '/'} HTTP/1.0\r\nHost: {parsed.hostname}\r\n\r\n"
-                     .encode())
-        answer = b""
-        while chunk := conn.recv(4096):
-            answer += chunk
-    code = int(answer.split(b" ", 2)[1])
-    return code, answer.split(b"\r\n\r\n", 1)[1].decode()
+            return status, (head + _read_all(conn)).partition(b"\r\n\r\n")[2].decode()
+        conn.sendall(f"GET {path} HTTP/1.0\r\nHost: {parsed.netloc}\r\n\r\n".encode())
+        return _status_and_body(_read_all(conn))
 
 
 def resolve(name: str) -> str:
