@@ -10,6 +10,7 @@ import hashlib
 import time
 from typing import Any
 
+import docker
 import pytest
 
 from node.relay import LOCAL_PORTS, websocket_base
@@ -60,20 +61,32 @@ def test_exposed_ports_come_from_expose_and_label(p2p_image: str, tmp_path: Any)
 
 def test_ports_are_registered_while_the_run_runs(federation: Federation,
                                                  p2p_image: str) -> None:
-    """The run shows its image's ports while active; they are gone once it finished."""
+    """The run shows its image's ports while active; they are gone once it finished, with
+    its own sidecar and p2p folder; the container still has no interface but ``lo``."""
     task = federation.create_task("hold", image=p2p_image, kwargs={"seconds": 4},
                                   organization_ids=federation.organization_ids[:1],
                                   databases=[])
     active = _wait_active(federation, task["id"])
     listed = federation.get("port", run_id=active["id"])["data"]
     (result,) = _results(federation, task).values()
-    (done,) = federation.runs(task["id"])
+    node = federation.nodes[0]
+    folder = federation.directory / "tasks" / node.name / "p2p" / str(active["id"])
+    selector = {"label": [f"v6flow.node={node.name}", f"v6flow.run_id={active['id']}"]}
+
+    def left() -> tuple[Any, bool, list[Any]]:
+        return (federation.get(f"run/{active['id']}")["ports"], folder.exists(),
+                docker.from_env().containers.list(all=True, filters=selector))
+
+    deadline = time.monotonic() + 20  # the node cleans up right after its last report
+    while time.monotonic() < deadline and any(left()):
+        time.sleep(0.2)
     assert [(p["port"], p["label"]) for p in active["ports"]] == [(8888, "exchange"),
                                                                   (9999, "bench")]
     assert [p["port"] for p in listed] == [8888, 9999]
-    assert done["ports"] == []
     assert sorted((a["ip"], a["port"]) for a in result["own"]) == [("127.0.0.1", 8888),
                                                                     ("127.0.0.1", 9999)]
+    assert result["interfaces"] == ["lo"]
+    assert left() == ([], False, [])
 
 
 def test_siblings_on_two_nodes_exchange_bytes(federation: Federation, p2p_image: str) -> None:

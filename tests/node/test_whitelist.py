@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -88,8 +88,8 @@ def _loopback_name() -> str:
 
 
 class _Hello(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the http.server hook
-        body = f"hello from {self.server.server_address[1]}".encode()
+    def do_GET(self) -> None:
+        body = f"hello from {cast(http.server.HTTPServer, self.server).server_port}".encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

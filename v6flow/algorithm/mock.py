@@ -30,7 +30,7 @@ import importlib
 import json
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,7 @@ class MockFederation:
 
     def __init__(self, datasets: dict[int, list[Any]], module: str, collaboration_id: int,
                  node_ids: dict[int, int],
-                 exposed_ports: dict[int, str | None] | None = None) -> None:
+                 exposed_ports: Mapping[int, str | None] | None = None) -> None:
         self.datasets = datasets
         self.exposed_ports = dict(exposed_ports or {})
         self.module = module
@@ -283,7 +283,7 @@ class MockAlgorithmClient(AlgorithmClient):
                  collaboration_id: int | None = None,
                  organization_ids: Sequence[int] | None = None,
                  node_ids: Sequence[int] | None = None,
-                 exposed_ports: dict[int, str | None] | None = None) -> None:
+                 exposed_ports: Mapping[int, str | None] | None = None) -> None:
         n = len(datasets)
         orgs = list(organization_ids) if organization_ids and len(organization_ids) == n \
             else list(range(n))

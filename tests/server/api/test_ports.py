@@ -177,7 +177,7 @@ def test_addresses_never_leave_the_job(world: World) -> None:
 
 def test_addresses_refuse_two_only_options(world: World) -> None:
     """Two only_* options are a 400 (v4's message); users and nodes get 403."""
-    task, tokens = _started(world, [world.org_ids[0]])
+    _task, tokens = _started(world, [world.org_ids[0]])
     response = world.call("GET", "/vpn/algorithm/addresses", tokens[world.org_ids[0]],
                           params={"only_self": 1, "only_parent": 1})
     assert response.status_code == 400 and "only specify one" in response.json()["msg"]

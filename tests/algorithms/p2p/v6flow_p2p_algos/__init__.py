@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -147,7 +148,8 @@ def addresses(client: AlgorithmClient, **options: Any) -> list[dict[str, Any]]:
 
 @algorithm_client
 def hold(client: AlgorithmClient, seconds: float) -> dict[str, Any]:
-    """Listen on both exposed ports for ``seconds`` (echoing), then report own addresses."""
+    """Listen on both exposed ports for ``seconds`` (echoing), then report own addresses
+    and the network interfaces the container has."""
     servers = [_listen(EXCHANGE_PORT), _listen(BENCH_PORT)]
     stop = time.monotonic() + float(seconds)
     threads = [threading.Thread(target=_echo_until, args=(s, stop), daemon=True)
@@ -156,7 +158,7 @@ def hold(client: AlgorithmClient, seconds: float) -> dict[str, Any]:
         thread.start()
     for thread in threads:
         thread.join()
-    return {"own": client.vpn.get_own_address()}
+    return {"own": client.vpn.get_own_address(), "interfaces": sorted(os.listdir("/sys/class/net"))}
 
 
 def _echo_until(server: socket.socket, stop: float) -> None:
@@ -399,8 +401,8 @@ def _status_and_body(answer: bytes) -> tuple[int, str]:
 
 def _raw(url: str, *, tunnel: bool) -> tuple[int, str]:
     """A plain HTTP/1.0 request to the proxy: absolute URI, or inside a CONNECT tunnel."""
-    parsed = urllib.request.urlparse(url)
-    proxy = urllib.request.urlparse(os.environ["HTTP_PROXY"])
+    parsed = urllib.parse.urlsplit(url)
+    proxy = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
     path = parsed.path or "/"
     with socket.create_connection((proxy.hostname, proxy.port), timeout=30) as conn:
         if not tunnel:

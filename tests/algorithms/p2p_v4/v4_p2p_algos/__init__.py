@@ -74,7 +74,7 @@ def exchange(client, size, seed="v4-vpn", timeout=120):
             while time.time() < deadline:
                 try:
                     conn, _ = server.accept()
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 with conn:
                     conn.settimeout(60)
