@@ -169,8 +169,9 @@ class PeerRelay:
         node_sock = endpoint.folder / "node.sock"
         server: asyncio.Server | None = None
         try:
-            if len(str(node_sock).encode()) > _MAX_UNIX_PATH:
-                raise OSError(f"{node_sock} is longer than {_MAX_UNIX_PATH} bytes; choose a "
+            longest = endpoint.folder / "sidecar.sock"
+            if len(str(longest).encode()) > _MAX_UNIX_PATH:
+                raise OSError(f"{longest} is longer than {_MAX_UNIX_PATH} bytes; choose a "
                               "shorter task_dir")
             server = await asyncio.start_unix_server(
                 lambda r, w: self._dialled(run, r, w), path=str(node_sock), limit=_LINE_LIMIT)

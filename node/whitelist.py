@@ -38,6 +38,8 @@ log = structlog.get_logger(__name__)
 
 #: The longest request head accepted (request line and headers).
 MAX_HEAD = 32 * 1024
+#: Connections through the proxy at once, from all containers of the node (503 beyond).
+MAX_CONNECTIONS = 512
 _HEAD_TIMEOUT = 30.0
 _CONNECT_TIMEOUT = 10.0
 _CHUNK = 256 * 1024
@@ -139,7 +141,7 @@ class _RefusalLog:
 
 def _answer(status: int, reason: str) -> bytes:
     phrases = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large",
-               502: "Bad Gateway"}
+               502: "Bad Gateway", 503: "Service Unavailable"}
     body = f"v6flow node whitelist proxy: {reason}\n".encode()
     return (f"HTTP/1.1 {status} {phrases.get(status, 'Error')}\r\n"
             "Content-Type: text/plain; charset=utf-8\r\n"
@@ -201,6 +203,7 @@ class WhitelistProxy:
         self.socket_path = socket_path
         self._server: asyncio.Server | None = None
         self._refusals = _RefusalLog()
+        self._open = 0
 
     async def start(self) -> None:
         """Bind the socket (only the containers' user may connect).
@@ -239,6 +242,16 @@ class WhitelistProxy:
         writer.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._open >= MAX_CONNECTIONS:
+            await self._refuse(writer, 503, f"more than {MAX_CONNECTIONS} connections at once")
+            return
+        self._open += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self._open -= 1
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=_HEAD_TIMEOUT)
         except asyncio.LimitOverrunError:

@@ -9,6 +9,7 @@ not listening, 429 too many connections, 502 peer refused).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -91,7 +92,10 @@ async def relay_listen(websocket: WebSocket) -> None:
     except ServerDomainError as exc:
         await _deny(websocket, exc)
         return
-    await websocket.accept()
+    try:
+        await websocket.accept()
+    except OSError:
+        return
     async with state.relay.listen(run_id, websocket):
         while True:
             message = await websocket.receive()
@@ -117,7 +121,10 @@ async def relay_dial(websocket: WebSocket) -> None:
         identity, target = await run_in_threadpool(_authorized, state, header, dial_check)
         dialler = (identity.task_id, identity.organization_id)
         async with state.relay.connect(target, dialler=dialler) as peer:
-            await websocket.accept()
+            try:
+                await websocket.accept()
+            except OSError:  # the dialling node went away while the peer accepted
+                return
             log.info("relay connection", job_id=target.job_id, run_id=target.run_id,
                      port=target.port, from_task_id=identity.task_id,
                      from_organization_id=identity.organization_id)
@@ -126,7 +133,8 @@ async def relay_dial(websocket: WebSocket) -> None:
                      bytes_to_peer=sent, bytes_from_peer=received)
     except ServerDomainError as exc:
         log.info("relay dial refused", reason=exc.msg, status=exc.status_code)
-        await _deny(websocket, exc)
+        with contextlib.suppress(OSError):
+            await _deny(websocket, exc)
 
 
 @router.websocket("/relay/accept/{conn}")
@@ -141,7 +149,10 @@ async def relay_accept(websocket: WebSocket, conn: str) -> None:
     except ServerDomainError as exc:
         await _deny(websocket, exc)
         return
-    await websocket.accept()
+    try:
+        await websocket.accept()
+    except OSError:  # the listening node went away: the dial gets its 502 at the timeout
+        return
     if pending.accepted.done():  # the dialling side gave up meanwhile
         await websocket.close(code=1000)
         return
