@@ -53,8 +53,9 @@ LOCAL_PORTS = range(20000, 30000)
 CHUNK = 128 * 1024
 EOF = "eof"
 _LINE_LIMIT = 4096
+#: ``proxy=True``: an egress proxy in the environment is used, as by the node's REST client.
 _WS_OPTIONS: dict[str, Any] = {
-    "compression": None, "proxy": None, "max_size": 4 * CHUNK, "max_queue": 8,
+    "compression": None, "proxy": True, "max_size": 4 * CHUNK, "max_queue": 8,
     "write_limit": 4 * CHUNK, "open_timeout": 20, "ping_interval": 20, "ping_timeout": 20,
 }
 _RETRY = (0.5, 1.0, 2.0, 5.0)
