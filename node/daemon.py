@@ -25,11 +25,13 @@ import structlog
 from node.errors import NodeError
 from node.exit_codes import ExitCode
 from node.proxy import ProxyServer
+from node.relay import PeerRelay
 from node.runner import NodeContext, RunHandle, execute_run, report_failure
 from node.runtime.dbforward import DatabaseForwarder, plan_forwards
 from node.runtime.docker import DockerRuntime
 from node.server_link import ServerLink
 from node.settings import NodeSettings
+from node.whitelist import WhitelistProxy
 from v6flow._retry import REACH_SERVER
 from v6flow._sse import Event
 from v6flow.errors import AuthenticationError, ClientError, DeserializationError
@@ -140,19 +142,29 @@ class NodeDaemon:
             runtime = await asyncio.to_thread(
                 DockerRuntime, node=name, proxy_dir=proxy_dir,
                 sidecar_image=self.settings.sidecar_image, limits=self.settings.limits,
-                database_forwards=forwarder.plan)
+                database_forwards=forwarder.plan,
+                whitelist=self.settings.whitelist is not None,
+                peer_to_peer=self.settings.peer_to_peer)
             await asyncio.to_thread(runtime.client.ping)
         except Exception as exc:  # docker.errors.DockerException and socket errors
             log.error("docker engine unreachable", error=str(exc))
             return ExitCode.DOCKER
+        peers = (PeerRelay(server_url=self.settings.server_url, link=self.link)
+                 if self.settings.peer_to_peer else None)
         self.ctx = NodeContext(settings=self.settings, link=self.link, runtime=runtime,
                                node_dir=node_dir, node_name=name,
-                               organization_id=node.organization.id)
+                               organization_id=node.organization.id, peers=peers)
         proxy = ProxyServer(server_url=self.settings.server_url,
-                            socket_path=proxy_dir / "proxy.sock", client=self._http)
+                            socket_path=proxy_dir / "proxy.sock", client=self._http,
+                            peers=peers)
+        whitelist = (WhitelistProxy(whitelist=self.settings.whitelist,
+                                    socket_path=proxy_dir / "whitelist.sock")
+                     if self.settings.whitelist is not None else None)
         try:
             await proxy.start()
             await forwarder.start()
+            if whitelist is not None:
+                await whitelist.start()
         except (NodeError, OSError, SystemExit) as exc:
             log.error("proxy could not start", error=str(exc))
             return ExitCode.PROXY
@@ -171,6 +183,8 @@ class NodeDaemon:
         await asyncio.to_thread(runtime.remove_everything)
         await forwarder.stop()
         await proxy.stop()
+        if whitelist is not None:
+            await whitelist.stop()
         log.info("node stopped")
         return ExitCode.OK
 

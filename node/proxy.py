@@ -11,6 +11,10 @@ a central function uses to wait for its subtasks) is streamed through, not buffe
 the server cannot be reached the proxy answers JSON ``{"msg": …}`` (never HTML), because
 the algorithm client calls ``response.json()`` on every answer (CONTRACT §2.1, §2.3).
 
+The answer of ``GET vpn/algorithm/addresses`` is handed to an :class:`AddressBook` (the
+node's peer relay, :mod:`node.relay`) when there is one: it turns each peer's address into a
+loopback address of the caller that the node relays (docs/p2p.md).
+
 The proxy listens on a unix socket; the network sidecar forwards ``127.0.0.1:8080`` to it.
 """
 
@@ -22,6 +26,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -76,12 +81,25 @@ _STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
 
 
-def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
+#: The answer the address book rewrites.
+ADDRESSES_PATH = "vpn/algorithm/addresses"
+
+
+class AddressBook(Protocol):
+    """Turns the server's peer addresses into addresses that work inside the caller."""
+
+    async def rewrite(self, authorization: str | None, body: Any) -> Any:
+        """The answer to give the container that sent ``authorization``."""
+
+
+def build_proxy_app(server_url: str, client: httpx.AsyncClient,
+                    peers: AddressBook | None = None) -> Starlette:
     """Create the proxy ASGI app.
 
     Args:
         server_url: the server API base, e.g. ``http://127.0.0.1:7601/api``.
         client: the shared async client used for every upstream call.
+        peers: rewrites the answers of ``GET vpn/algorithm/addresses`` (none: as they are).
 
     Returns:
         A Starlette app that forwards allowed requests to the server and refuses the rest.
@@ -123,6 +141,14 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
                 )
         out_headers = {k: v for k, v in upstream.headers.items()
                        if k.lower() not in _DROPPED_RESPONSE_HEADERS}
+        if peers is not None and path == ADDRESSES_PATH and upstream.status_code == 200:
+            try:
+                answer = upstream.json()
+            except ValueError:
+                answer = None
+            if answer is not None:
+                rewritten = await peers.rewrite(request.headers.get("authorization"), answer)
+                return JSONResponse(rewritten, status_code=200)
         return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
 
     async def _stream(url: str, request: Request, headers: dict[str, str]) -> Response:
@@ -206,17 +232,18 @@ class ProxyServer:
     """Serves the proxy app on a unix socket inside the running event loop."""
 
     def __init__(self, *, server_url: str, socket_path: Path,
-                 client: httpx.AsyncClient) -> None:
+                 client: httpx.AsyncClient, peers: AddressBook | None = None) -> None:
         """Prepare (not start) the proxy.
 
         Args:
             server_url: the server API base.
             socket_path: unix socket to listen on (its folder is mounted by the sidecars).
             client: the shared async client for upstream calls.
+            peers: the node's peer relay, which rewrites peer addresses (none: no rewrite).
         """
         self.socket_path = socket_path
         config = uvicorn.Config(
-            build_proxy_app(server_url, client), uds=str(socket_path), log_config=None,
+            build_proxy_app(server_url, client, peers), uds=str(socket_path), log_config=None,
             access_log=False, lifespan="off", timeout_keep_alive=30,
         )
         self._server = _QuietServer(config)

@@ -18,6 +18,7 @@ from docker.models.containers import Container
 
 from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
 from node.policies import image_allowed
+from node.relay import PeerRelay, peer_session
 from node.runtime.docker import AlgorithmSpec, DockerRuntime
 from node.runtime.workspace import (
     Workspace,
@@ -52,6 +53,7 @@ class NodeContext:
     node_dir: Path
     node_name: str
     organization_id: int | None = None
+    peers: PeerRelay | None = None
 
 
 @dataclass
@@ -209,10 +211,11 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
              seconds_to_start=round(time.monotonic() - began, 3))
     if handle.killed or handle.stopping:
         ctx.runtime.kill(container)
-    await _patch(ctx, handle, RunUpdate(status=RunStatus.ACTIVE))
-    if handle.deleted:
-        await asyncio.to_thread(ctx.runtime.kill, container)
-    await _supervise(ctx, handle, container, workspace)
+    async with peer_session(ctx, run_id=run_id, token=token):  # ports, relay (node/relay.py)
+        await _patch(ctx, handle, RunUpdate(status=RunStatus.ACTIVE))
+        if handle.deleted:
+            await asyncio.to_thread(ctx.runtime.kill, container)
+        await _supervise(ctx, handle, container, workspace)
 
 
 async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,

@@ -21,20 +21,27 @@ Example::
       memory: 2g                           # RAM (+ its /tmp tmpfs), no swap; k/m/g or bytes
       pids: 256                            # processes + threads at once
       cpus: 1.0                            # CPU cores (fractions allowed)
+    whitelist:                             # what algorithms may reach through the node
+      domains: [fhir.hospital.local, .trusted.org]   # exact names, or a suffix after a dot
+      ips: [10.1.2.3, 192.168.10.0/24]     # addresses or networks
+      ports: [443]                         # always needed: no listed port, nothing reachable
+    peer_to_peer: true                     # runs of one job may connect (docs/p2p.md)
 
 Values may also come from ``V6FLOW_NODE_<FIELD>`` environment variables (file wins).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -300,6 +307,52 @@ class Limits(BaseModel):
         return value
 
 
+_DOMAIN = re.compile(r"^(\*?\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+                     r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _domain(value: str) -> str:
+    name = value.strip().lower().rstrip(".")
+    if name.startswith("*."):
+        name = name[1:]
+    if len(name) > 253 or not _DOMAIN.match(name) or name == ".":
+        raise ValueError(f"{value!r} is not a domain name (write example.org, or .example.org "
+                         "for it and every name under it)")
+    return name
+
+
+def _network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not an IP address or network (such as 10.0.0.5 or "
+                         "10.0.0.0/24)") from exc
+
+
+WhitelistDomain = Annotated[str, AfterValidator(_domain)]
+WhitelistNetwork = Annotated[str, AfterValidator(_network)]
+WhitelistPort = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Whitelist(BaseModel):
+    """What algorithm containers may reach through the node's forward proxy (v4's keys).
+
+    A request is let through when its port is listed and its host is a listed domain (or a
+    name under a ``.domain``), a listed address, or a name whose addresses all are listed.
+    Names are resolved by the node; containers have no DNS of their own.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    domains: list[WhitelistDomain] = Field(
+        default_factory=list,
+        description="Host names; a leading dot (or *.) also allows every name under it")
+    ips: list[WhitelistNetwork] = Field(
+        default_factory=list, description="IP addresses or networks (CIDR)")
+    ports: list[WhitelistPort] = Field(
+        default_factory=list, description="TCP ports; a request to any other port is refused")
+
+
 class NodeSettings(BaseSettings):
     """Settings of one node process."""
 
@@ -320,6 +373,12 @@ class NodeSettings(BaseSettings):
     )
     limits: Limits = Field(default_factory=lambda: Limits.model_validate({}),
                            description="Memory, PID and CPU limits of algorithm containers")
+    whitelist: Whitelist | None = Field(
+        None, description="Hosts and ports algorithm containers may reach through the node's "
+                          "forward proxy (HTTP_PROXY); none when unset")
+    peer_to_peer: bool = Field(
+        True, description="Runs of one job may connect to the ports their image EXPOSEs, "
+                          "relayed by the server (docs/p2p.md)")
 
     @field_validator("server_url")
     @classmethod

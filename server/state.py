@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.auth.ratelimit import LimitsRateLimiter, RateLimiter
 from server.auth.tokens import TokenIssuer
 from server.events import EventBus
+from server.relay import RelayHub
 from server.settings import ServerSettings
 
 
@@ -48,6 +49,7 @@ class AppState:
     bus: EventBus
     issuer: TokenIssuer | None = None
     node_streams: NodeStreams = field(default_factory=NodeStreams)
+    relay: RelayHub = field(default_factory=RelayHub)
     rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:

@@ -5,8 +5,17 @@ Every object carries labels (``v6flow.node``, ``v6flow.type``, ``v6flow.run_id``
 of a node is removed at shutdown. Blocking SDK calls run in worker threads.
 
 Network isolation: per job, a sidecar container with ``network_mode="none"`` forwards its
-``127.0.0.1:8080`` to the node proxy's unix socket; algorithm containers join the sidecar's
-network namespace (``network_mode="container:<sidecar>"``) and see nothing but ``lo``.
+``127.0.0.1:8080`` to the node proxy's unix socket (and ``127.0.0.1:3128`` to the whitelist
+proxy's); algorithm containers join the sidecar's network namespace
+(``network_mode="container:<sidecar>"``) and see nothing but ``lo``.
+
+Peer-to-peer (docs/p2p.md): a run whose image ``EXPOSE``s ports gets a sidecar of its own
+(so runs of one job on one node never compete for a port), with a per-run folder
+``<node dir>/p2p/<run id>`` mounted at ``/p2p``, where the node and the sidecar exchange the
+connections :mod:`node.relay` relays.
+
+The sidecar runs the node's own copy of ``v6flow/sidecar.py`` (stdlib only, mounted
+read-only), so the image only needs python3 and never lags behind the node's protocol.
 
 Least privilege (:mod:`node.runtime.hardening`): both kinds of container run as an
 unprivileged user without capabilities, with ``no-new-privileges``, a read-only root
@@ -42,8 +51,9 @@ from node.runtime.hardening import (
     exit_notes,
 )
 from node.runtime.identity import give_to_algorithm
-from node.runtime.workspace import TEMPORARY_FOLDER
+from node.runtime.workspace import PROXY_PORT, TEMPORARY_FOLDER
 from node.settings import Limits
+from v6flow import sidecar as sidecar_module
 from v6flow.sidecar import READY_LINE
 
 log = structlog.get_logger(__name__)
@@ -55,6 +65,16 @@ LABEL_TASK = "v6flow.task_id"
 LABEL_JOB = "v6flow.job_id"
 
 SIDECAR_SOCKET_DIR = "/proxy"
+SIDECAR_P2P_DIR = "/p2p"
+#: The node's own copy of :mod:`v6flow.sidecar` (stdlib only), mounted read-only and run as a
+#: script: node and sidecar always speak the same protocol, whatever v6flow the image has.
+SIDECAR_SCRIPT = Path(sidecar_module.__file__).resolve()
+SIDECAR_SCRIPT_MOUNT = "/opt/v6flow-node/sidecar.py"
+#: Where algorithm containers reach the whitelist proxy (squid's port, as in v4).
+WHITELIST_PORT = 3128
+#: The node's unix sockets in the proxy folder.
+PROXY_SOCKET = "proxy.sock"
+WHITELIST_SOCKET = "whitelist.sock"
 _SIDECAR_READY_TIMEOUT = 20.0
 _NOTE = "[v6flow node]"
 
@@ -81,10 +101,51 @@ class AlgorithmSpec:
     volumes: dict[str, dict[str, str]]
 
 
+@dataclass(frozen=True)
+class ExposedPort:
+    """A port an image ``EXPOSE``s (TCP), with its ``LABEL p<port>`` value."""
+
+    port: int
+    label: str | None
+
+
+@dataclass(frozen=True)
+class PeerEndpoint:
+    """What the relay needs of a run's own sidecar: its p2p folder and the exposed ports."""
+
+    folder: Path
+    ports: tuple[ExposedPort, ...]
+
+
 @dataclass
 class _Sidecar:
     container: Container
     users: set[int] = field(default_factory=set)
+
+
+@dataclass
+class _RunSidecar:
+    container: Container
+    endpoint: PeerEndpoint
+
+
+def exposed_ports(attrs: dict[str, object]) -> list[ExposedPort]:
+    """The TCP ports of an image's inspect data (``Config.ExposedPorts``/``Config.Labels``).
+
+    ``EXPOSE 8888`` with ``LABEL p8888="exchange"`` gives ``ExposedPort(8888, "exchange")``;
+    UDP ports and unparsable entries are left out.
+    """
+    config = attrs.get("Config") or {}
+    assert isinstance(config, dict)
+    labels = config.get("Labels") or {}
+    found = []
+    for key in sorted(config.get("ExposedPorts") or {}):
+        number, _, protocol = str(key).partition("/")
+        if protocol not in ("", "tcp") or not number.isdigit() or not 1 <= int(number) <= 65535:
+            continue
+        label = labels.get(f"p{number}") if isinstance(labels, dict) else None
+        found.append(ExposedPort(int(number), str(label) if label else None))
+    return sorted(found, key=lambda p: p.port)
 
 
 class DockerRuntime:
@@ -93,7 +154,8 @@ class DockerRuntime:
     def __init__(self, *, node: str, proxy_dir: Path, sidecar_image: str,
                  limits: Limits | None = None, scratch_dir: Path | None = None,
                  client: docker.DockerClient | None = None,
-                 database_forwards: ForwardPlan | None = None) -> None:
+                 database_forwards: ForwardPlan | None = None, whitelist: bool = False,
+                 peer_to_peer: bool = False) -> None:
         """Connect to the engine.
 
         Args:
@@ -106,6 +168,8 @@ class DockerRuntime:
             client: optional docker client (``docker.from_env()`` otherwise).
             database_forwards: database servers each sidecar also forwards to (their node
                 sockets are in ``proxy_dir``; :mod:`node.runtime.dbforward`).
+            whitelist: the node runs a whitelist proxy: give containers ``HTTP_PROXY``.
+            peer_to_peer: runs whose image exposes ports get their own p2p sidecar.
         """
         self.node = node
         self.proxy_dir = proxy_dir
@@ -114,7 +178,11 @@ class DockerRuntime:
         self.scratch_dir = scratch_dir or proxy_dir.parent / "scratch"
         self.client = client or docker.from_env(timeout=60)
         self.database_forwards = database_forwards or ForwardPlan()
+        self.whitelist = whitelist
+        self.peer_to_peer = peer_to_peer
+        self.p2p_dir = proxy_dir.parent / "p2p"
         self._sidecars: dict[int, _Sidecar] = {}
+        self._run_sidecars: dict[int, _RunSidecar] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._pid_watch = PidLimitWatch()
 
@@ -162,6 +230,14 @@ class DockerRuntime:
                     "image is not used")
         return f"{reason}; and no local image with this name exists on the node"
 
+    def exposed_ports(self, image: str) -> list[ExposedPort]:
+        """The TCP ports ``image`` (available locally) exposes, with their labels."""
+        try:
+            attrs = self.client.images.get(image).attrs
+        except docker.errors.DockerException:
+            return []
+        return exposed_ports(attrs)
+
     def _local_image_exists(self, image: str) -> bool:
         try:
             self.client.images.get(image)
@@ -201,24 +277,41 @@ class DockerRuntime:
     def _sidecar_name(self, job_id: int) -> str:
         return f"v6flow-{self.node}-sidecar-job-{job_id}"
 
-    def _start_sidecar(self, job_id: int) -> Container:
-        name = self._sidecar_name(job_id)
+    def _sidecar_command(self, *, p2p: bool) -> list[str]:
+        command = ["python", SIDECAR_SCRIPT_MOUNT, "--listen", f"127.0.0.1:{PROXY_PORT}",
+                   "--socket", f"{SIDECAR_SOCKET_DIR}/{PROXY_SOCKET}"]
+        if self.whitelist:
+            command += ["--forward",
+                        f"127.0.0.1:{WHITELIST_PORT}={SIDECAR_SOCKET_DIR}/{WHITELIST_SOCKET}"]
+        command += self.database_forwards.sidecar_args(SIDECAR_SOCKET_DIR)
+        if p2p:
+            command += ["--p2p", SIDECAR_P2P_DIR]
+        return command
+
+    def _start_sidecar(self, job_id: int, *, run_id: int | None = None,
+                       p2p_folder: Path | None = None) -> Container:
+        """Start the job's shared sidecar, or (``run_id``) a run's own p2p sidecar."""
+        if run_id is None:
+            name, labels = self._sidecar_name(job_id), self.labels("sidecar", job_id=job_id)
+        else:
+            name = f"v6flow-{self.node}-sidecar-run-{run_id}"
+            labels = self.labels("sidecar", job_id=job_id, run_id=run_id)
+        volumes = {str(self.proxy_dir): {"bind": SIDECAR_SOCKET_DIR, "mode": "ro"},
+                   str(SIDECAR_SCRIPT): {"bind": SIDECAR_SCRIPT_MOUNT, "mode": "ro"}}
+        if p2p_folder is not None:
+            volumes[str(p2p_folder)] = {"bind": SIDECAR_P2P_DIR, "mode": "rw"}
         with contextlib.suppress(docker.errors.NotFound):
             old = self.client.containers.get(name)
-            if old.status == "running":
+            if old.status == "running" and run_id is None:
                 return old  # left by a previous node process: the socket path is the same
             old.remove(force=True)
         with docker_errors(f"the network sidecar {name} (image {self.sidecar_image})"):
             # create + start (not run): run() would try to pull a missing image
             container = self.client.containers.create(
-                self.sidecar_image,
-                ["python", "-m", "v6flow.sidecar", "--listen", "127.0.0.1:8080",
-                 "--socket", f"{SIDECAR_SOCKET_DIR}/proxy.sock",
-                 *self.database_forwards.sidecar_args(SIDECAR_SOCKET_DIR)],
+                self.sidecar_image, self._sidecar_command(p2p=p2p_folder is not None),
                 extra_hosts=self.database_forwards.sidecar_hosts() or None,
                 name=name, detach=True, network_mode="none",
-                labels=self.labels("sidecar", job_id=job_id), environment=SIDECAR_ENV,
-                volumes={str(self.proxy_dir): {"bind": SIDECAR_SOCKET_DIR, "mode": "ro"}},
+                labels=labels, environment=SIDECAR_ENV, volumes=volumes,
                 **container_options(SIDECAR_LIMITS, tmp=False),
             )
             container.start()
@@ -264,7 +357,11 @@ class DockerRuntime:
             raise ContainerStartError(f"the TEMPORARY_FOLDER of job {spec.job_id}",
                                       str(exc)) from exc
         volumes = {**spec.volumes, str(scratch): {"bind": TEMPORARY_FOLDER, "mode": "rw"}}
-        environment = {**RUNTIME_ENV, **spec.environment}
+        environment = {**RUNTIME_ENV, **(proxy_environment() if self.whitelist else {}),
+                       **spec.environment}
+        ports = self.exposed_ports(spec.image) if self.peer_to_peer else []
+        if ports:
+            sidecar = self._start_run_sidecar(spec, ports)
         name = self.container_name(spec.run_id)
         with contextlib.suppress(docker.errors.NotFound):
             self.client.containers.get(name).remove(force=True)
@@ -289,8 +386,42 @@ class DockerRuntime:
                 last = exc
                 with contextlib.suppress(docker.errors.DockerException):
                     container.remove(force=True)
+        self._remove_run_sidecar(spec.run_id)
         reason = str(getattr(last, "explanation", None) or last)
         raise ContainerStartError(f"container {name} from image {spec.image}", reason)
+
+    def _start_run_sidecar(self, spec: AlgorithmSpec, ports: list[ExposedPort]) -> Container:
+        """A sidecar of the run's own, with its p2p folder (the image exposes ``ports``).
+
+        Raises:
+            ContainerStartError: the folder or the sidecar could not be made.
+        """
+        folder = self.p2p_dir / str(spec.run_id)
+        try:
+            self.p2p_dir.mkdir(parents=True, exist_ok=True)
+            self.p2p_dir.chmod(0o700)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            give_to_algorithm(folder, 0o700)
+        except OSError as exc:
+            raise ContainerStartError(f"the p2p folder of run {spec.run_id}", str(exc)) from exc
+        container = self._start_sidecar(spec.job_id, run_id=spec.run_id, p2p_folder=folder)
+        self._run_sidecars[spec.run_id] = _RunSidecar(
+            container, PeerEndpoint(folder=folder, ports=tuple(ports)))
+        return container
+
+    def peer_endpoint(self, run_id: int) -> PeerEndpoint | None:
+        """The p2p folder and exposed ports of a run with its own sidecar (None otherwise)."""
+        own = self._run_sidecars.get(run_id)
+        return own.endpoint if own is not None else None
+
+    def _remove_run_sidecar(self, run_id: int) -> None:
+        own = self._run_sidecars.pop(run_id, None)
+        if own is None:
+            return
+        with contextlib.suppress(docker.errors.DockerException):
+            own.container.remove(force=True)
+        shutil.rmtree(own.endpoint.folder, ignore_errors=True)
 
     def _watch_limits(self, container: Container) -> None:
         """Start watching a running container's PID limit (see :class:`PidLimitWatch`)."""
@@ -301,7 +432,7 @@ class DockerRuntime:
     def find_run_container(self, run_id: int) -> Container | None:
         """The container of ``run_id`` on this node, if one exists (any state)."""
         found = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [
-            f"{LABEL_NODE}={self.node}", f"{LABEL_RUN}={run_id}"]})
+            f"{LABEL_NODE}={self.node}", f"{LABEL_RUN}={run_id}", f"{LABEL_TYPE}=algorithm"]})
         if found and found[0].status == "running":
             self._watch_limits(found[0])  # adopted after a restart
         return found[0] if found else None
@@ -358,10 +489,13 @@ class DockerRuntime:
             container.kill()
 
     def remove(self, container: Container) -> None:
-        """Remove a container (forced)."""
+        """Remove a container (forced), and the run's own sidecar if it has one."""
         self._pid_watch.forget(str(container.id))
         with contextlib.suppress(docker.errors.DockerException):
             container.remove(force=True)
+        run_id = (container.labels or {}).get(LABEL_RUN, "")
+        if run_id.isdigit():
+            self._remove_run_sidecar(int(run_id))
 
     # --- cleanup --------------------------------------------------------------------------
     def remove_everything(self) -> None:
@@ -382,4 +516,15 @@ class DockerRuntime:
             with contextlib.suppress(docker.errors.DockerException):
                 volume.remove(force=True)
         shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        shutil.rmtree(self.p2p_dir, ignore_errors=True)
         self._sidecars.clear()
+        self._run_sidecars.clear()
+
+
+def proxy_environment() -> dict[str, str]:
+    """``HTTP_PROXY`` and friends for a node with a whitelist (plain values, as v4 decodes
+    them to themselves). Loopback (the node API proxy, peer addresses) is never proxied."""
+    proxy = f"http://127.0.0.1:{WHITELIST_PORT}"
+    no_proxy = "localhost,127.0.0.1"
+    return {"HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy,
+            "https_proxy": proxy, "NO_PROXY": no_proxy, "no_proxy": no_proxy}

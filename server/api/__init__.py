@@ -13,7 +13,9 @@ from server.api.routes import (
     node,
     organization,
     password,
+    port,
     recover,
+    relay,
     result,
     role,
     run,
@@ -21,6 +23,7 @@ from server.api.routes import (
     task,
     token,
     user,
+    vpn,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -39,5 +42,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     role.router,
     events.router,
     misc.router,
+    port.router,
+    vpn.router,
+    relay.router,
     audit.router,
 )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from server.auth.permissions import OPERATION_NAMES, SCOPE_NAMES, rule_key
 from server.db.models import (
+    AlgorithmPort,
     Collaboration,
     Node,
     Organization,
@@ -28,11 +29,13 @@ from v6flow.schemas import (
     NodeOut,
     NodeSummary,
     OrganizationOut,
+    PortOut,
     Rel,
     ResultOut,
     RoleOut,
     RuleOut,
     RunOut,
+    RunPortOut,
     StudyOut,
     TaskDatabaseOut,
     TaskOut,
@@ -159,7 +162,13 @@ def run_out(run: Run, nodes: NodeIndex, *, include_task: bool = False,
         task=task_out(run.task) if include_task else rel("task", run.task_id),
         results=Rel(id=run.id, link=f"{API}/result/{run.id}"),
         node=_node_summary(run, nodes),
+        ports=[RunPortOut(id=p.id, port=p.port, label=p.label) for p in run.ports],
     )
+
+
+def port_out(port: AlgorithmPort) -> PortOut:
+    """A registered port of a run (v4 ``PortSchema``)."""
+    return PortOut(id=port.id, port=port.port, label=port.label, run=rel("run", port.run_id))
 
 
 def result_out(run: Run) -> ResultOut:

@@ -273,6 +273,22 @@ class Run(Base):
     cleanup_at: Mapped[datetime | None] = mapped_column(DateTime)
     blob_storage_used: Mapped[bool] = mapped_column(Boolean, default=False)
     task: Mapped[Task] = relationship(back_populates="runs")
+    ports: Mapped[list[AlgorithmPort]] = relationship(
+        back_populates="run", order_by="AlgorithmPort.port", cascade="all, delete-orphan",
+        passive_deletes=True, lazy="selectin",
+    )
+
+
+class AlgorithmPort(Base):
+    """A port a run's container listens on (``EXPOSE`` + ``LABEL p<port>`` of its image)."""
+
+    __tablename__ = "algorithm_port"
+    __table_args__ = (UniqueConstraint("run_id", "port"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("run.id", ondelete="CASCADE"), index=True)
+    port: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str | None] = mapped_column(String(128))
+    run: Mapped[Run] = relationship(back_populates="ports")
 
 
 class AuditEntry(Base):

@@ -120,6 +120,64 @@ class TaskClient(_SubClient):
         return p.request("task", method="post", json=body)  # type: ignore[no-any-return]
 
 
+class VPNClient(_SubClient):
+    """Where the other containers of this job listen (peer-to-peer, v4's ``client.vpn``).
+
+    On a v6flow node every address is ``127.0.0.1:<port>`` in this container's own network
+    namespace: the node relays connections to it to the peer (docs/p2p.md). Each address is
+    a dict with ``ip``, ``port``, ``label``, ``organization_id``, ``task_id``, ``parent_id``
+    and ``run_id``. Unlike v4, a failed request raises ``ClientError`` instead of returning
+    ``{"message": ...}``.
+    """
+
+    def get_addresses(self, only_children: bool = False, only_parent: bool = False,
+                      only_siblings: bool = False, only_self: bool = False,
+                      include_children: bool = False, include_parent: bool = False,
+                      label: str | None = None) -> list[dict[str, Any]]:
+        """Addresses of the runs of this task (and, as asked, its parent or children).
+
+        Args:
+            only_children: only this task's subtasks' runs.
+            only_parent: only the parent task's runs.
+            only_siblings: only this task's runs at other organizations.
+            only_self: only this run (at most one ``only_*``).
+            include_children: also the subtasks' runs.
+            include_parent: also the parent task's runs.
+            label: only ports with this label (``LABEL p<port>=<label>`` in the image).
+
+        Raises:
+            ClientError: the server refused (e.g. 400 for two ``only_*`` options).
+        """
+        flags = {"only_children": only_children, "only_parent": only_parent,
+                 "only_siblings": only_siblings, "only_self": only_self,
+                 "include_children": include_children, "include_parent": include_parent}
+        # Only set options are sent, as 1 (v4: "False" would read as true on the server).
+        params: dict[str, Any] = {name: 1 for name, value in flags.items() if value}
+        if label:
+            params["label"] = label
+        body = self.parent.request("vpn/algorithm/addresses", params=params)
+        if not isinstance(body, dict) or not isinstance(body.get("addresses"), list):
+            raise ServerError("the answer of vpn/algorithm/addresses has no 'addresses'",
+                              method="GET", url="vpn/algorithm/addresses")
+        return list(body["addresses"])
+
+    def get_parent_address(self) -> list[dict[str, Any]]:
+        """Addresses of the parent task's runs (a list, as in v4, despite its name)."""
+        return self.get_addresses(only_parent=True)
+
+    def get_child_addresses(self) -> list[dict[str, Any]]:
+        """Addresses of the subtasks' runs."""
+        return self.get_addresses(only_children=True)
+
+    def get_sibling_addresses(self) -> list[dict[str, Any]]:
+        """Addresses of this task's runs at the other organizations."""
+        return self.get_addresses(only_siblings=True)
+
+    def get_own_address(self) -> list[dict[str, Any]]:
+        """This run's own addresses (a list, as in v4)."""
+        return self.get_addresses(only_self=True)
+
+
 class RunClient(_SubClient):
     """Runs of tasks in the same job (inputs/results as stored, not decoded)."""
 
@@ -194,6 +252,7 @@ class AlgorithmClient:
         self.task = TaskClient(self)
         self.run = RunClient(self)
         self.result = ResultClient(self)
+        self.vpn = VPNClient(self)
 
     @property
     def token(self) -> str:

@@ -6,7 +6,11 @@ answers the node-proxy routes of CONTRACT §8(a). Creating a task runs the parti
 once for each organization, with that organization's DataFrames (``mock_data``), a client of
 its own (``mock_client``) and run metadata (``mock_metadata``), so nested subtasks work too.
 
-Constructor arguments follow ``vantage6.algorithm.tools.mock_client.MockAlgorithmClient``.
+Constructor arguments follow ``vantage6.algorithm.tools.mock_client.MockAlgorithmClient``;
+``exposed_ports`` (``{port: label}``) makes every mock run "listen" on those ports, so
+``client.vpn`` answers addresses with v4's filters (``127.0.0.1`` and the port itself). The
+mock runs one partial at a time, so it shows where peers are (finished runs included), it
+relays nothing.
 A failing partial function marks its run ``crashed`` with the traceback as log, so
 ``wait_for_results`` raises :class:`~v6flow.errors.RunFailed` like it would in a federation.
 
@@ -26,7 +30,7 @@ import importlib
 import json
 import tempfile
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +54,10 @@ class MockFederation:
     """In-memory server + nodes + proxies: stores tasks and runs and executes runs at once."""
 
     def __init__(self, datasets: dict[int, list[Any]], module: str, collaboration_id: int,
-                 node_ids: dict[int, int]) -> None:
+                 node_ids: dict[int, int],
+                 exposed_ports: Mapping[int, str | None] | None = None) -> None:
         self.datasets = datasets
+        self.exposed_ports = dict(exposed_ports or {})
         self.module = module
         self.collaboration_id = collaboration_id
         self.node_ids = node_ids
@@ -94,6 +100,8 @@ class MockFederation:
             return 200, {"blob_store_enabled": False}
         if route == ("POST", "task", 1):
             return self._create_task(caller, body)
+        if route == ("GET", "vpn", 3) and parts[1:] == ["algorithm", "addresses"]:
+            return self._addresses(caller, params)
         ref = _int(parts[1]) if len(parts) > 1 else None
         task = self.tasks.get(ref) if ref is not None else None
         if route == ("GET", "task", 2) and task:
@@ -135,6 +143,45 @@ class MockFederation:
         statuses = [self.runs[r]["status"] for r in task["run_ids"]]
         out = {k: v for k, v in task.items() if k != "run_ids"}
         return {**out, "status": str(derive_task_status(statuses))}
+
+    def _addresses(self, caller: ContainerIdentity,
+                   params: dict[str, str]) -> tuple[int, Any]:
+        """``GET /vpn/algorithm/addresses`` with v4's options (see server/services/ports.py)."""
+        flag = {name: params.get(name) not in (None, "", "0", "false", "False")
+                for name in ("only_children", "only_parent", "only_siblings", "only_self",
+                             "include_children", "include_parent")}
+        if sum(flag[n] for n in ("only_children", "only_parent", "only_siblings",
+                                 "only_self")) > 1:
+            return 400, {"msg": "You can only specify one of the only_<...> parameters!"}
+        task = self.tasks.get(caller.task_id) if caller.task_id is not None else None
+        if task is None:
+            return 200, {"addresses": []}
+        parent_id = (task.get("parent") or {}).get("id")
+        children = [t["id"] for t in self.tasks.values()
+                    if (t.get("parent") or {}).get("id") == task["id"]]
+        task_ids = [task["id"]]
+        if flag["include_children"] or flag["only_children"]:
+            task_ids = children if flag["only_children"] else task_ids + children
+        if flag["include_parent"] or flag["only_parent"]:
+            parents = [parent_id] if parent_id is not None else []
+            task_ids = parents if flag["only_parent"] else task_ids + parents
+        if flag["only_siblings"] or flag["only_self"]:
+            task_ids = [task["id"]]
+        addresses = []
+        for tid in task_ids:
+            for run_id in self.tasks[tid]["run_ids"]:
+                run = self.runs[run_id]
+                org = run["organization"]["id"]
+                if (flag["only_siblings"] and org == caller.organization_id) or \
+                        (flag["only_self"] and org != caller.organization_id):
+                    continue
+                addresses += [
+                    {"ip": "127.0.0.1", "port": port, "label": label, "organization_id": org,
+                     "task_id": tid, "parent_id": (self.tasks[tid].get("parent") or {}).get(
+                         "id"), "run_id": run_id}
+                    for port, label in sorted(self.exposed_ports.items())
+                    if not params.get("label") or params["label"] == label]
+        return 200, {"addresses": addresses}
 
     # -- execution -------------------------------------------------------------------------
     def _create_task(self, caller: ContainerIdentity, body: Any) -> tuple[int, Any]:
@@ -228,12 +275,15 @@ class MockAlgorithmClient(AlgorithmClient):
         organization_ids: Ids of the organizations (default 0, 1, 2, ...); this client acts
             as the first one.
         node_ids: Ids of their nodes (default: same as the organization ids).
+        exposed_ports: ``{port: label}`` every mock run listens on (what ``EXPOSE`` and
+            ``LABEL p<port>`` declare in an image), for ``client.vpn``.
     """
 
     def __init__(self, datasets: Sequence[Sequence[Any]], module: str,
                  collaboration_id: int | None = None,
                  organization_ids: Sequence[int] | None = None,
-                 node_ids: Sequence[int] | None = None) -> None:
+                 node_ids: Sequence[int] | None = None,
+                 exposed_ports: Mapping[int, str | None] | None = None) -> None:
         n = len(datasets)
         orgs = list(organization_ids) if organization_ids and len(organization_ids) == n \
             else list(range(n))
@@ -241,7 +291,7 @@ class MockAlgorithmClient(AlgorithmClient):
         frames = {org: [_load(ds) for ds in org_sets]
                   for org, org_sets in zip(orgs, datasets, strict=True)}
         federation = MockFederation(frames, module, collaboration_id or 1,
-                                    dict(zip(orgs, nodes, strict=True)))
+                                    dict(zip(orgs, nodes, strict=True)), exposed_ports)
         self._init_for(federation, orgs[0] if orgs else 0, None)
 
     @classmethod

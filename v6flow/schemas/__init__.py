@@ -46,13 +46,7 @@ from v6flow.schemas.events import (
     SyncEvent,
     parse_event,
 )
-from v6flow.schemas.misc import (
-    AlgorithmAddressesOut,
-    BlobStoreStatusOut,
-    HealthOut,
-    PortsDeletedOut,
-    VersionOut,
-)
+from v6flow.schemas.misc import BlobStoreStatusOut, HealthOut, VersionOut
 from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, NodeOut, NodeUpdate
 from v6flow.schemas.organization import (
     OrganizationCreate,
@@ -60,6 +54,15 @@ from v6flow.schemas.organization import (
     OrganizationOut,
     OrganizationRef,
     OrganizationUpdate,
+)
+from v6flow.schemas.port import (
+    MAX_PORTS_PER_RUN,
+    AlgorithmAddress,
+    AlgorithmAddressesOut,
+    PortCreate,
+    PortOut,
+    PortsDeletedOut,
+    RunPortOut,
 )
 from v6flow.schemas.role import RoleCreate, RoleOut, RoleUpdate, RuleOut
 from v6flow.schemas.study import StudyCreate, StudyOut, StudyUpdate
@@ -98,7 +101,9 @@ __all__ = [
     "DATABASE_LABEL_PATTERN",
     "MAX_ID",
     "MAX_LOG_LINES_PER_CALL",
+    "MAX_PORTS_PER_RUN",
     "PAYLOADS",
+    "AlgorithmAddress",
     "AlgorithmAddressesOut",
     "AlgorithmLogEvent",
     "AuditEntryOut",
@@ -144,6 +149,8 @@ __all__ = [
     "PasswordChange",
     "PasswordRecover",
     "PasswordReset",
+    "PortCreate",
+    "PortOut",
     "PortsDeletedOut",
     "Rel",
     "ResultOut",
@@ -153,6 +160,7 @@ __all__ = [
     "RuleOut",
     "RunLogLines",
     "RunOut",
+    "RunPortOut",
     "RunUpdate",
     "RunUpdateEvent",
     "SingleLine",

@@ -1,10 +1,8 @@
-"""Small answers: health, version, blob-store status, algorithm addresses."""
+"""Small answers: health, version, blob-store status."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 
 class HealthOut(BaseModel):
@@ -24,16 +22,3 @@ class BlobStoreStatusOut(BaseModel):
     """``GET /blobstream/status``."""
 
     blob_store_enabled: bool
-
-
-class PortsDeletedOut(BaseModel):
-    """``DELETE /port``."""
-
-    msg: str
-    deleted: int
-
-
-class AlgorithmAddressesOut(BaseModel):
-    """``GET /vpn/algorithm/addresses``."""
-
-    addresses: list[dict[str, Any]] = Field(default_factory=list)

@@ -25,6 +25,7 @@ from v6flow.schemas.common import (
     StoredText,
     WireDatetime,
 )
+from v6flow.schemas.port import RunPortOut
 from v6flow.status import RunStatus
 
 #: The most live log lines one ``POST /run/<id>/log`` may carry.
@@ -211,7 +212,8 @@ class RunOut(BaseModel):
     task: TaskOut | Rel = Field(description="A relation, or the whole task with include=task.")
     results: Rel
     node: NodeSummary | None = None
-    ports: list[dict[str, Any]] = Field(default_factory=list)
+    ports: list[RunPortOut] = Field(default_factory=list,
+                                   description="Ports its container listens on (while it runs).")
 
 
 class TaskOut(BaseModel):

@@ -1,4 +1,4 @@
-"""Small endpoints the v4 clients and node call: health, version, blob store, ports, VPN."""
+"""Small endpoints the v4 clients and node call: health, version, blob store."""
 
 from __future__ import annotations
 
@@ -6,17 +6,9 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 import v6flow
-from server.api.deps import AnyPrincipal, ContainerPrincipal, WorkDep
-from server.api.openapi import errors
-from server.api.params import IdQuery
+from server.api.deps import WorkDep
 from v6flow.compat import VANTAGE6_VERSION
-from v6flow.schemas import (
-    AlgorithmAddressesOut,
-    BlobStoreStatusOut,
-    HealthOut,
-    PortsDeletedOut,
-    VersionOut,
-)
+from v6flow.schemas import BlobStoreStatusOut, HealthOut, VersionOut
 
 router = APIRouter(tags=["misc"])
 
@@ -38,15 +30,3 @@ def version() -> VersionOut:
 def blobstream_status() -> BlobStoreStatusOut:
     """There is no blob store: results travel in the run's ``result`` field."""
     return BlobStoreStatusOut(blob_store_enabled=False)
-
-
-@router.delete("/port", responses=errors(403))
-def delete_ports(_identity: AnyPrincipal, run_id: IdQuery = None) -> PortsDeletedOut:
-    """No VPN ports are kept; answered so the reference node's result upload proceeds."""
-    return PortsDeletedOut(msg=f"Ports of run id={run_id} removed", deleted=0)
-
-
-@router.get("/vpn/algorithm/addresses", responses=errors(403))
-def vpn_addresses(_identity: ContainerPrincipal) -> AlgorithmAddressesOut:
-    """There is no VPN: no algorithm addresses."""
-    return AlgorithmAddressesOut(addresses=[])
