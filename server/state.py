@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.auth.ratelimit import LimitsRateLimiter, RateLimiter
+from server.auth.ratelimit import DatabaseStorage, LimitsRateLimiter, RateLimiter
 from server.auth.tokens import TokenIssuer
 from server.events import EventBus
 from server.settings import ServerSettings
@@ -59,10 +59,13 @@ class AppState:
     rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
-        """Build the rate limiter of the token and recovery endpoints from the settings."""
+        """Build the rate limiter of the token and recovery endpoints from the settings
+        (counters in the database on PostgreSQL, shared by every replica)."""
+        storage = (DatabaseStorage(self.engine) if self.engine.dialect.name == "postgresql"
+                   else None)  # one SQLite process: counters in memory
         self.rate_limiter = LimitsRateLimiter(
             per_address=self.settings.rate_limit_per_address,
-            per_username=self.settings.rate_limit_per_username)
+            per_username=self.settings.rate_limit_per_username, storage=storage)
 
     def token_issuer(self) -> TokenIssuer:
         """The issuer, available once start-up has read the JWT secret."""

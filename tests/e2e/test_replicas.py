@@ -349,3 +349,25 @@ def _node_token(url: str, api_key: str) -> str:
     response = httpx.post(f"{url}/token/node", json={"api_key": api_key})
     assert response.status_code == 200, response.text
     return str(response.json()["access_token"])
+
+
+def test_a_rate_limit_holds_across_replicas(postgres_databases: Callable[[], str],
+                                            tmp_path: Path) -> None:
+    """Logins naming one username, alternating between two replicas, share one budget."""
+    # Prepare: two replicas on one database, N logins per username and minute.
+    per_username = 6
+    env = {"V6FLOW_SERVER_JWT_SECRET": secrets.token_urlsafe(32),
+           "V6FLOW_SERVER_RATE_LIMIT_PER_USERNAME": f"{per_username}/minute"}
+    database_url, password = postgres_databases(), secrets.token_urlsafe(12)
+    pair = [start_server(database_url=database_url, root_password=password,
+                         log_dir=tmp_path / f"r{index}", extra_env=env) for index in range(2)]
+    try:
+        # Execute: N wrong passwords, half on each replica, then one more.
+        answers = [httpx.post(f"{pair[i % 2].url}/token/user", timeout=10,
+                              json={"username": "nobody", "password": "wrong"}).status_code
+                   for i in range(per_username + 1)]
+    finally:
+        for replica in pair:
+            replica.stop()
+    # Assert: N refusals as wrong credentials, then 429 (per replica it would be N/2 each).
+    assert answers == [401] * per_username + [429]
