@@ -127,7 +127,11 @@ class Subscribers:
         overflowed = 0
         for subscriber in list(self._all):
             before = subscriber.resyncs
-            subscriber.offer(event)
+            try:
+                subscriber.offer(event)
+            except Exception:  # one subscriber's filter must not starve the others
+                log.exception("event_filter_failed", event_name=event.name.value)
+                subscriber.resync()
             overflowed += subscriber.resyncs - before
         if overflowed:
             log.warning("event_subscribers_resynced", reason="queue full", count=overflowed)

@@ -172,8 +172,9 @@ class PostgresEventBus:
         connected_before = False
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._conninfo,
-                                                                 autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                        self._conninfo, autocommit=True,
+                        connect_timeout=max(2, int(self._heartbeat))) as conn:
                     await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
                     if connected_before:  # whatever was published meanwhile is unknown
                         self._subscribers.resync_all("event bus reconnected")
@@ -181,9 +182,11 @@ class PostgresEventBus:
                     self._listening.set()
                     log.info("event_bus_listening", channel=self._channel)
                     await self._receive(conn)
-            except (psycopg.Error, OSError) as exc:
+            except (psycopg.Error, OSError) as exc:  # OSError includes TimeoutError
                 log.warning("event_bus_connection_lost", error=str(exc).strip().splitlines()[0]
                             if str(exc).strip() else type(exc).__name__)
+            except Exception:  # a bug must not end the listener: log it, listen again
+                log.exception("event_bus_listener_failed")
             self._listening.clear()
             await asyncio.sleep(self._reconnect)
 
@@ -193,7 +196,8 @@ class PostgresEventBus:
             payloads = [n.payload async for n in conn.notifies(timeout=self._heartbeat,
                                                                 stop_after=1)]
             if not payloads:
-                await conn.execute("SELECT 1")  # an idle connection that died fails here
+                async with asyncio.timeout(self._heartbeat):  # an idle, dead connection
+                    await conn.execute("SELECT 1")          # fails (or hangs) here
                 continue
             payloads += [n.payload async for n in conn.notifies(timeout=0.0)]
             await self._deliver(conn, payloads)

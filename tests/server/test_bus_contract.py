@@ -35,7 +35,11 @@ def event(number: int, collaboration_id: int = 1, **data: object) -> Event:
 
 def publish_from_thread(bus: EventBus, events: list[Event]) -> None:
     """Publish as a route does: from a worker thread, after its commit."""
-    thread = threading.Thread(target=lambda: [bus.publish(e) for e in events])
+    def publish_all() -> None:
+        for item in events:
+            bus.publish(item)
+
+    thread = threading.Thread(target=publish_all)
     thread.start()
     thread.join()
 
@@ -199,9 +203,9 @@ class TestPostgresBusRecovery:
     """What only the PostgreSQL bus can suffer, and how its subscribers learn of it."""
 
     @staticmethod
-    def _bus(engine: Engine, **kwargs: float) -> PostgresEventBus:
+    def _bus(engine: Engine, retention_seconds: float = 300.0) -> PostgresEventBus:
         return PostgresEventBus(engine=engine, heartbeat_seconds=1.0, reconnect_seconds=0.2,
-                                **kwargs)
+                                retention_seconds=retention_seconds)
 
     async def test_a_lost_listener_connection_makes_subscribers_resync(
             self, pg_engine: Engine) -> None:
