@@ -9,10 +9,12 @@ carries a few digits whatever the event's size, and NOTIFY's 8000-byte payload l
 applies (``algorithm_log`` lines are up to ``max_log_line_bytes`` each).
 
 The table is bounded by time: rows older than ``retention_seconds`` are deleted (by every
-replica, every quarter of that period). A listener that falls further behind than that, or
-whose connection broke, cannot know what it missed: its subscribers get ``sync`` and re-read
-their state. A publish that failed (database away) makes the next successful one tell all
-replicas to do the same (``NOTIFY v6flow_events, 'resync'``).
+replica, every quarter of that period, at least every 30 s); a row's size is bounded by the
+request that published it (``max_log_line_bytes`` per live log line, the body limits). A
+listener that falls further behind than the retention window, or whose connection broke,
+cannot know what it missed: its subscribers get ``sync`` and re-read their state. A publish
+that failed (database away) makes the next successful one tell all replicas to do the same
+(``NOTIFY v6flow_events, 'resync'``).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ log = structlog.get_logger(__name__)
 CHANNEL = "v6flow_events"
 #: A notification that tells every replica's subscribers to re-sync.
 RESYNC = "resync"
+#: Rows past the retention window are deleted at least this often (seconds).
+_PRUNE_EVERY = 30.0
 #: At most this many notified ids are read in one SELECT.
 _BATCH = 500
 
@@ -157,7 +161,7 @@ class PostgresEventBus:
 
     async def _prune_job(self) -> None:
         while True:
-            await asyncio.sleep(self._retention / 4)
+            await asyncio.sleep(min(self._retention / 4, _PRUNE_EVERY))
             try:
                 await asyncio.to_thread(self.prune)
             except SQLAlchemyError as exc:
