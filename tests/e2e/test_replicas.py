@@ -315,6 +315,33 @@ def test_a_dead_replica_s_node_goes_offline_for_every_replica(cluster: Cluster) 
     cluster.restart(0)
 
 
+def test_a_stalled_replica_s_node_is_offline_until_the_replica_resumes(
+        cluster: Cluster) -> None:
+    """A replica frozen past the heartbeat window loses its node; resumed, it gets it back."""
+    fed = cluster.federation
+    token = fed.root_token()
+    node = _extra_node(cluster, token)
+    node_token = _node_token(cluster.replicas[0].url, node["api_key"])
+    pid = cluster.replicas[0].process.pid
+    with EventStream(cluster.replicas[2].url, token) as watcher:
+        watcher.next("sync", timeout=10)
+        stream = EventStream(cluster.replicas[0].url, node_token)
+        try:
+            assert _next_status(watcher, node["id"])["status"] == "online"
+            # Execute: replica 0 freezes (its node's connection stays open), then resumes.
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                offline = _next_status(watcher, node["id"], timeout=30)
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            online = _next_status(watcher, node["id"], timeout=30)
+        finally:
+            stream.close()
+    # Assert: swept offline while frozen; online again once its heartbeat wrote the row back.
+    assert (offline["status"], online["status"]) == ("offline", "online")
+    assert stream.status_code == 200
+
+
 def _drain(stream: EventStream) -> list[Any]:
     events = []
     while not stream.events.empty():
