@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs and starts what v6flow needs on a fresh Debian 12 machine (idempotent):
-# Docker engine (docker.io + dockerd), debootstrap (offline base image), PostgreSQL and
-# headless Chromium (tests; the web UI's browser tests drive /usr/bin/chromium through
-# Playwright), and a virtualenv in .venv with v6flow and its extras.
+# Docker engine (docker.io + dockerd), debootstrap (offline base image), PostgreSQL, haproxy
+# (tests: server replicas behind a load balancer; the tests start their own unprivileged
+# haproxy on loopback ports, never the system service) and headless Chromium (tests; the web
+# UI's browser tests drive /usr/bin/chromium through Playwright), and a virtualenv in .venv
+# with v6flow and its extras.
 #   scripts/setup-machine.sh [demo|test]     (default: test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +17,9 @@ command -v dockerd >/dev/null 2>&1 || need_pkgs+=(docker.io)
 command -v debootstrap >/dev/null 2>&1 || need_pkgs+=(debootstrap)
 if [ "$purpose" = test ] && ! command -v pg_ctlcluster >/dev/null 2>&1; then
   need_pkgs+=(postgresql)
+fi
+if [ "$purpose" = test ] && [ ! -x /usr/sbin/haproxy ]; then
+  need_pkgs+=(haproxy)
 fi
 if [ "$purpose" = test ] && [ ! -x /usr/bin/chromium ]; then
   need_pkgs+=(chromium chromium-driver)

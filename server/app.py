@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from starlette.concurrency import run_in_threadpool
 
 from server.api import ROUTERS
@@ -26,43 +27,83 @@ from server.settings import ServerSettings
 from server.state import AppState
 from server.ui import install_ui
 from v6flow.compat import VANTAGE6_VERSION
+from v6flow.wire import utcnow
 
 API_PREFIX = "/api"
 log = structlog.get_logger(__name__)
 
 
+#: Key of the PostgreSQL advisory lock replicas hold while one of them prepares the database.
+_PREPARE_LOCK = 0x76366677  # "v6fw"
+
+
+@contextlib.contextmanager
+def _one_replica_at_a_time(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, replicas starting together migrate and seed one after the other."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _PREPARE_LOCK})
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PREPARE_LOCK})
+            conn.commit()
+
+
 def prepare_database(state: AppState) -> TokenIssuer:
     """Migrate, seed rules/roles, create root on first start and load the JWT secret.
+
+    Marks no node offline: presence belongs to the replicas that hold the nodes' streams
+    (:mod:`server.services.presence`).
 
     Raises:
         ConfigurationError: the database has no users and no root password is set, or the
             JWT key file is unusable (``jwt_secret_file``).
     """
     settings = state.settings
-    upgrade_to_head(state.engine)
-    with state.session_factory.begin() as session:
-        bootstrap.seed_rules_and_roles(session=session)
-        password = settings.root_password.get_secret_value() if settings.root_password else None
-        if bootstrap.ensure_root_user(session=session, root_password=password):
-            log.info("root_user_created", username=bootstrap.ROOT_USERNAME)
-        secret = bootstrap.load_jwt_secret(
-            session=session, secret_file=settings.secret_file(),
-            configured=settings.jwt_secret.get_secret_value() if settings.jwt_secret else None)
-        log.info("jwt_key_loaded", source="setting" if settings.jwt_secret else "file",
-                 path=None if settings.jwt_secret else str(settings.secret_file().resolve()))
-        presence.mark_all_offline(session=session)
+    with _one_replica_at_a_time(state.engine):
+        upgrade_to_head(state.engine)
+        with state.session_factory.begin() as session:
+            bootstrap.seed_rules_and_roles(session=session)
+            password = (settings.root_password.get_secret_value() if settings.root_password
+                        else None)
+            if bootstrap.ensure_root_user(session=session, root_password=password):
+                log.info("root_user_created", username=bootstrap.ROOT_USERNAME)
+            secret = bootstrap.load_jwt_secret(
+                session=session, secret_file=settings.secret_file(),
+                configured=settings.jwt_secret.get_secret_value() if settings.jwt_secret
+                else None)
+    log.info("jwt_key_loaded", source="setting" if settings.jwt_secret else "file",
+             path=None if settings.jwt_secret else str(settings.secret_file().resolve()))
     return TokenIssuer(secret=secret, access_minutes=settings.access_token_minutes,
                        refresh_minutes=settings.refresh_token_minutes)
 
 
-def presence_round(state: AppState, connected: frozenset[int]) -> list[int]:
-    """One round of the presence job: refresh this process's nodes, fail absent nodes' runs."""
+def live_after(state: AppState, now: datetime) -> datetime:
+    """Stream rows refreshed before this are dead (their replica stopped)."""
+    return presence.live_after(now, state.settings.presence_interval_seconds)
+
+
+def presence_round(state: AppState, streams: dict[str, int]) -> list[int]:
+    """One round of the presence job: refresh this replica's streams, sweep the rest.
+
+    Args:
+        state: the app.
+        streams: stream id → node id of the streams open on this replica.
+
+    Returns:
+        The ids of the runs failed because their node was offline too long.
+    """
     outbox = Outbox()
+    now = utcnow()
     with state.session_factory.begin() as session:
-        presence.refresh_connected(session=session, node_ids=connected)
+        presence.heartbeat(session=session, replica=state.replica, streams=streams, now=now)
     with state.session_factory.begin() as session:
-        failed = presence.sweep_offline_nodes(
-            session=session, connected=connected, outbox=outbox,
+        failed = presence.sweep(
+            session=session, live_after=live_after(state, now), outbox=outbox, now=now,
             offline_after=state.settings.node_offline_fail_seconds)
     outbox.flush_to(state.bus)
     if failed:
@@ -75,9 +116,29 @@ async def presence_job(state: AppState) -> None:
     while True:
         await asyncio.sleep(state.settings.presence_interval_seconds)
         try:
-            await run_in_threadpool(presence_round, state, state.node_streams.connected())
+            await run_in_threadpool(presence_round, state, state.streams.snapshot())
         except Exception:  # a failed round (database away) must not end the job
             log.exception("presence_round_failed")
+
+
+def leave_presence(state: AppState) -> None:
+    """This replica stops: drop its stream rows; nodes streaming nowhere else go offline."""
+    outbox = Outbox()
+    now = utcnow()
+    with state.session_factory.begin() as session:
+        presence.leave(session=session, replica=state.replica, outbox=outbox, now=now,
+                       live_after=live_after(state, now))
+    outbox.flush_to(state.bus)
+
+
+def make_bus(settings: ServerSettings, engine: Engine) -> EventBus:
+    """The event bus the settings ask for (``event_bus``)."""
+    if settings.bus_kind() == "postgres":
+        from server.events_pg import PostgresEventBus
+
+        return PostgresEventBus(engine=engine, queue_size=settings.event_queue_size,
+                                retention_seconds=settings.event_retention_seconds)
+    return InProcessEventBus(queue_size=settings.event_queue_size)
 
 
 def create_app(settings: ServerSettings, *, engine: Engine | None = None,
@@ -87,7 +148,7 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
                                    sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     state = AppState(settings=settings, engine=engine,
                      session_factory=make_session_factory(engine),
-                     bus=bus or InProcessEventBus())
+                     bus=bus or make_bus(settings, engine))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -95,13 +156,18 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
             state.issuer = await run_in_threadpool(prepare_database, state)
         await state.bus.start()
         job = asyncio.create_task(presence_job(state), name="presence")
-        log.info("server_started", database=engine.url.render_as_string(hide_password=True))
+        log.info("server_started", database=engine.url.render_as_string(hide_password=True),
+                 replica=state.replica, event_bus=type(state.bus).__name__)
         try:
             yield
         finally:
             job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await job
+            try:
+                await run_in_threadpool(leave_presence, state)
+            except Exception:  # the database may be gone; the other replicas sweep the rows
+                log.exception("presence_leave_failed")
             await state.bus.stop()
             engine.dispose()
 

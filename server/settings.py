@@ -171,7 +171,27 @@ class ServerSettings(BaseSettings):
     presence_interval_seconds: float = Field(
         default=30.0, gt=0,
         description="How often the server refreshes the presence of its connected nodes and "
-                    "fails the runs of nodes offline past node_offline_fail_seconds.",
+                    "fails the runs of nodes offline past node_offline_fail_seconds. A "
+                    "replica that stops refreshing for three intervals is taken for dead: "
+                    "its nodes go offline unless they stream to another replica.",
+    )
+
+    # event bus (push to nodes and users)
+    event_bus: Literal["auto", "memory", "postgres"] = Field(
+        default="auto",
+        description="How events reach event streams. memory: within this process only (one "
+                    "server); postgres: LISTEN/NOTIFY on the database, for several replicas "
+                    "on one PostgreSQL database; auto: postgres on PostgreSQL, else memory.",
+    )
+    event_queue_size: int = Field(
+        default=1000, ge=2, le=1_000_000,
+        description="Events one stream may have waiting; a stream that falls further behind "
+                    "is sent 'sync' (its reader re-reads its state) instead of the backlog.",
+    )
+    event_retention_seconds: float = Field(
+        default=300.0, ge=10,
+        description="How long published events are kept in the database (postgres bus); a "
+                    "replica's listener further behind than this makes its streams re-sync.",
     )
 
     @field_validator("database_url")
@@ -201,6 +221,23 @@ class ServerSettings(BaseSettings):
             raise ValueError("presence_interval_seconds must be at most half of "
                              "node_offline_fail_seconds")
         return self
+
+    @model_validator(mode="after")
+    def _bus_fits_database(self) -> ServerSettings:
+        """The postgres bus needs a PostgreSQL database."""
+        if self.event_bus == "postgres" and not self.uses_postgres():
+            raise ValueError("event_bus 'postgres' needs a postgresql+psycopg:// database_url")
+        return self
+
+    def uses_postgres(self) -> bool:
+        """Whether ``database_url`` names a PostgreSQL database."""
+        return self.database_url.startswith("postgresql+psycopg://")
+
+    def bus_kind(self) -> Literal["memory", "postgres"]:
+        """The event bus to build (``auto`` resolved)."""
+        if self.event_bus == "auto":
+            return "postgres" if self.uses_postgres() else "memory"
+        return self.event_bus
 
     def secret_file(self) -> Path:
         """Where the JWT signing key is kept when ``jwt_secret`` is not set."""

@@ -2,41 +2,48 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.auth.ratelimit import LimitsRateLimiter, RateLimiter
+from server.auth.ratelimit import DatabaseStorage, LimitsRateLimiter, RateLimiter
 from server.auth.tokens import TokenIssuer
 from server.events import EventBus
 from server.relay import RelayHub
 from server.settings import ServerSettings
 
 
-class NodeStreams:
-    """How many event streams each node has open (touched only on the event loop)."""
+def new_replica_id() -> str:
+    """A name for this server process, unique among replicas: host, process id, random."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class LocalStreams:
+    """The node event streams open on this replica (touched only on the event loop).
+
+    Presence itself lives in the database (:mod:`server.services.presence`); this is only
+    what the replica's heartbeat refreshes there.
+    """
 
     def __init__(self) -> None:
         """Start with none."""
-        self._counts: dict[int, int] = {}
+        self._open: dict[str, int] = {}
 
-    def join(self, node_id: int) -> None:
+    def open(self, stream_id: str, node_id: int) -> None:
         """A stream of ``node_id`` opened."""
-        self._counts[node_id] = self._counts.get(node_id, 0) + 1
+        self._open[stream_id] = node_id
 
-    def connected(self) -> frozenset[int]:
-        """The nodes with at least one open stream."""
-        return frozenset(self._counts)
+    def close(self, stream_id: str) -> None:
+        """A stream closed."""
+        self._open.pop(stream_id, None)
 
-    def leave(self, node_id: int) -> bool:
-        """A stream closed; True when it was the node's last one."""
-        left = self._counts.get(node_id, 1) - 1
-        if left <= 0:
-            self._counts.pop(node_id, None)
-            return True
-        self._counts[node_id] = left
-        return False
+    def snapshot(self) -> dict[str, int]:
+        """Stream id → node id of every open stream."""
+        return dict(self._open)
 
 
 @dataclass
@@ -48,15 +55,19 @@ class AppState:
     session_factory: sessionmaker[Session]
     bus: EventBus
     issuer: TokenIssuer | None = None
-    node_streams: NodeStreams = field(default_factory=NodeStreams)
+    replica: str = field(default_factory=new_replica_id)
+    streams: LocalStreams = field(default_factory=LocalStreams)
     relay: RelayHub = field(default_factory=RelayHub)
     rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:
-        """Build the rate limiter of the token and recovery endpoints from the settings."""
+        """Build the rate limiter of the token and recovery endpoints from the settings
+        (counters in the database on PostgreSQL, shared by every replica)."""
+        storage = (DatabaseStorage(self.engine) if self.engine.dialect.name == "postgresql"
+                   else None)  # one SQLite process: counters in memory
         self.rate_limiter = LimitsRateLimiter(
             per_address=self.settings.rate_limit_per_address,
-            per_username=self.settings.rate_limit_per_username)
+            per_username=self.settings.rate_limit_per_username, storage=storage)
 
     def token_issuer(self) -> TokenIssuer:
         """The issuer, available once start-up has read the JWT secret."""

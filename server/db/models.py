@@ -9,6 +9,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -305,3 +306,45 @@ class AuditEntry(Base):
     target_id: Mapped[int | None] = mapped_column(Integer)
     client_address: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class EventRow(Base):
+    """One published event, kept for ``event_retention_seconds`` (PostgreSQL event bus).
+
+    ``NOTIFY`` carries only the row id; every replica reads the body from here, so an event
+    of any size (``algorithm_log`` lines) travels between replicas.
+    """
+
+    __tablename__ = "event"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    collaboration_id: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[str] = mapped_column(Text)
+
+
+class NodeStream(Base):
+    """An open event stream of a node on one server replica, refreshed by its heartbeat.
+
+    A node is online while it has a row whose ``seen_at`` is recent (see
+    :mod:`server.services.presence`); a replica that dies stops refreshing its rows, and
+    the other replicas remove them.
+    """
+
+    __tablename__ = "node_stream"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("authenticatable.id", ondelete="CASCADE"),
+                                         index=True)
+    replica: Mapped[str] = mapped_column(String(64), index=True)
+    opened_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class RateLimitCounter(Base):
+    """One window counter of the rate limiter, shared by the replicas (PostgreSQL)."""
+
+    __tablename__ = "rate_limit_counter"
+    key: Mapped[str] = mapped_column(String(512), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -30,7 +30,7 @@ from server.services.reach import Reach, narrowest, scope_reach
 from server.services.scope import reaches
 from server.services.visibility import NO_PERMISSION
 from v6flow.schemas import NodeCreate, NodeUpdate
-from v6flow.wire import format_datetime, utcnow
+from v6flow.wire import format_datetime
 
 ONLINE, OFFLINE = "online", "offline"
 
@@ -186,23 +186,6 @@ def delete_node(*, session: Session, identity: Identity, node_id: int) -> None:
     audit.record(session, event=AuditEvent.NODE_DELETED, actor=identity,
                  target=("node", node.id))
     delete_node_rows(session, [node])
-
-
-def set_presence(*, session: Session, node_id: int, online: bool, outbox: Outbox,
-                 ip: str | None = None) -> None:
-    """Mark a node online (stream connected) or offline, touch ``last_seen``, and tell
-    those who may see the node when its status changed (``node_status``)."""
-    node = session.get(Node, node_id)
-    if node is None:
-        return
-    status = ONLINE if online else OFFLINE
-    changed = node.status != status
-    node.status = status
-    node.last_seen = utcnow()
-    if ip is not None:
-        node.ip = ip
-    if changed:
-        node_status_event(outbox, node)
 
 
 def node_status_event(outbox: Outbox, node: Node) -> None:

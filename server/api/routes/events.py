@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
@@ -15,13 +17,16 @@ from server.api.openapi import errors
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
 from server.errors import ForbiddenError
-from server.events import Event, EventFilter, EventName, Outbox
-from server.services.nodes import node_reach, set_presence
+from server.events import SYNC, Event, EventFilter, EventName, Outbox
+from server.services import presence
+from server.services.nodes import node_reach
 from server.services.runs import run_reach
 from server.services.tasks import task_reach
 from server.state import AppState
+from v6flow.wire import utcnow
 
 router = APIRouter(tags=["events"])
+log = structlog.get_logger(__name__)
 #: What a node needs: tasks to fetch and containers to kill.
 NODE_EVENTS = frozenset({EventName.NEW_TASK, EventName.KILL_CONTAINERS})
 #: What an algorithm container may follow: its own job's run progress and live logs.
@@ -87,27 +92,36 @@ def event_filter(identity: Identity) -> EventFilter:
     return accept
 
 
-def _presence(state: AppState, node_id: int, *, online: bool, ip: str | None) -> None:
+def _close_stream(state: AppState, stream_id: str, node_id: int) -> None:
     outbox = Outbox()
+    now = utcnow()
     with state.session_factory.begin() as session:
-        set_presence(session=session, node_id=node_id, online=online, ip=ip, outbox=outbox)
+        presence.close_stream(session=session, stream_id=stream_id, node_id=node_id, now=now,
+                              live_after=presence.live_after(
+                                  now, state.settings.presence_interval_seconds), outbox=outbox)
     outbox.flush_to(state.bus)
 
 
-async def _stream(request: Request, state: AppState, identity: Identity,
-                  accept: EventFilter) -> AsyncIterator[str]:
-    node_id = identity.node_id if isinstance(identity, NodeIdentity) else None
+async def _stream(request: Request, state: AppState, accept: EventFilter,
+                  node_stream: tuple[str, int] | None) -> AsyncIterator[str]:
+    """``sync``, then the accepted events (``sync`` again whenever the subscriber must
+    re-read its state), with keep-alives; a node's stream row is kept until it ends."""
+    if node_stream is not None:
+        state.streams.open(*node_stream)
     try:
         async with state.bus.subscribe(accept) as subscription:
-            yield Event(EventName.SYNC, 0, {}).to_sse()
+            yield SYNC.to_sse()
             while not await request.is_disconnected():
                 event = await subscription.get(timeout=state.settings.keepalive_seconds)
                 yield PING if event is None else event.to_sse()
     finally:
-        if node_id is not None:
+        if node_stream is not None:
+            state.streams.close(node_stream[0])
             with anyio.CancelScope(shield=True):
-                if state.node_streams.leave(node_id):
-                    await run_in_threadpool(_presence, state, node_id, online=False, ip=None)
+                try:
+                    await run_in_threadpool(_close_stream, state, *node_stream)
+                except Exception:  # the heartbeat drops the row, the sweep marks the node
+                    log.exception("node_stream_close_failed", node_id=node_stream[1])
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
@@ -119,14 +133,15 @@ async def stream_events(request: Request, state: StateDep, work: WorkDep,
                         identity: AnyPrincipal) -> StreamingResponse:
     """Stream events: first ``sync``, then live events, and ``: ping`` keep-alives."""
     accept = event_filter(identity)
+    node_stream = None
     if isinstance(identity, NodeIdentity):
-        state.node_streams.join(identity.node_id)
+        node_stream = (uuid.uuid4().hex, identity.node_id)
         ip = request.client.host if request.client else None
         # in this request's transaction (committed before the stream starts)
-        await run_in_threadpool(lambda: set_presence(session=work.session,
-                                                     node_id=identity.node_id, online=True,
-                                                     ip=ip, outbox=work.outbox))
+        await run_in_threadpool(lambda: presence.open_stream(
+            session=work.session, stream_id=node_stream[0], node_id=identity.node_id,
+            replica=state.replica, ip=ip, outbox=work.outbox))
     return StreamingResponse(
-        _stream(request, state, identity, accept), media_type="text/event-stream",
+        _stream(request, state, accept, node_stream), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,7 +1,7 @@
 """Ports of algorithm runs: the ``algorithm_port`` table (``POST/GET/DELETE /port``).
 
 Revision ID: 0005_ports
-Revises: 0004_audit (chained after the last revision of this branch; the lead re-chains)
+Revises: 0004_audit
 """
 
 from __future__ import annotations
