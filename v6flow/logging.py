@@ -40,6 +40,9 @@ _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s/]+@")
 #: (``uvicorn``: the node's proxy; the server passes its level to ``uvicorn.run``, which sets
 #: it on ``uvicorn.error`` itself, so the server still logs its start and stop.)
 QUIET_LIBRARIES = ("alembic", "httpx", "httpcore", "docker", "urllib3", "asyncio", "uvicorn")
+#: Loggers that libraries may give handlers of their own (uvicorn's and Prefect's logging
+#: configurations do): they lose them and propagate to the one root handler.
+ROUTED_LIBRARIES = ("uvicorn", "uvicorn.error", "uvicorn.access", "alembic", "httpx", "docker")
 LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -132,4 +135,9 @@ def configure_logging(level: str = "info", *, stream: TextIO | None = None,
     root.setLevel(numeric)
     for name in QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    for name in ROUTED_LIBRARIES:  # a library that set up its own output goes through ours
+        library = logging.getLogger(name)
+        for old in list(library.handlers):
+            library.removeHandler(old)
+        library.propagate = True
 

@@ -13,9 +13,14 @@ import pytest
 from tests.ui.browser import LAPTOP, launch_browser, watch
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium for the browser tests.
+
+    Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in
+    the main thread while it is open, and the asyncio tests that run after tests/ui need it
+    gone.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
