@@ -260,22 +260,25 @@ def check_server(client: httpx.Client, server_url: str) -> None:
         raise _server_error(server_url, *transport_problem(exc, server_url)) from None
     if response.status_code == 200 and _is_health_body(response):
         return
-    if response.status_code == 404:
+    if response.status_code == 404 or (response.status_code == 200
+                                       and not _is_health_body(response)):
+        # a 404, or the server's web UI answering the page at / instead of the API
         better = _api_root_below(client, server_url)
+        if better is None and response.status_code == 200:
+            kind = response.headers.get("content-type", "no content type")
+            raise _server_error(server_url, f"something answers, but not as a v6flow server "
+                                            f"(GET /health gave {kind})",
+                                f"point server_url at the v6flow server's API root; "
+                                f"{_CONFIG_HINT}")
         hint = (f"did you mean {better}? set server_url to it" if better else
                 "server_url must be the API root of a v6flow server, e.g. "
                 f"http://127.0.0.1:7601/api; {_CONFIG_HINT}")
         raise _server_error(server_url, "no v6flow API at this path (GET /health answered "
-                                        "404)", hint)
+                                        f"{response.status_code}, not the API's health)", hint)
     if response.status_code >= 500:
         raise _server_error(server_url, f"the server is not healthy (GET /health answered "
                                         f"{response.status_code}: {server_message(response)})",
                             "see the server's log (is its database up?)")
-    if response.status_code == 200:
-        kind = response.headers.get("content-type", "no content type")
-        raise _server_error(server_url, f"something answers, but not as a v6flow server "
-                                        f"(GET /health gave {kind})",
-                            f"point server_url at the v6flow server's API root; {_CONFIG_HINT}")
     raise _server_error(server_url, f"GET /health answered {response.status_code} "
                                     f"({server_message(response)})",
                         f"is a proxy in front of the server refusing it? {_CONFIG_HINT}")

@@ -100,7 +100,7 @@ def test_wrong_values_name_each_setting_and_its_option(home: dict[str, str],
     err = one_line(proc.stderr)
     assert proc.returncode == ExitCode.CONFIGURATION, proc.stderr
     assert "server_url: must start with http:// or https:// (from --server-url)" in err
-    assert "databases[0].label: '1x' is not a Python identifier (from --database)" in err
+    assert "databases[0].label: '1x' is not a database label" in err and "(from --database)" in err
     assert "databases[0].uri: /nonexistent.csv is not an existing file (from --database)" in err
     assert "policies.allowed_algorithms" in err
     assert not (tmp_path / "config").exists()

@@ -42,6 +42,15 @@ class HandNode:
         return [run for run in answer.json()["data"]
                 if run["organization"]["id"] == self.organization_id]
 
+    def connect_briefly(self) -> None:
+        """Open the node's event stream until its ``sync`` arrives, then close it: the
+        server announces the node online, then (once it notices) offline."""
+        with self.http.stream("GET", "events") as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if line.startswith("event:") and "sync" in line:
+                    return
+
     def log(self, run_id: int, lines: list[str]) -> None:
         """Push live log lines (``POST /run/<id>/log``)."""
         self.http.post(f"run/{run_id}/log", json={"lines": lines}).raise_for_status()

@@ -171,7 +171,7 @@ def test_task_create_status_kill_and_delete_are_typed(researcher: Client, world:
     task_raw = raw(f"task/{task.id}")
     status = researcher.task.status(task.id)
     status_raw = raw(f"task/{task.id}/status")
-    runs = researcher.run.list(task_id=task.id)
+    runs = [researcher.run.get(r.id) for r in researcher.run.list(task_id=task.id)]
     killed = researcher.task.kill(task.id)
     researcher.task.delete(task.id)
     # Assert
@@ -200,7 +200,8 @@ def test_result_from_task_decodes_each_organizations_result(
 
 def test_every_event_the_server_pushes_fits_its_payload_model(
         root: Client, researcher: Client, world: World) -> None:
-    """sync, new_task, algorithm_log, run_update and kill_containers parse into their models."""
+    """sync, new_task, algorithm_log, run_update, kill_containers and node_status parse into
+    their models."""
     # Prepare
     org = world.organization_ids[0]
     node = world.nodes[org]
@@ -217,6 +218,7 @@ def test_every_event_the_server_pushes_fits_its_payload_model(
                 run_id = int(node.runs_of(task.id)[0]["id"])
                 node.log(run_id, ["a line"])
                 researcher.task.kill(task.id)
+                node.connect_briefly()
             if set(PAYLOADS) <= set(seen):
                 break
     finally:
