@@ -70,17 +70,25 @@ async def test_collaboration_block_defaults() -> None:
     assert block.databases == [{"label": "default"}]
 
 
-def test_deployment_file_points_at_the_flow() -> None:
-    """Every entrypoint of deployments/prefect.yaml loads the named flow."""
+def test_deployment_file_points_at_the_flows_with_valid_parameters() -> None:
+    """Every entrypoint of deployments/prefect.yaml loads a flow, its parameters pass that
+    flow's validation, and every flow has a Docker and a process deployment."""
     # Prepare
     spec = yaml.safe_load((ROOT / "deployments" / "prefect.yaml").read_text())
     # Execute
-    flows = {d["name"]: load_flow_from_entrypoint(str(ROOT / d["entrypoint"]))
-             for d in spec["deployments"]}
+    flows = [(d, load_flow_from_entrypoint(str(ROOT / d["entrypoint"])))
+             for d in spec["deployments"]]
     # Assert
-    assert flows["summary-statistics"].name == summary_statistics.name
-    params = spec["deployments"][0]["parameters"]
-    assert set(params) <= set(summary_statistics.parameters.properties)
+    for deployment, flow in flows:
+        flow.validate_parameters(deployment["parameters"])  # raises naming a bad one
+        assert set(deployment["parameters"]["federation"]) <= set(Federation.model_fields)
+    kinds: dict[str, set[str]] = {}
+    for deployment, flow in flows:
+        kinds.setdefault(flow.name, set()).add(deployment["name"])
+    assert kinds == dict.fromkeys(
+        ["summary-statistics", "crosstab", "logistic-regression", "kaplan-meier"],
+        {"docker", "process"})
+    assert summary_statistics.name in kinds
 
 
 @pytest.mark.docker
