@@ -85,9 +85,8 @@ def test_deployment_file_points_at_the_flows_with_valid_parameters() -> None:
     kinds: dict[str, set[str]] = {}
     for deployment, flow in flows:
         kinds.setdefault(flow.name, set()).add(deployment["name"])
-    assert kinds == dict.fromkeys(
-        ["summary-statistics", "crosstab", "logistic-regression", "kaplan-meier"],
-        {"docker", "process"})
+    flow_names = ("summary-statistics", "crosstab", "logistic-regression", "kaplan-meier")
+    assert kinds == {name: {"docker", "process"} for name in flow_names}
     assert summary_statistics.name in kinds
 
 
