@@ -91,7 +91,9 @@ async def test_an_automation_on_run_failed_calls_a_webhook_naming_the_organizati
                 federation=researcher.federation(federation.collaboration_id,
                                                  own_summary_image),
                 quantiles=[], return_state=True)
+            ended = time.monotonic()
             called = await asyncio.to_thread(_next, received, 60)
+            print(f"automation: flow run ended → webhook called {time.monotonic() - ended:.1f} s")
         await automation.adelete()
     # Assert
     assert state.is_failed(), state

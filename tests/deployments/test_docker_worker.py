@@ -10,6 +10,7 @@ host's network (``network_mode: host``): the Prefect API and the v6flow server l
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -75,9 +76,12 @@ async def test_summary_deployment_runs_in_its_image_on_a_docker_worker(
     # Execute
     with process_worker(prefect_server, pool, tmp_path / "worker.log",
                         worker_type="docker") as worker_log, prefect_api(prefect_server):
+        started = time.monotonic()
         flow_run = await run_deployment(  # type: ignore[misc]  # sync/async dispatch union
             DEPLOYMENT, parameters=parameters, job_variables=job_variables,
             timeout=RUN_TIMEOUT, poll_interval=1)
+        seconds = time.monotonic() - started
+        print(f"docker deployment: trigger → final state {seconds:.1f} s")  # pytest -s
         async with get_client() as api:
             deployment = await api.read_deployment_by_name(DEPLOYMENT)
             task_runs = await recorded_task_runs(api, flow_run.id,

@@ -41,6 +41,8 @@ _log = structlog.get_logger("v6flow.prefect")
 
 #: Longest reason text put into a payload.
 MAX_TEXT = 500
+#: Log lines of a failed run in a ``reason`` (the node's output order varies at the end).
+REASON_LINES = 10
 
 
 class V6flowEvent(StrEnum):
@@ -85,8 +87,8 @@ def emit(event: V6flowEvent, resource: dict[str, str],
 
 
 def cut(text: str) -> str:
-    """``text`` shortened to :data:`MAX_TEXT` characters."""
-    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+    """``text`` shortened to its last :data:`MAX_TEXT` characters (a log's end says most)."""
+    return text if len(text) <= MAX_TEXT else "…" + text[-(MAX_TEXT - 1):]
 
 
 class NodeWatch:

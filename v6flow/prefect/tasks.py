@@ -104,13 +104,15 @@ async def run_on_organization(client: AsyncClient, request: PartialRequest,
         RunFailed: the run ended in a failure status (ResultNotJSON: result not JSON).
     """
     started = time.monotonic()
+    earlier = tracker.outcomes.get(organization_id) if tracker is not None else None
+    earlier_task = earlier.task_id if earlier is not None else None  # a previous attempt's
     try:
         value = await federated.run_on_organization(
             client, request, organization_id, on_log=log_forwarder(organization_name),
             tracker=tracker)
     except BaseException as exc:
         await _report_failure(client, organization_id, organization_name, tracker, exc,
-                              time.monotonic() - started)
+                              time.monotonic() - started, earlier_task)
         raise
     _report_success(organization_id, organization_name, tracker)
     return value
@@ -150,18 +152,20 @@ async def _node_of_run(client: AsyncClient, task_id: int, organization_id: int
 
 async def _report_failure(client: AsyncClient, organization_id: int, organization_name: str,
                           tracker: FanOutTracker | None, exc: BaseException,
-                          seconds: float) -> None:
-    """Emit ``v6flow.run.failed``/``killed`` (and ``v6flow.node.offline``) for an attempt."""
+                          seconds: float, earlier_task: int | None = None) -> None:
+    """Emit ``v6flow.run.failed``/``killed`` (and ``v6flow.node.offline``) for an attempt
+    (``earlier_task``: the organization's task of a previous attempt, not this one's)."""
     outcome = tracker.outcomes.get(organization_id) if tracker is not None else None
     task_id = exc.task_id if isinstance(exc, RunFailed) else (
         outcome.task_id if outcome is not None else None)
-    if task_id is None:  # refused before a server task existed: no run to report
-        return
+    if task_id is None or (not isinstance(exc, RunFailed) and task_id == earlier_task):
+        return  # refused before this attempt's server task existed: no run to report
     flow_run_id = _flow_run_id()
     if isinstance(exc, RunFailed):
         event = (V6flowEvent.RUN_KILLED if exc.status == RunStatus.KILLED.value
                  else V6flowEvent.RUN_FAILED)
-        status, reason, run_id = exc.status, federated.failure_reason(exc), exc.run_id
+        status, run_id = exc.status, exc.run_id
+        reason = federated.failure_reason(exc, lines=events.REASON_LINES)
     else:
         timeout = getattr(getattr(TaskRunContext.get(), "task", None), "timeout_seconds", None)
         timed_out = timeout is not None and seconds >= 0.99 * timeout
