@@ -40,7 +40,7 @@ def webhook_listener() -> Iterator[tuple[str, queue.Queue[dict[str, Any]]]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            received.put(json.loads(body or b"{}"))
+            received.put({**json.loads(body or b"{}"), "_at": time.monotonic()})
             self.send_response(204)
             self.end_headers()
 
@@ -87,13 +87,16 @@ async def test_an_automation_on_run_failed_calls_a_webhook_naming_the_organizati
         ).acreate()
         # Execute
         with node_algorithm_env(federation, node, {MIN_CELL_COUNT_ENV: "five"}):
+            started = time.monotonic()
             state = await summary_statistics(  # type: ignore[call-overload]
                 federation=researcher.federation(federation.collaboration_id,
                                                  own_summary_image),
                 quantiles=[], return_state=True)
             ended = time.monotonic()
             called = await asyncio.to_thread(_next, received, 60)
-            print(f"automation: flow run ended → webhook called {time.monotonic() - ended:.1f} s")
+            if called is not None:  # pytest -s
+                print(f"automation: webhook called {called['_at'] - started:.1f} s after the "
+                      f"flow call began (the flow call took {ended - started:.1f} s)")
         await automation.adelete()
     # Assert
     assert state.is_failed(), state
