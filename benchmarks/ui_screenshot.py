@@ -122,12 +122,14 @@ def demo_federation(directory: Path, say: Any = lambda _m: None) -> Iterator[Any
 def run_summary_flow(fed: Any, block_name: str) -> str:
     """Save the federation's researcher login as a Block, run the flow; the flow-run id."""
     from blocks import V6flowServerCredentials
+    from flows.parameters import Federation
     from flows.summary.flow import summary_statistics
 
     V6flowServerCredentials(url=fed.url, username=fed.username,
                             password=fed.password).save(block_name, overwrite=True)
     state: Any = asyncio.run(summary_statistics(  # type: ignore[arg-type]
-        collaboration_id=fed.collaboration_id, credentials_block=block_name,
+        federation=Federation(collaboration_id=fed.collaboration_id,
+                              credentials_block=block_name),
         return_state=True))
     if not state.is_completed():
         raise RuntimeError(f"the summary flow ended {state.type}: {state.message}")

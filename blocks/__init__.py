@@ -1,6 +1,18 @@
-"""Prefect Blocks of v6flow: server credentials and collaboration defaults."""
+"""The v6flow Prefect collection: Blocks and the ``Federation`` flow parameter.
 
-from blocks.collaboration import V6flowCollaboration
-from blocks.credentials import V6flowServerCredentials
+Registered with ``prefect block register -m blocks`` or discovered through the
+``prefect.collections`` entry point of the installed package.
+"""
 
-__all__ = ["V6flowCollaboration", "V6flowServerCredentials"]
+from .collaboration import V6flowCollaboration
+from .credentials import V6flowServerCredentials
+from .federation import Connection, DatabaseRequest, Federation, ServerParameters
+
+__all__ = [
+    "Connection",
+    "DatabaseRequest",
+    "Federation",
+    "ServerParameters",
+    "V6flowCollaboration",
+    "V6flowServerCredentials",
+]

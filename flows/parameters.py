@@ -1,65 +1,25 @@
-"""Parameters every flow shares, and where a flow's connection to the federation comes from.
+"""The parameter every flow shares (``federation``) and how a flow connects with it.
 
-A flow reaches the server in one of three ways, tried in this order:
-
-1. ``server``: URL and login given as flow parameters (ad-hoc runs, the demo);
-2. ``credentials_block``: the name of a saved :class:`blocks.V6flowServerCredentials`
-   (deployments);
-3. neither, inside a node's algorithm container: the node proxy with the container token
-   (the flow runs as a vantage6-style central task, :mod:`v6flow.algorithm.central`).
+Every flow takes ``federation: Federation | None``: where its partial functions run (server
+login or saved Blocks, collaboration, organizations, image, databases) and how (retries,
+timeout). ``None`` is all defaults, which only a flow running as a central task in a node
+container can use (:mod:`v6flow.algorithm.central`). See :mod:`blocks.federation` for the
+order in which the connection is found.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from blocks import Connection, DatabaseRequest, Federation, ServerParameters
+from blocks.federation import PositiveId
 
-from pydantic import BaseModel, Field, SecretStr
-
-from blocks.credentials import V6flowServerCredentials
-from v6flow.algorithm.central import ContainerConnection, in_algorithm_container
-from v6flow.prefect import AsyncClientFactory
-
-PositiveId = Annotated[int, Field(ge=1)]
+__all__ = ["Connection", "DatabaseRequest", "Federation", "PositiveId", "ServerParameters",
+           "resolve_connection"]
 
 
-class ServerParameters(BaseModel):
-    """Server and login given as flow parameters (instead of a saved credentials Block)."""
-
-    url: str = Field(..., pattern=r"^https?://", description="API root, ending in /api.")
-    username: str = Field(..., min_length=1)
-    password: SecretStr
-
-    def credentials(self) -> V6flowServerCredentials:
-        """The same as an (unsaved) credentials Block."""
-        return V6flowServerCredentials(url=self.url, username=self.username,
-                                       password=self.password)
-
-
-class DatabaseRequest(BaseModel):
-    """One database a task asks the nodes for."""
-
-    label: str = Field(default="default", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    query: str | None = None
-    sheet_name: str | None = None
-
-    def wire(self) -> dict[str, Any]:
-        """The ``databases[]`` item of ``POST /task``."""
-        return self.model_dump(exclude_none=True)
-
-
-async def resolve_connection(server: ServerParameters | None,
-                             credentials_block: str | None) -> AsyncClientFactory:
-    """The flow's way to the federation (see the module docstring for the order).
+async def resolve_connection(federation: Federation | None, *, image: str) -> Connection:
+    """The flow's way to the federation; ``image`` is the flow's own default image.
 
     Raises:
-        ValueError: no ``server``, no ``credentials_block``, and not in an algorithm container.
+        ValueError: no login given and not in an algorithm container, or no collaboration.
     """
-    if server is not None:
-        return server.credentials()
-    if credentials_block is not None:
-        block: V6flowServerCredentials = await V6flowServerCredentials.aload(credentials_block)
-        return block
-    if in_algorithm_container():
-        return ContainerConnection.from_environ()
-    raise ValueError("give either 'server' or 'credentials_block' (only a flow that runs as a "
-                     "central task in a node container may leave both out)")
+    return await (federation or Federation()).connect(default_image=image)

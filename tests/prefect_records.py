@@ -51,3 +51,30 @@ def drain_prefect_events() -> None:
             await result
 
     run_coro_as_sync(drain())
+
+
+async def flow_run_events(flow_run_id: UUID, wanted: dict[str, int], *,
+                          prefix: str = "v6flow.", timeout: float = 30) -> list[dict[str, Any]]:
+    """The events named ``prefix*`` related to the flow run, once each name in ``wanted``
+    has at least that many (the server persists events in the background).
+
+    Returns what is recorded when ``timeout`` passes first (the assertion says what is
+    missing). Each event is the API's JSON: ``event``, ``resource``, ``related``, ``payload``.
+    """
+    import httpx
+    from prefect.settings import PREFECT_API_URL
+
+    body = {"filter": {"event": {"prefix": [prefix]},
+                       "related": {"id": [f"prefect.flow-run.{flow_run_id}"]}},
+            "limit": 50}
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=str(PREFECT_API_URL.value()), timeout=10) as http:
+        while True:
+            response = await http.post("/events/filter", json=body)
+            response.raise_for_status()
+            events: list[dict[str, Any]] = response.json()["events"]
+            names = [e["event"] for e in events]
+            if all(names.count(name) >= n for name, n in wanted.items()) \
+                    or time.monotonic() >= deadline:
+                return events
+            await asyncio.sleep(0.3)

@@ -141,13 +141,13 @@ def _start_prefect_in_background() -> threading.Thread:
 
 
 def _run_flow(fed: LocalFederation) -> dict[str, Any]:
-    from flows.parameters import ServerParameters
+    from flows.parameters import Federation, ServerParameters
     from flows.summary.flow import summary_statistics
 
     server = ServerParameters(url=fed.url, username=fed.username,
                               password=fed.password)  # type: ignore[arg-type]
-    result: dict[str, Any] = asyncio.run(
-        summary_statistics(collaboration_id=fed.collaboration_id, server=server))
+    result: dict[str, Any] = asyncio.run(summary_statistics(
+        federation=Federation(collaboration_id=fed.collaboration_id, server=server)))
     return result
 
 

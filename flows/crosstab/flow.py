@@ -7,10 +7,10 @@ configured (``V6FLOW_MIN_CELL_COUNT``); the flow pools the tables and tests inde
 Examples:
     >>> import asyncio
     >>> from flows.crosstab.flow import crosstab
-    >>> from flows.parameters import ServerParameters
-    >>> asyncio.run(crosstab(collaboration_id=1, row="sex", column="smoker",
-    ...     server=ServerParameters(url="http://127.0.0.1:7601/api", username="root",
-    ...                             password="…")))  # doctest: +SKIP
+    >>> from flows.parameters import Federation, ServerParameters
+    >>> asyncio.run(crosstab(row="sex", column="smoker", federation=Federation(
+    ...     collaboration_id=1, server=ServerParameters(
+    ...         url="http://127.0.0.1:7601/api", username="root", password="…"))))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -24,13 +24,8 @@ from pydantic import Field
 
 from flows.crosstab import CROSSTAB_IMAGE
 from flows.crosstab.combine import combine_tables, table_rows
-from flows.parameters import (
-    DatabaseRequest,
-    PositiveId,
-    ServerParameters,
-    resolve_connection,
-)
-from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
+from flows.parameters import Federation, resolve_connection
+from v6flow.prefect import kill_on_cancellation, run_logger
 
 ColumnName = Annotated[str, Field(min_length=1)]
 
@@ -38,30 +33,17 @@ ColumnName = Annotated[str, Field(min_length=1)]
 @flow(name="crosstab", log_prints=False, persist_result=False,
       on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def crosstab(
-    collaboration_id: PositiveId,
     row: ColumnName,
     column: ColumnName,
-    server: ServerParameters | None = None,
-    credentials_block: str | None = None,
-    organizations: list[PositiveId] | None = None,
-    image: Annotated[str, Field(min_length=1)] = CROSSTAB_IMAGE,
-    databases: list[DatabaseRequest] | None = None,
-    retries: Annotated[int, Field(ge=0, le=10)] = 1,
-    timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
+    federation: Federation | None = None,
 ) -> dict[str, Any]:
     """Federated contingency table of two categorical columns with a chi-square test.
 
     Args:
-        collaboration_id: collaboration to run in.
         row: column whose levels are the table's rows.
         column: column whose levels are the table's columns.
-        server: server URL and login (for ad-hoc runs).
-        credentials_block: name of a saved ``V6flowServerCredentials`` Block (deployments).
-        organizations: organization ids; all members of the collaboration when omitted.
-        image: algorithm image with the ``v6flow_crosstab`` partial.
-        databases: database requests (default ``[{"label": "default"}]``).
-        retries: retries per organization.
-        timeout_seconds: per organization attempt; the server task is killed on expiry.
+        federation: where and how to run (login or Blocks, collaboration, organizations,
+            image (default ``v6flow/crosstab``), databases, retries, timeout).
 
     Returns:
         ``{"row", "column", "row_levels", "column_levels", "counts" (None = suppressed at
@@ -75,13 +57,8 @@ async def crosstab(
     if row == column:
         raise ValueError("row and column must differ")
     logger = run_logger()
-    credentials = await resolve_connection(server, credentials_block)
-    partials = await run_partial(
-        credentials, collaboration_id, "crosstab", image=image, organizations=organizations,
-        kwargs={"row": row, "column": column},
-        databases=[db.wire() for db in databases] if databases else None,
-        retries=retries, timeout_seconds=timeout_seconds,
-    )
+    connection = await resolve_connection(federation, image=CROSSTAB_IMAGE)
+    partials = await connection.run_partial("crosstab", kwargs={"row": row, "column": column})
     table = combine_tables(partials, row=row, column=column)
     if table["complete"]:
         logger.info("crosstab %s x %s of %d rows from %d organizations", row, column,

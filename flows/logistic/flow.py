@@ -8,10 +8,10 @@ The result equals the pooled maximum-likelihood fit.
 Examples:
     >>> import asyncio
     >>> from flows.logistic.flow import logistic_regression
-    >>> from flows.parameters import ServerParameters
-    >>> asyncio.run(logistic_regression(collaboration_id=1, outcome="outcome",
-    ...     predictors=["age", "bmi", "treated"], server=ServerParameters(
-    ...         url="http://127.0.0.1:7601/api", username="root", password="…")))  # doctest: +SKIP
+    >>> from flows.parameters import Federation, ServerParameters
+    >>> asyncio.run(logistic_regression(outcome="outcome", predictors=["age", "bmi", "treated"],
+    ...     federation=Federation(collaboration_id=1, server=ServerParameters(
+    ...         url="http://127.0.0.1:7601/api", username="root", password="…"))))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,13 +25,8 @@ from pydantic import Field
 
 from flows.logistic import LOGISTIC_IMAGE
 from flows.logistic.combine import NewtonRaphson, fit_newton_raphson, table_rows
-from flows.parameters import (
-    DatabaseRequest,
-    PositiveId,
-    ServerParameters,
-    resolve_connection,
-)
-from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
+from flows.parameters import Federation, resolve_connection
+from v6flow.prefect import kill_on_cancellation, run_logger
 
 ColumnName = Annotated[str, Field(min_length=1)]
 Level = str | int | float
@@ -40,39 +35,27 @@ Level = str | int | float
 @flow(name="logistic-regression", log_prints=False, persist_result=False,
       on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def logistic_regression(
-    collaboration_id: PositiveId,
     outcome: ColumnName,
     predictors: Annotated[list[ColumnName], Field(min_length=1)],
+    federation: Federation | None = None,
     categories: dict[str, Annotated[list[Level], Field(min_length=2)]] | None = None,
-    server: ServerParameters | None = None,
-    credentials_block: str | None = None,
-    organizations: list[PositiveId] | None = None,
     tolerance: Annotated[float, Field(gt=0)] = 1e-8,
     max_iter: Annotated[int, Field(ge=1, le=100)] = 25,
-    image: Annotated[str, Field(min_length=1)] = LOGISTIC_IMAGE,
-    databases: list[DatabaseRequest] | None = None,
-    retries: Annotated[int, Field(ge=0, le=10)] = 1,
-    timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
 ) -> dict[str, Any]:
     """Federated unpenalised logistic regression of a 0/1 outcome (with intercept).
 
     Rows missing the outcome or a predictor are left out at each node (listwise deletion).
 
     Args:
-        collaboration_id: collaboration to run in.
         outcome: 0/1 outcome column.
         predictors: numeric predictors, or categorical ones listed in ``categories``.
+        federation: where and how to run (login or Blocks, collaboration, organizations,
+            image (default ``v6flow/logistic``), databases, retries per organization and
+            round, timeout).
         categories: levels of categorical predictors, the first one the reference; the
             others enter as 0/1 indicator terms ``name[level]``.
-        server: server URL and login (for ad-hoc runs).
-        credentials_block: name of a saved ``V6flowServerCredentials`` Block (deployments).
-        organizations: organization ids; all members of the collaboration when omitted.
         tolerance: converged when no coefficient changes by this much in a Newton step.
         max_iter: most Newton iterations (federated rounds).
-        image: algorithm image with the ``v6flow_logistic`` partial.
-        databases: database requests (default ``[{"label": "default"}]``).
-        retries: retries per organization and round.
-        timeout_seconds: per organization attempt; the server task is killed on expiry.
 
     Returns:
         ``{"terms", "coefficients", "standard_errors", "z", "p_values" (dicts by term),
@@ -89,18 +72,13 @@ async def logistic_regression(
     if unknown:
         raise ValueError(f"categories given for columns that are no predictors: {unknown}")
     logger = run_logger()
-    credentials = await resolve_connection(server, credentials_block)
-    wire_databases = [db.wire() for db in databases] if databases else None
+    connection = await resolve_connection(federation, image=LOGISTIC_IMAGE)
 
     async def evaluate(coefficients: list[float] | None) -> dict[int, Any]:
         kwargs: dict[str, Any] = {"outcome": outcome, "predictors": list(predictors),
                                   "coefficients": coefficients,
                                   "categories": dict(categories) if categories else None}
-        return await run_partial(
-            credentials, collaboration_id, "irls_step", image=image,
-            organizations=organizations, kwargs=kwargs, databases=wire_databases,
-            retries=retries, timeout_seconds=timeout_seconds,
-        )
+        return await connection.run_partial("irls_step", kwargs=kwargs)
 
     def progress(fit: NewtonRaphson) -> None:
         logger.info("iteration %d: log-likelihood %.10g", fit.iterations, fit.history[-1])

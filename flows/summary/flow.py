@@ -8,10 +8,11 @@ bin width (:mod:`flows.summary.quantiles`).
 
 Examples:
     >>> import asyncio
-    >>> from flows.parameters import ServerParameters
+    >>> from flows.parameters import Federation, ServerParameters
     >>> from flows.summary.flow import summary_statistics
-    >>> asyncio.run(summary_statistics(collaboration_id=1, server=ServerParameters(
-    ...     url="http://127.0.0.1:7601/api", username="root", password="…")))  # doctest: +SKIP
+    >>> asyncio.run(summary_statistics(federation=Federation(
+    ...     collaboration_id=1, server=ServerParameters(
+    ...         url="http://127.0.0.1:7601/api", username="root", password="…"))))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,12 +24,7 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 from pydantic import Field
 
-from flows.parameters import (
-    DatabaseRequest,
-    PositiveId,
-    ServerParameters,
-    resolve_connection,
-)
+from flows.parameters import Federation, resolve_connection
 from flows.summary import SUMMARY_IMAGE
 from flows.summary.combine import combine_summaries, table_rows
 from flows.summary.quantiles import (
@@ -39,7 +35,7 @@ from flows.summary.quantiles import (
     validate_bins,
     validate_quantiles,
 )
-from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
+from v6flow.prefect import kill_on_cancellation, run_logger
 
 Probability = Annotated[float, Field(gt=0, lt=1)]
 
@@ -47,30 +43,17 @@ Probability = Annotated[float, Field(gt=0, lt=1)]
 @flow(name="summary-statistics", log_prints=False, persist_result=False,
       on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def summary_statistics(
-    collaboration_id: PositiveId,
-    server: ServerParameters | None = None,
-    credentials_block: str | None = None,
-    organizations: list[PositiveId] | None = None,
+    federation: Federation | None = None,
     columns: list[Annotated[str, Field(min_length=1)]] | None = None,
-    image: Annotated[str, Field(min_length=1)] = SUMMARY_IMAGE,
-    databases: list[DatabaseRequest] | None = None,
-    retries: Annotated[int, Field(ge=0, le=10)] = 1,
-    timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
     quantiles: list[Probability] = list(DEFAULT_QUANTILES),  # noqa: B006 - never mutated
     bins: Annotated[int, Field(ge=1, le=1_000_000)] = DEFAULT_BINS,
 ) -> dict[str, Any]:
     """Federated summary statistics of a collaboration's tables.
 
     Args:
-        collaboration_id: collaboration to run in.
-        server: server URL and login (for ad-hoc runs such as the demo).
-        credentials_block: name of a saved ``V6flowServerCredentials`` Block (deployments).
-        organizations: organization ids; all members of the collaboration when omitted.
+        federation: where and how to run (login or Blocks, collaboration, organizations,
+            image (default ``v6flow/summary``), databases, retries, timeout).
         columns: columns to summarise; all when omitted.
-        image: algorithm image with the ``v6flow_summary`` partial.
-        databases: database requests (default ``[{"label": "default"}]``).
-        retries: retries per organization.
-        timeout_seconds: per organization attempt; the server task is killed on expiry.
         quantiles: probabilities in (0, 1) of the numeric columns' quantiles; ``[]`` skips
             the second (histogram) round.
         bins: equal-width histogram bins over each column's global [min, max]; the
@@ -92,24 +75,16 @@ async def summary_statistics(
     probabilities = validate_quantiles(quantiles)
     bins = validate_bins(bins)
     logger = run_logger()
-    credentials = await resolve_connection(server, credentials_block)
+    connection = await resolve_connection(federation, image=SUMMARY_IMAGE)
     kwargs: dict[str, Any] = {} if columns is None else {"columns": list(columns)}
-    partials = await run_partial(
-        credentials, collaboration_id, "summary", image=image, organizations=organizations,
-        kwargs=kwargs, databases=[db.wire() for db in databases] if databases else None,
-        retries=retries, timeout_seconds=timeout_seconds,
-    )
+    partials = await connection.run_partial("summary", kwargs=kwargs)
     table = combine_summaries(partials)
     table["quantiles"] = {}
     table["suppressed"]["histogram_bins"] = {}
     edges = bin_edges(table["numeric"], bins) if probabilities else {}
     if edges:
-        histograms = await run_partial(
-            credentials, collaboration_id, "histogram", image=image,
-            organizations=list(partials), kwargs={"edges": edges},
-            databases=[db.wire() for db in databases] if databases else None,
-            retries=retries, timeout_seconds=timeout_seconds,
-        )
+        histograms = await connection.run_partial("histogram", kwargs={"edges": edges},
+                                                  organizations=list(partials))
         table["quantiles"] = combine_histograms(histograms, edges, probabilities)
         table["suppressed"]["histogram_bins"] = {
             name: q["suppressed_bins"] for name, q in table["quantiles"].items()

@@ -8,9 +8,10 @@ errors) and tests equality of the curves across the groups, or across the organi
 Examples:
     >>> import asyncio
     >>> from flows.survival.flow import kaplan_meier
-    >>> from flows.parameters import ServerParameters
-    >>> asyncio.run(kaplan_meier(collaboration_id=1, group="treated", server=ServerParameters(
-    ...     url="http://127.0.0.1:7601/api", username="root", password="…")))  # doctest: +SKIP
+    >>> from flows.parameters import Federation, ServerParameters
+    >>> asyncio.run(kaplan_meier(group="treated", federation=Federation(
+    ...     collaboration_id=1, server=ServerParameters(
+    ...         url="http://127.0.0.1:7601/api", username="root", password="…"))))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,15 +23,10 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 from pydantic import Field
 
-from flows.parameters import (
-    DatabaseRequest,
-    PositiveId,
-    ServerParameters,
-    resolve_connection,
-)
+from flows.parameters import Federation, resolve_connection
 from flows.survival import SURVIVAL_IMAGE
 from flows.survival.combine import combine_survival, table_rows
-from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
+from v6flow.prefect import kill_on_cancellation, run_logger
 
 ColumnName = Annotated[str, Field(min_length=1)]
 
@@ -38,34 +34,21 @@ ColumnName = Annotated[str, Field(min_length=1)]
 @flow(name="kaplan-meier", log_prints=False, persist_result=False,
       on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def kaplan_meier(
-    collaboration_id: PositiveId,
+    federation: Federation | None = None,
     time: ColumnName = "time",
     event: ColumnName = "event",
     group: ColumnName | None = None,
-    server: ServerParameters | None = None,
-    credentials_block: str | None = None,
-    organizations: list[PositiveId] | None = None,
-    image: Annotated[str, Field(min_length=1)] = SURVIVAL_IMAGE,
-    databases: list[DatabaseRequest] | None = None,
-    retries: Annotated[int, Field(ge=0, le=10)] = 1,
-    timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
 ) -> dict[str, Any]:
     """Federated Kaplan-Meier curves and the log-rank test.
 
     Rows missing the time, the event indicator or the group are left out at each node.
 
     Args:
-        collaboration_id: collaboration to run in.
+        federation: where and how to run (login or Blocks, collaboration, organizations,
+            image (default ``v6flow/survival``), databases, retries, timeout).
         time: follow-up time column (non-negative).
         event: event indicator column (1 = event, 0 = censored).
         group: column whose levels are compared; when omitted the organizations are.
-        server: server URL and login (for ad-hoc runs).
-        credentials_block: name of a saved ``V6flowServerCredentials`` Block (deployments).
-        organizations: organization ids; all members of the collaboration when omitted.
-        image: algorithm image with the ``v6flow_survival`` partial.
-        databases: database requests (default ``[{"label": "default"}]``).
-        retries: retries per organization.
-        timeout_seconds: per organization attempt; the server task is killed on expiry.
 
     Returns:
         ``{"overall": curve, "groups": [{"group", "curve"}], "log_rank": {"statistic",
@@ -82,13 +65,9 @@ async def kaplan_meier(
     if time == event:
         raise ValueError("time and event must be different columns")
     logger = run_logger()
-    credentials = await resolve_connection(server, credentials_block)
+    connection = await resolve_connection(federation, image=SURVIVAL_IMAGE)
     kwargs: dict[str, Any] = {"time": time, "event": event, "group": group}
-    partials = await run_partial(
-        credentials, collaboration_id, "risk_counts", image=image, organizations=organizations,
-        kwargs=kwargs, databases=[db.wire() for db in databases] if databases else None,
-        retries=retries, timeout_seconds=timeout_seconds,
-    )
+    partials = await connection.run_partial("risk_counts", kwargs=kwargs)
     result = combine_survival(partials, by_organization=group is None)
     result["group_by"] = group if group is not None else "organization"
     test = result["log_rank"]

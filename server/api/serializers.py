@@ -134,6 +134,7 @@ def task_out(task: Task, *, runs: list[RunOut] | None = None,
                    for d in task.databases],
         study=maybe_rel("study", task.study_id),
         algorithm_store=maybe_rel("algorithmstore", task.algorithm_store_id),
+        flow_run_id=task.flow_run_id,
         runs=runs if runs is not None else f"{API}/run?task_id={tid}",
         results=results if results is not None else f"{API}/result?task_id={tid}",
     )

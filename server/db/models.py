@@ -237,6 +237,7 @@ class Task(Base):
     init_user_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
     algorithm_store_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    flow_run_id: Mapped[str | None] = mapped_column(String(36))
     runs: Mapped[list[Run]] = relationship(
         back_populates="task", order_by="Run.id", cascade="all, delete-orphan"
     )

@@ -161,6 +161,7 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
         parent_id=origin.parent.id if origin.parent else None,
         init_org_id=origin.init_org_id, init_user_id=origin.init_user_id,
         algorithm_store_id=origin.store_id, created_at=utcnow(),
+        flow_run_id=data.flow_run_id,
     )
     task.databases = [
         TaskDatabase(database=db.label, parameters=json.dumps(

@@ -1,4 +1,4 @@
-"""The Prefect CLI and a process worker as subprocesses of a test (tests/deployments).
+"""The Prefect CLI and workers (process, Docker) as subprocesses of a test (tests/deployments).
 
 ``PREFECT`` is the ``prefect`` script of the interpreter running the tests (the venv's), so
 the worker and its flow-run processes use the same Python and packages as the tests even
@@ -29,12 +29,15 @@ def prefect(server: PrefectServer, *args: str, timeout: float = 180) -> str:
 
 
 @contextlib.contextmanager
-def process_worker(server: PrefectServer, pool: str, log_path: Path) -> Iterator[Path]:
-    """``prefect worker start --pool``, polling every second; two SIGINTs, then kill."""
+def process_worker(server: PrefectServer, pool: str, log_path: Path,
+                   worker_type: str | None = None) -> Iterator[Path]:
+    """``prefect worker start --pool [--type]``, polling every second; two SIGINTs, then
+    kill. ``worker_type`` ``docker`` starts prefect-docker's worker."""
     env = server.env(PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1")
+    kind = ["--type", worker_type] if worker_type else []
     with log_path.open("ab") as out:
-        proc = subprocess.Popen([PREFECT, "worker", "start", "--pool", pool], cwd=REPO_ROOT,
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([PREFECT, "worker", "start", "--pool", pool, *kind],
+                                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         yield log_path
     finally:

@@ -8,8 +8,6 @@ on the pooled CSVs.
 
 from __future__ import annotations
 
-import json
-import math
 import uuid
 from pathlib import Path
 from typing import Any
@@ -20,36 +18,14 @@ import yaml
 from blocks import V6flowServerCredentials
 from tests.deployments.prefect_cli import prefect, process_worker
 from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
+from tests.deployments.summary_checks import artifact_rows, assert_rows_match, expected_rows
 from tests.flows.pooled import pandas_summary, pooled_frame
 from tests.flows.researcher import Researcher
 from tests.prefect_records import recorded_task_runs
 
 PREFECT_FILE = REPO_ROOT / "deployments" / "prefect.yaml"
-SUMMARY_DEPLOYMENT = "summary-statistics/summary-statistics"
+SUMMARY_DEPLOYMENT = "summary-statistics/process"
 RUN_TIMEOUT = 300.0
-
-
-def _expected_rows(pooled: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The artifact rows pandas predicts: one per numeric column, per category, per missing."""
-    rows: dict[str, dict[str, Any]] = dict(pooled["numeric"])
-    for name, stats in pooled["categorical"].items():
-        rows.update({f"{name}={value}": {"count": n} for value, n in stats["counts"].items()})
-        rows[f"{name} (missing)"] = {"count": stats["missing"]}
-    return rows
-
-
-def _assert_rows_match(got: list[dict[str, Any]], want: dict[str, dict[str, Any]]) -> None:
-    """Same rows; every predicted value equal (floats within 1e-9); extra keys (quantiles) ok."""
-    by_column = {str(row["column"]): row for row in got}
-    assert set(by_column) == set(want)
-    for column, expected in want.items():
-        for key, value in expected.items():
-            actual = by_column[column][key]
-            if isinstance(value, float):
-                assert math.isclose(float(actual), value, rel_tol=1e-9, abs_tol=1e-9), (
-                    column, key, actual, value)
-            else:
-                assert actual == value, (column, key, actual, value)
 
 
 @pytest.mark.slow
@@ -71,17 +47,21 @@ async def test_summary_deployment_runs_on_a_process_worker_and_equals_pandas(
 
     # Prepare
     spec = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
-    pool = spec["deployments"][0]["work_pool"]["name"]
-    prefect(prefect_server, "work-pool", "create", pool, "--type", "process")
+    pools = {d["work_pool"]["name"] for d in spec["deployments"]}
+    pool = next(d["work_pool"]["name"] for d in spec["deployments"]
+                if d["name"] == "process" and d["entrypoint"].startswith("flows/summary/"))
+    for name in sorted(pools):  # deploy --all needs every pool of the file
+        prefect(prefect_server, "work-pool", "create", name, "--overwrite", "--type",
+                "process" if name == pool else "docker")
     deployed = prefect(prefect_server, "--no-prompt", "deploy", "--all",
                         "--prefect-file", str(PREFECT_FILE.relative_to(REPO_ROOT)))
     block_name = f"researcher-{uuid.uuid4().hex[:8]}"
     with prefect_api(prefect_server):
         await V6flowServerCredentials(url=researcher.url, username=researcher.username,
                                       password=researcher.password).asave(block_name)  # type: ignore[arg-type]
-    parameters = {"collaboration_id": federation.collaboration_id,
-                  "credentials_block": block_name, "image": own_summary_image,
-                  "retries": 0, "timeout_seconds": 120}
+    parameters = {"federation": {"collaboration_id": federation.collaboration_id,
+                                 "credentials_block": block_name, "image": own_summary_image,
+                                 "retries": 0, "timeout_seconds": 120}}
     # Execute
     with process_worker(prefect_server, pool, tmp_path / "worker.log") as worker_log, \
             prefect_api(prefect_server):
@@ -103,13 +83,14 @@ async def test_summary_deployment_runs_on_a_process_worker_and_equals_pandas(
         f"{flow_run.state}\n--- worker ---\n{worker_log.read_text(errors='replace')[-4000:]}")
     # every deployment of prefect.yaml (the session's server may hold other tests' too)
     assert {d["name"] for d in spec["deployments"]} <= {d.name for d in deployments}, deployed
+    assert len([d for d in deployments if d.name in ("docker", "process")]) >= len(
+        spec["deployments"]), deployed
     assert sorted(r.name for r in task_runs if r.name.startswith("summary@")) == sorted(
         f"summary@{node.organization_name}" for node in federation.nodes)
     assert all(r.state is not None and r.state.is_completed() for r in task_runs)
     assert len(artifacts) == 1 and artifacts[0].type == "table"
-    data = artifacts[0].data
-    rows: list[dict[str, Any]] = json.loads(data) if isinstance(data, str) else data  # type: ignore[assignment]
+    rows = artifact_rows(artifacts[0].data)
     expected = pandas_summary(pooled_frame(federation.csv_paths))
-    _assert_rows_match(rows, _expected_rows(expected))
+    assert_rows_match(rows, expected_rows(expected))
     assert any(f"summary of {expected['rows']} rows from {len(federation.nodes)} organizations"
                in log.message for log in logs)

@@ -17,6 +17,17 @@ class Researcher:
     username: str
     password: str
 
+    def federation(self, collaboration_id: int, image: str, **settings: Any) -> Any:
+        """The flows' ``Federation`` parameter logging in as this researcher (ad hoc), with
+        no retries and a 120 s timeout unless ``settings`` say otherwise."""
+        from flows.parameters import Federation, ServerParameters
+
+        server = ServerParameters(url=self.url, username=self.username,
+                                  password=self.password)  # type: ignore[arg-type]
+        return Federation(**{"collaboration_id": collaboration_id, "server": server,
+                             "image": image, "retries": 0, "timeout_seconds": 120,
+                             **settings})
+
 
 def make_researcher(federation: Any) -> Researcher:
     """Create a uniquely named researcher in the federation's first organization."""

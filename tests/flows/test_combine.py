@@ -11,8 +11,9 @@ import v6flow_summary
 from v6flow_summary.histogram import partial_histograms
 from v6flow_summary.stats import partial_summary
 
+from flows.parameters import Federation, ServerParameters
 from flows.summary.combine import combine_summaries, table_rows
-from flows.summary.flow import ServerParameters, summary_statistics
+from flows.summary.flow import summary_statistics
 from flows.summary.quantiles import DEFAULT_QUANTILES, bin_edges, combine_histograms
 from tests.flows.fixtures import NUMERIC_FIELDS, assert_summary_matches_suppressed_pandas
 from tests.flows.pooled import (
@@ -242,11 +243,12 @@ async def test_invalid_quantiles_fail_before_any_task(bad: list[float]) -> None:
     """A quantile outside (0, 1) is refused, naming the parameter, before any server call
     (the server address is unreachable, so reaching it would fail differently)."""
     # Prepare
-    server = ServerParameters(url="http://127.0.0.1:9/api", username="nobody",
-                              password="x")  # type: ignore[arg-type]
+    federation = Federation(collaboration_id=1, server=ServerParameters(
+        url="http://127.0.0.1:9/api", username="nobody", password="x"))  # type: ignore[arg-type]
     # Execute / Assert: the plain logic
     with pytest.raises(ValueError, match="quantiles"):
-        await summary_statistics.fn(collaboration_id=1, server=server, quantiles=bad)
+        await summary_statistics.fn(federation=federation, quantiles=bad)
     # Execute / Assert: Prefect's parameter validation (what the engine runs first)
     with pytest.raises(Exception, match="quantiles"):
-        summary_statistics.validate_parameters({"collaboration_id": 1, "quantiles": bad})
+        summary_statistics.validate_parameters({"federation": {"collaboration_id": 1},
+                                                "quantiles": bad})

@@ -29,7 +29,6 @@ from flows._common import chi2_sf, normal_two_sided_p  # noqa: E402
 from flows.crosstab import CROSSTAB_IMAGE  # noqa: E402
 from flows.crosstab.combine import combine_tables, table_rows  # noqa: E402
 from flows.crosstab.flow import crosstab  # noqa: E402
-from flows.summary.flow import ServerParameters  # noqa: E402
 from tests.flows.fixtures import node_algorithm_env  # noqa: E402
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
@@ -170,22 +169,15 @@ def test_chi2_and_normal_tails_equal_scipy(dof: int) -> None:
         assert normal_two_sided_p(z) == pytest.approx(2 * stats.norm.sf(abs(z)), rel=1e-12)
 
 
-def _server(researcher: Researcher) -> ServerParameters:
-    return ServerParameters(url=researcher.url, username=researcher.username,
-                            password=researcher.password)  # type: ignore[arg-type]
-
-
 @pytest.mark.docker
 async def test_crosstab_flow_equals_pandas_on_pooled_csvs(
         federation: Any, crosstab_image: str, researcher: Researcher) -> None:
     """Over 3 real nodes the flow's table and chi-square equal pandas/scipy on pooled CSVs."""
     # Prepare
-    server = _server(researcher)
+    fed = researcher.federation(federation.collaboration_id, crosstab_image)
     # Execute
     with disable_run_logger():
-        table = await crosstab.fn(collaboration_id=federation.collaboration_id, row="sex",
-                                  column="smoker", server=server, image=crosstab_image,
-                                  retries=0, timeout_seconds=120)
+        table = await crosstab.fn(row="sex", column="smoker", federation=fed)
     # Assert
     assert table["organizations"] == len(federation.nodes)
     assert_equals_pandas(table, pooled_frame(federation.csv_paths), "sex", "smoker")
@@ -203,9 +195,8 @@ async def test_crosstab_flow_honours_a_node_admins_minimum_cell_count(
     # Execute
     with node_algorithm_env(federation, node, {MIN_CELL_COUNT_ENV: str(threshold)}), \
             disable_run_logger():
-        table = await crosstab.fn(collaboration_id=federation.collaboration_id, row="sex",
-                                  column="smoker", server=_server(researcher),
-                                  image=crosstab_image, retries=0, timeout_seconds=120)
+        table = await crosstab.fn(row="sex", column="smoker", federation=researcher.federation(
+            federation.collaboration_id, crosstab_image))
     # Assert
     pooled = pd.crosstab(pooled_frame(federation.csv_paths)["sex"],
                          pooled_frame(federation.csv_paths)["smoker"])

@@ -29,7 +29,6 @@ from v6flow_logistic.irls import partial_step  # noqa: E402
 from flows.logistic import LOGISTIC_IMAGE  # noqa: E402
 from flows.logistic.combine import fit_newton_raphson, table_rows  # noqa: E402
 from flows.logistic.flow import logistic_regression  # noqa: E402
-from flows.summary.flow import ServerParameters  # noqa: E402
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
@@ -186,15 +185,12 @@ async def test_logistic_flow_equals_pooled_fit_on_pooled_csvs(
     (from the previous round's Hessian) to ~1e-8.
     """
     # Prepare
-    server = ServerParameters(url=researcher.url, username=researcher.username,
-                              password=researcher.password)  # type: ignore[arg-type]
+    fed = researcher.federation(federation.collaboration_id, logistic_image)
     x, y = pooled_design(pooled_frame(federation.csv_paths), "outcome", PREDICTORS)
     # Execute
     with disable_run_logger():
         result = await logistic_regression.fn(
-            collaboration_id=federation.collaboration_id, outcome="outcome",
-            predictors=PREDICTORS, server=server, image=logistic_image, tolerance=1e-6,
-            retries=0, timeout_seconds=120)
+            outcome="outcome", predictors=PREDICTORS, federation=fed, tolerance=1e-6)
     # Assert
     assert_equals_pooled(result, pooled_fit(x, y))
     assert result["n"] == len(y)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from prefect.logging import disable_run_logger
 
-from flows.summary.flow import ServerParameters, summary_statistics
+from flows.summary.flow import summary_statistics
 from flows.summary.quantiles import DEFAULT_QUANTILES
 from tests.flows.fixtures import assert_summary_matches_suppressed_pandas, node_algorithm_env
 from tests.flows.pooled import (
@@ -27,13 +27,10 @@ async def test_summary_flow_equals_pandas_on_pooled_csvs(
     """Federated count/missing/mean/std/min/max and category counts equal pooled pandas;
     the default quantiles (second, histogram round) are within a bin width of pandas'."""
     # Prepare
-    server = ServerParameters(url=researcher.url, username=researcher.username,
-                              password=researcher.password)  # type: ignore[arg-type]
     # Execute
     with disable_run_logger():
         table = await summary_statistics.fn(
-            collaboration_id=federation.collaboration_id, server=server, image=summary_image,
-            retries=0, timeout_seconds=120)
+            federation=researcher.federation(federation.collaboration_id, summary_image))
     # Assert
     pooled = pooled_frame(federation.csv_paths)
     assert table["organizations"] == len(federation.nodes)
@@ -48,14 +45,12 @@ async def test_summary_flow_of_chosen_columns_and_organizations(
     """Only the chosen organizations' rows and the chosen columns are summarised."""
     # Prepare
     chosen = federation.organization_ids[1:]
-    server = ServerParameters(url=researcher.url, username=researcher.username,
-                              password=researcher.password)  # type: ignore[arg-type]
     # Execute
     with disable_run_logger():
         table = await summary_statistics.fn(
-            collaboration_id=federation.collaboration_id, server=server, image=summary_image,
-            organizations=chosen, columns=["bmi", "smoker"], retries=0, timeout_seconds=120,
-            quantiles=[0.1, 0.9], bins=50)
+            federation=researcher.federation(federation.collaboration_id, summary_image,
+                                             organizations=chosen),
+            columns=["bmi", "smoker"], quantiles=[0.1, 0.9], bins=50)
     # Assert
     paths = [n.csv_path for n in federation.nodes if n.organization_id in chosen]
     pooled = pooled_frame(paths)[["bmi", "smoker"]]
@@ -74,14 +69,12 @@ async def test_summary_flow_honours_a_node_admins_minimum_cell_count(
     frames = {n.organization_id: pd.read_csv(n.csv_path) for n in federation.nodes}
     threshold = int(frames[node.organization_id].select_dtypes("number").count().min()) + 1
     thresholds = {org: threshold if org == node.organization_id else 0 for org in frames}
-    server = ServerParameters(url=researcher.url, username=researcher.username,
-                              password=researcher.password)  # type: ignore[arg-type]
     # Execute
     with node_algorithm_env(federation, node, {MIN_CELL_COUNT_ENV: str(threshold)}), \
             disable_run_logger():
         table = await summary_statistics.fn(
-            collaboration_id=federation.collaboration_id, server=server, image=summary_image,
-            retries=0, timeout_seconds=120, quantiles=[])
+            federation=researcher.federation(federation.collaboration_id, summary_image),
+            quantiles=[])
     # Assert
     assert table["suppressed"]["numeric"], "the threshold should withhold a numeric column"
     assert_summary_matches_suppressed_pandas(table, frames, thresholds)

@@ -25,7 +25,6 @@ if str(ROOT / "flows" / "survival" / "partial") not in sys.path:
 from v6flow_survival import risk_counts  # noqa: E402
 from v6flow_survival.counts import partial_counts  # noqa: E402
 
-from flows.summary.flow import ServerParameters  # noqa: E402
 from flows.survival import SURVIVAL_IMAGE  # noqa: E402
 from flows.survival.combine import combine_survival, table_rows  # noqa: E402
 from flows.survival.flow import kaplan_meier  # noqa: E402
@@ -173,14 +172,11 @@ async def test_survival_flow_equals_pooled_km_and_log_rank(
         federation: Any, survival_image: str, researcher: Researcher) -> None:
     """Over 3 real nodes the curves by treated and the log-rank test equal the pooled ones."""
     # Prepare
-    server = ServerParameters(url=researcher.url, username=researcher.username,
-                              password=researcher.password)  # type: ignore[arg-type]
+    fed = researcher.federation(federation.collaboration_id, survival_image)
     pooled = pooled_frame(federation.csv_paths)
     # Execute
     with disable_run_logger():
-        result = await kaplan_meier.fn(collaboration_id=federation.collaboration_id,
-                                       group="treated", server=server, image=survival_image,
-                                       retries=0, timeout_seconds=120)
+        result = await kaplan_meier.fn(group="treated", federation=fed)
     # Assert
     assert result["organizations"] == len(federation.nodes)
     assert result["group_by"] == "treated"

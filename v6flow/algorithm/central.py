@@ -10,7 +10,10 @@ does not find the name in ``PKG_NAME`` and looks in the modules listed in
    migrated template baked into the image at ``/opt/v6flow/prefect-home``, so start-up skips
    the migrations), before Prefect is imported;
 2. fills ``collaboration_id`` and ``image`` from the container token when the flow has those
-   parameters and the task did not set them (subtasks must use the container's own image);
+   parameters and the task did not set them (subtasks must use the container's own image; a
+   flow taking a ``Federation`` parameter gets them from the token when it connects), and
+   moves flat keyword arguments such as ``retries`` into the flow's model parameter that has
+   them as fields (:func:`fold_flat_kwargs`: v4 clients pass flat ``kwargs``);
 3. calls the flow; the flow reaches the federation through the node proxy with the container
    token (:class:`ContainerConnection`): subtasks, push-based waits (``GET /events``, scoped
    to the job) and kills of its own subtasks on timeout all work as on a researcher's machine.
@@ -28,6 +31,7 @@ import inspect
 import os
 import shutil
 import tempfile
+import typing
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +95,10 @@ class ContainerConnection:
         from v6flow.client import AsyncClient
 
         return AsyncClient(self.base_url, token=self.token)
+
+    def identity(self) -> ContainerIdentity:
+        """What the container token says (task, collaboration, image...)."""
+        return ContainerIdentity.from_token(self.token)
 
     def __repr__(self) -> str:  # never print the token
         return f"ContainerConnection(base_url={self.base_url!r})"
@@ -169,7 +177,7 @@ def run_central_flow(flow: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
     """
     identity = ContainerIdentity.from_token(
         read_token(require_env("TOKEN_FILE", dict(os.environ if environ is None else environ))))
-    call_kwargs = dict(kwargs)
+    call_kwargs = fold_flat_kwargs(flow.fn, kwargs)
     parameters = inspect.signature(flow.fn).parameters
     bound = inspect.signature(flow.fn).bind_partial(*args)
     for name in FROM_TOKEN:
@@ -181,6 +189,37 @@ def run_central_flow(flow: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
     if inspect.isawaitable(result):
         return asyncio.run(_awaited(result))
     return result
+
+
+def fold_flat_kwargs(fn: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Move keyword arguments ``fn`` does not take into its pydantic-model parameter that has
+    them as fields: a v4 client passes ``{"retries": 0}`` flat, the flow takes them inside
+    ``federation: Federation``. Values given inside the model parameter win.
+    """
+    from pydantic import BaseModel
+
+    parameters = inspect.signature(fn).parameters
+    call_kwargs = {k: v for k, v in kwargs.items() if k in parameters}
+    flat = {k: v for k, v in kwargs.items() if k not in parameters}
+    if not flat:
+        return call_kwargs
+    try:
+        hints = typing.get_type_hints(fn)
+    except (NameError, TypeError):  # an annotation that does not resolve: nothing to fold
+        hints = {}
+    for name in parameters:
+        hint = hints.get(name)
+        models = [t for t in (typing.get_args(hint) or (hint,))
+                  if isinstance(t, type) and issubclass(t, BaseModel)]
+        fields = {f for model in models for f in model.model_fields}
+        taken = {k: flat.pop(k) for k in list(flat) if k in fields}
+        if taken:
+            given = call_kwargs.get(name)
+            if isinstance(given, BaseModel):
+                given = given.model_dump(exclude_unset=True)
+            call_kwargs[name] = {**taken, **(given or {})}
+    call_kwargs.update(flat)  # unknown to the flow: its parameter check names them
+    return call_kwargs
 
 
 async def _awaited(awaitable: Any) -> Any:

@@ -12,6 +12,7 @@ Examples:
 from v6flow.client.federated import FanOutTracker, OrganizationOutcome
 from v6flow.prefect.caching import PartialCachePolicy
 from v6flow.prefect.cancellation import kill_on_cancellation
+from v6flow.prefect.events import V6flowEvent
 from v6flow.prefect.logging import log_forwarder, run_logger
 from v6flow.prefect.tasks import AsyncClientFactory, ClientSource, run_on_organization, run_partial
 
@@ -21,6 +22,7 @@ __all__ = [
     "FanOutTracker",
     "OrganizationOutcome",
     "PartialCachePolicy",
+    "V6flowEvent",
     "kill_on_cancellation",
     "log_forwarder",
     "run_logger",

@@ -10,8 +10,8 @@
   process, where no wait is left to clean up. :func:`kill_on_cancellation` is that hook:
   it kills the server tasks the flow run recorded (this process's registry, plus the
   flow-run labels ``v6flow.server-task.<id>``, written in the background as the tasks are
-  created, batched, off the fan-out's critical path), logging in through the flow's
-  ``credentials_block`` parameter when the flow's client is gone.
+  created, batched, off the fan-out's critical path), logging in through the saved Block
+  the flow's ``federation`` parameter names when the flow's client is gone.
 
 Examples:
     >>> @flow(on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
@@ -207,14 +207,24 @@ async def kill_on_cancellation(flow: Any, flow_run: Any, state: Any) -> None:
 
 
 async def _client_from_parameters(parameters: dict[str, Any]) -> AsyncClient | None:
-    """A client from the flow's ``credentials_block`` parameter (a saved credentials Block)."""
-    name = parameters.get("credentials_block")
-    if not isinstance(name, str):
-        return None
-    try:
-        block: Any = await Block.aload(f"v6flow-server-credentials/{name}")
-        client = block.get_async_client()
-    except (ValueError, AttributeError, V6FlowError) as exc:
-        _log.warning("cannot load the credentials block", block=name, error=str(exc))
-        return None
-    return client if isinstance(client, AsyncClient) else None
+    """A client from the flow's saved Blocks: ``credentials_block``, or the credentials of a
+    ``collaboration_block``, at the top level or inside the ``federation`` parameter."""
+    places = [parameters]
+    if isinstance(parameters.get("federation"), dict):
+        places.insert(0, parameters["federation"])
+    for place in places:
+        slug, name = "v6flow-server-credentials", place.get("credentials_block")
+        if not isinstance(name, str):
+            slug, name = "v6flow-collaboration", place.get("collaboration_block")
+        if not isinstance(name, str):
+            continue
+        try:
+            block: Any = await Block.aload(f"{slug}/{name}")
+            if slug == "v6flow-collaboration":
+                block = block.credentials
+            client = block.get_async_client()
+        except (ValueError, AttributeError, V6FlowError) as exc:
+            _log.warning("cannot load the credentials block", block=name, error=str(exc))
+            return None
+        return client if isinstance(client, AsyncClient) else None
+    return None

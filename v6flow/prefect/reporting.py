@@ -7,13 +7,19 @@ value is sent, in order), and at the end the final progress value and the status
 written concurrently (instead of ``2 + n`` writes one after another before). Both are
 awaited, so the artifacts are final when ``run_partial`` returns (before the flow run
 ends). Artifact failures are logged, never raised: bookkeeping must not fail the analysis.
+
+Each row of the status table links its server task (:func:`task_link`): to the web UI's
+``/tasks/<id>`` when ``V6FLOW_UI_URL`` is set, else to the API's ``/task/<id>``. The other
+way round, the server records the flow run with each task (``task.flow_run_id``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Awaitable
+from typing import Any
 from uuid import UUID
 
 import anyio
@@ -25,6 +31,31 @@ from prefect.artifacts import (
 
 from v6flow.client.federated import FanOutTracker
 from v6flow.prefect.logging import Logger, run_logger
+
+#: Environment variable with the web UI's root URL (task links go to ``<ui>/tasks/<id>``).
+UI_URL_ENV = "V6FLOW_UI_URL"
+
+
+def task_link(server_url: str, task_id: int, ui_url: str | None = None) -> str:
+    """Where a person opens a server task: ``<ui>/tasks/<id>`` when the web UI's address is
+    known (``ui_url``, default the ``V6FLOW_UI_URL`` environment variable), else the API's
+    ``<server>/task/<id>`` (``server_url`` is the API root, ending in ``/api``)."""
+    ui = ui_url if ui_url is not None else os.environ.get(UI_URL_ENV, "")
+    if ui:
+        return f"{ui.rstrip('/')}/tasks/{task_id}"
+    return f"{server_url.rstrip('/')}/task/{task_id}"
+
+
+def status_rows(tracker: FanOutTracker, server_url: str | None = None) -> list[dict[str, Any]]:
+    """The status table: one row per organization, with a link to its (last) server task."""
+    rows = []
+    for outcome in tracker.outcomes.values():
+        row = outcome.row()
+        if server_url is not None:
+            row["task"] = (task_link(server_url, outcome.task_id)
+                           if outcome.task_id is not None else "")
+        rows.append(row)
+    return rows
 
 
 def artifact_key(method: str, suffix: str) -> str:
@@ -89,24 +120,25 @@ class FanOutReport:
                 return
             self._written = value
 
-    async def finish(self, tracker: FanOutTracker) -> None:
+    async def finish(self, tracker: FanOutTracker, server_url: str | None = None) -> None:
         """Write the last progress value and the status table (concurrently); shielded
         from cancellation, so a cancelled fan-out still leaves its table."""
         if not self.enabled:
             return
         with anyio.CancelScope(shield=True):
             created = self.start()  # no server task and nothing finished: created now
-            writes: list[Awaitable[object]] = [self._table(tracker)]
+            writes: list[Awaitable[object]] = [self._table(tracker, server_url)]
             last = self._writer if self._writer is not None else created
             if last is not None:
                 writes.append(last)
             await asyncio.gather(*writes, return_exceptions=True)
 
-    async def _table(self, tracker: FanOutTracker) -> None:
-        """The per-organization status table (organization, run id, status, ...)."""
+    async def _table(self, tracker: FanOutTracker, server_url: str | None) -> None:
+        """The per-organization status table (organization, run id, status, ..., task)."""
         try:
             await acreate_table_artifact(
-                key=artifact_key(self.method, "organizations"), table=tracker.rows(),
+                key=artifact_key(self.method, "organizations"),
+                table=status_rows(tracker, server_url),
                 description=f"Per-organization status of {self.method}")
         except Exception as exc:  # never hide the fan-out's own outcome
             self._logger.warning("cannot create the status table artifact: %s", exc)

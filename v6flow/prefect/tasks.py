@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -34,7 +36,7 @@ import anyio
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.exceptions import Abort
 
 from v6flow.client import DEFAULT_DATABASES, AsyncClient, federated
@@ -45,11 +47,18 @@ from v6flow.errors import (
     NotFound,
     PermissionDenied,
     ResultNotJSON,
+    RunFailed,
 )
+from v6flow.prefect import events
 from v6flow.prefect.caching import cache_options, resolve_image_digest
 from v6flow.prefect.cancellation import cancelling, mark_cancelled, record_server_task, registered
+from v6flow.prefect.events import V6flowEvent
 from v6flow.prefect.logging import log_forwarder, run_logger
 from v6flow.prefect.reporting import FanOutReport
+from v6flow.status import RunStatus
+
+#: Seconds allowed for reading a failed run's node (for ``v6flow.node.offline``).
+NODE_LOOKUP_SECONDS = 5.0
 
 
 @runtime_checkable
@@ -94,9 +103,163 @@ async def run_on_organization(client: AsyncClient, request: PartialRequest,
     Raises:
         RunFailed: the run ended in a failure status (ResultNotJSON: result not JSON).
     """
-    return await federated.run_on_organization(
-        client, request, organization_id, on_log=log_forwarder(organization_name),
-        tracker=tracker)
+    started = time.monotonic()
+    earlier = tracker.outcomes.get(organization_id) if tracker is not None else None
+    earlier_task = earlier.task_id if earlier is not None else None  # a previous attempt's
+    try:
+        value = await federated.run_on_organization(
+            client, request, organization_id, on_log=log_forwarder(organization_name),
+            tracker=tracker)
+    except BaseException as exc:
+        await _report_failure(client, organization_id, organization_name, tracker, exc,
+                              time.monotonic() - started, earlier_task)
+        raise
+    _report_success(organization_id, organization_name, tracker)
+    return value
+
+
+def _flow_run_id() -> UUID | None:
+    """The current flow run (also inside a task run), else None."""
+    flow_context = FlowRunContext.get()
+    if flow_context is not None and flow_context.flow_run is not None:
+        return flow_context.flow_run.id
+    task_context = TaskRunContext.get()
+    return task_context.task_run.flow_run_id if task_context is not None else None
+
+
+def _field(value: Any, name: str) -> Any:
+    """``value[name]`` of an answer dict, or the attribute of a typed answer."""
+    return value.get(name) if isinstance(value, dict) else getattr(value, name, None)
+
+
+async def _node_of_run(client: AsyncClient, task_id: int, organization_id: int
+                       ) -> dict[str, Any] | None:
+    """``{id, name, status}`` of the node that served the organization's run (one request,
+    shielded and bounded: it also runs while the attempt is being cancelled)."""
+    with anyio.move_on_after(NODE_LOOKUP_SECONDS, shield=True):
+        try:
+            runs = await client.run.list(task_id=task_id)
+        except Exception as exc:
+            run_logger().debug("cannot read the node of task %s: %s", task_id, exc)
+            return None
+        for run in runs:
+            if _field(_field(run, "organization"), "id") in (organization_id, None):
+                node = _field(run, "node")
+                if node is not None:
+                    return {key: _field(node, key) for key in ("id", "name", "status")}
+    return None
+
+
+async def _report_failure(client: AsyncClient, organization_id: int, organization_name: str,
+                          tracker: FanOutTracker | None, exc: BaseException,
+                          seconds: float, earlier_task: int | None = None) -> None:
+    """Emit ``v6flow.run.failed``/``killed`` (and ``v6flow.node.offline``) for an attempt
+    (``earlier_task``: the organization's task of a previous attempt, not this one's)."""
+    outcome = tracker.outcomes.get(organization_id) if tracker is not None else None
+    task_id = exc.task_id if isinstance(exc, RunFailed) else (
+        outcome.task_id if outcome is not None else None)
+    if task_id is None or (not isinstance(exc, RunFailed) and task_id == earlier_task):
+        return  # refused before this attempt's server task existed: no run to report
+    flow_run_id = _flow_run_id()
+    if isinstance(exc, RunFailed):
+        event = (V6flowEvent.RUN_KILLED if exc.status == RunStatus.KILLED.value
+                 else V6flowEvent.RUN_FAILED)
+        status, run_id = exc.status, exc.run_id
+        reason = federated.failure_reason(exc, lines=events.REASON_LINES)
+    else:
+        timeout = getattr(getattr(TaskRunContext.get(), "task", None), "timeout_seconds", None)
+        timed_out = timeout is not None and seconds >= 0.99 * timeout
+        event, status, run_id = V6flowEvent.RUN_KILLED, RunStatus.KILLED.value, None
+        reason = (f"timed out after {seconds:.1f} s" if timed_out else
+                  f"stopped: {federated.failure_reason(exc)}")
+    organization = events.resource("organization", organization_id, organization_name)
+    related = events.task_related([task_id], flow_run_id)
+    if run_id:
+        related.append(events.resource("run", run_id, role="run"))
+    attempt = outcome.attempts if outcome is not None else 1
+    events.emit(event, organization, related, {
+        "organization_id": organization_id, "task_id": task_id, "run_id": run_id,
+        "status": status, "reason": events.cut(reason), "attempt": attempt})
+    node = await _node_of_run(client, task_id, organization_id)
+    if node is None or node.get("status") != "offline" or node.get("id") is None:
+        return
+    if flow_run_id is not None and not events.NODES.went_offline(
+            flow_run_id, organization_id, node):
+        return
+    events.emit(V6flowEvent.NODE_OFFLINE,
+                events.resource("node", node["id"], node.get("name")),
+                [{**organization, "prefect.resource.role": "organization"}, *related],
+                {"node_id": node["id"], "organization_id": organization_id,
+                 "task_id": task_id, "reason": events.cut(reason)})
+
+
+def _report_success(organization_id: int, organization_name: str,
+                    tracker: FanOutTracker | None) -> None:
+    """Emit ``v6flow.node.online`` when this organization's node was reported offline."""
+    flow_run_id = _flow_run_id()
+    node = events.NODES.came_back(flow_run_id, organization_id) if flow_run_id else None
+    if node is None:
+        return
+    outcome = tracker.outcomes.get(organization_id) if tracker is not None else None
+    task_id = outcome.task_id if outcome is not None else None
+    events.emit(V6flowEvent.NODE_ONLINE, events.resource("node", node["id"], node.get("name")),
+                [events.resource("organization", organization_id, organization_name,
+                                 role="organization"),
+                 *events.task_related([task_id] if task_id else [], flow_run_id)],
+                {"node_id": node["id"], "organization_id": organization_id,
+                 "task_id": task_id})
+
+
+def _report_fan_out(method: str, collaboration_id: int, tracker: FanOutTracker,
+                    required: int, flow_run_id: UUID, failed: BaseException | None) -> None:
+    """Emit ``v6flow.fanout.met-minimum`` or ``missed-minimum`` at the end of a fan-out."""
+    succeeded = sorted(org for org, o in tracker.outcomes.items() if o.succeeded)
+    failures = {} if failed is None else tracker.failures()
+    met = failed is None and len(succeeded) >= required
+    related = events.task_related(tracker.task_ids, flow_run_id)
+    related += [events.resource("organization", org, tracker.outcomes[org].organization_name,
+                                role="failed-organization") for org in failures]
+    events.emit(
+        V6flowEvent.FANOUT_MET_MINIMUM if met else V6flowEvent.FANOUT_MISSED_MINIMUM,
+        events.resource("collaboration", collaboration_id, **{"v6flow.method": method}),
+        related,
+        {"method": method, "required": required, "organizations": len(tracker.outcomes),
+         "succeeded": succeeded,
+         "failures": {str(org): events.cut(why) for org, why in failures.items()}})
+
+
+#: ``POST /task`` bodies sent while this is set carry it as ``flow_run_id``.
+_RECORDED_FLOW_RUN: ContextVar[UUID | None] = ContextVar("v6flow_flow_run", default=None)
+
+
+def _record_flow_run(api: AsyncClient) -> None:
+    """Make ``api`` add the current flow run to the tasks it creates (once per client).
+
+    Only ``POST /task`` bodies change, and only while :data:`_RECORDED_FLOW_RUN` is set in
+    the calling context (a fan-out inside a flow run against a Prefect API whose UI can be
+    linked to). The client itself has no such argument yet; when ``task.create`` takes a
+    ``flow_run_id``, pass it there instead.
+    """
+    if getattr(api, "_v6flow_records_flow_run", False):
+        return
+    send = api.request
+
+    async def request(call: Any) -> Any:
+        flow_run_id = _RECORDED_FLOW_RUN.get()
+        if (flow_run_id is not None and call.method == "POST" and call.path == "task"
+                and isinstance(call.json, dict)):
+            call = replace(call, json={**call.json, "flow_run_id": str(flow_run_id)})
+        return await send(call)
+
+    api.request = request  # type: ignore[method-assign]
+    api._v6flow_records_flow_run = True  # type: ignore[attr-defined]
+
+
+def _linkable_prefect_api() -> bool:
+    """True when flow runs live on a Prefect API a UI can link to (not an ephemeral one)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return bool(PREFECT_API_URL.value())
 
 
 @contextlib.asynccontextmanager
@@ -199,13 +362,25 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
         def call(org: int, name: str) -> Callable[[], Awaitable[Any]]:
             return lambda: runner(api, request, org, name, tracker)
 
+        if _linkable_prefect_api():
+            _record_flow_run(api)
+        recording = _RECORDED_FLOW_RUN.set(flow_run_id)
+        minimum = required if required is not None else len(names)
         with registered(flow_run_id, api, tracker):
             try:
-                return await _unless_cancelled(flow_run_id, federated.gather_organizations(
+                results = await _unless_cancelled(flow_run_id, federated.gather_organizations(
                     {org: call(org, name) for org, name in names.items()},
                     required=required, tracker=tracker, on_done=report.progress))
+            except (Abort, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                _report_fan_out(method, collaboration_id, tracker, minimum, flow_run_id, exc)
+                raise
             finally:
-                await report.finish(tracker)
+                _RECORDED_FLOW_RUN.reset(recording)
+                await report.finish(tracker, api.base_url)
+        _report_fan_out(method, collaboration_id, tracker, minimum, flow_run_id, None)
+        return results
 
 
 def _runner(retries: int, retry_delay_seconds: float, timeout_seconds: float | None,

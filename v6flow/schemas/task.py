@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -161,12 +162,20 @@ class TaskCreate(BaseModel):
     name: SingleLine | None = Field(default=None, max_length=255)
     description: MultiLine | None = None
     databases: list[DatabaseSpec] = Field(default_factory=list)
+    flow_run_id: str | None = Field(
+        default=None, description="Prefect flow run that created the task (UUID text).")
 
     @field_validator("databases", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         """``null`` means no databases."""
         return [] if value is None else value
+
+    @field_validator("flow_run_id")
+    @classmethod
+    def _uuid_text(cls, value: str | None) -> str | None:
+        """A UUID, stored in its canonical lowercase form."""
+        return None if value is None else str(UUID(value))
 
 
 class TaskDatabaseOut(BaseModel):
@@ -235,6 +244,7 @@ class TaskOut(BaseModel):
     databases: list[TaskDatabaseOut] = Field(default_factory=list)
     study: Rel | None = None
     algorithm_store: Rel | None = None
+    flow_run_id: str | None = None
     runs: str | list[RunOut]
     results: str | list[ResultOut]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.parameters import ServerParameters, resolve_connection
-from tests.v6flow.algorithm.conftest import RunFolder
+from flows.parameters import Federation, ServerParameters, resolve_connection
+from tests.v6flow.algorithm.conftest import RunFolder, make_token
 from v6flow.algorithm.central import (
     ContainerConnection,
     central_flow_modules,
@@ -87,11 +87,28 @@ def test_flows_without_login_outside_a_container_fail_clearly(
     """No server, no Block, no container: a ValueError that says what to give."""
     for name in ("TOKEN_FILE", "HOST"):
         monkeypatch.delenv(name, raising=False)
-    with pytest.raises(ValueError, match="give either 'server' or 'credentials_block'"):
-        asyncio.run(resolve_connection(None, None))
+    with pytest.raises(ValueError, match="give 'server', 'credentials_block'"):
+        asyncio.run(resolve_connection(None, image="img:1"))
     server = ServerParameters(url="http://127.0.0.1:1/api", username="u",
                               password="p")  # type: ignore[arg-type]
-    assert asyncio.run(resolve_connection(server, None)).url == "http://127.0.0.1:1/api"
+    connection = asyncio.run(resolve_connection(
+        Federation(collaboration_id=2, server=server), image="img:1"))
+    assert connection.source.get_async_client().base_url == "http://127.0.0.1:1/api"
+
+
+def test_flows_in_a_container_take_the_proxy_collaboration_and_image_from_the_token(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A central task's flow without a ``federation``: the node proxy with the container
+    token, and the token's collaboration and image (subtasks must use the same image)."""
+    token_file = tmp_path / "token"
+    token_file.write_text(make_token(collaboration_id=7, image="v6flow-test/own:1"))
+    for name, value in {"HOST": "http://127.0.0.1", "PORT": "8080", "API_PATH": "",
+                        "TOKEN_FILE": str(token_file)}.items():
+        monkeypatch.setenv(name, value)
+    connection = asyncio.run(resolve_connection(None, image="v6flow/summary:0.1.0"))
+    assert isinstance(connection.source, ContainerConnection)
+    assert connection.source.base_url == "http://127.0.0.1:8080"
+    assert (connection.collaboration_id, connection.image) == (7, "v6flow-test/own:1")
 
 
 def test_is_flow_tells_flows_from_functions() -> None:
