@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.auth.ratelimit import LimitsRateLimiter, RateLimiter
 from server.auth.tokens import TokenIssuer
+from server.blobs.store import BlobStore
 from server.events import EventBus
 from server.settings import ServerSettings
 
@@ -48,6 +49,8 @@ class AppState:
     bus: EventBus
     issuer: TokenIssuer | None = None
     node_streams: NodeStreams = field(default_factory=NodeStreams)
+    #: Where large inputs and results go (None: ``blobs.backend`` is ``none``).
+    blob_store: BlobStore | None = None
     rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:

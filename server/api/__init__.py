@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from server.api.routes import (
     audit,
+    blobstream,
     collaboration,
     events,
     kill,
@@ -39,5 +40,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     role.router,
     events.router,
     misc.router,
+    blobstream.router,
     audit.router,
 )

@@ -13,6 +13,7 @@ from v6flow.schemas.account import (
     TwoFactorReset,
 )
 from v6flow.schemas.audit import AuditEntryOut, AuditEvent
+from v6flow.schemas.blob import BlobCreatedOut, BlobStoreStatusOut, is_blob_ref
 from v6flow.schemas.collaboration import (
     CollaborationCreate,
     CollaborationOut,
@@ -48,7 +49,6 @@ from v6flow.schemas.events import (
 )
 from v6flow.schemas.misc import (
     AlgorithmAddressesOut,
-    BlobStoreStatusOut,
     HealthOut,
     PortsDeletedOut,
     VersionOut,
@@ -103,6 +103,7 @@ __all__ = [
     "AlgorithmLogEvent",
     "AuditEntryOut",
     "AuditEvent",
+    "BlobCreatedOut",
     "BlobStoreStatusOut",
     "CollaborationCreate",
     "CollaborationOut",
@@ -177,6 +178,7 @@ __all__ = [
     "VersionOut",
     "WireDatetime",
     "image_reference_problem",
+    "is_blob_ref",
     "is_database_label",
     "parse_event",
 ]

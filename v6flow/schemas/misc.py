@@ -1,4 +1,4 @@
-"""Small answers: health, version, blob-store status, algorithm addresses."""
+"""Small answers: health, version, algorithm addresses (blob status: ``blob.py``)."""
 
 from __future__ import annotations
 
@@ -18,12 +18,6 @@ class VersionOut(BaseModel):
 
     version: str
     v6flow: str
-
-
-class BlobStoreStatusOut(BaseModel):
-    """``GET /blobstream/status``."""
-
-    blob_store_enabled: bool
 
 
 class PortsDeletedOut(BaseModel):

@@ -1,4 +1,7 @@
-"""Small endpoints the v4 clients and node call: health, version, blob store, ports, VPN."""
+"""Small endpoints the v4 clients and node call: health, version, ports, VPN.
+
+The blob store's ``/blobstream`` routes are in :mod:`server.api.routes.blobstream`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from server.api.params import IdQuery
 from v6flow.compat import VANTAGE6_VERSION
 from v6flow.schemas import (
     AlgorithmAddressesOut,
-    BlobStoreStatusOut,
     HealthOut,
     PortsDeletedOut,
     VersionOut,
@@ -32,12 +34,6 @@ def health(work: WorkDep) -> HealthOut:
 def version() -> VersionOut:
     """The vantage6 version we are compatible with, and our own."""
     return VersionOut(version=VANTAGE6_VERSION, v6flow=v6flow.__version__)
-
-
-@router.get("/blobstream/status")
-def blobstream_status() -> BlobStoreStatusOut:
-    """There is no blob store: results travel in the run's ``result`` field."""
-    return BlobStoreStatusOut(blob_store_enabled=False)
 
 
 @router.delete("/port", responses=errors(403))
