@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from anyio import to_thread
 
@@ -39,6 +39,14 @@ def _discard(handle: BinaryIO, tmp: Path) -> None:
     with contextlib.suppress(OSError):
         handle.close()
     tmp.unlink(missing_ok=True)
+
+
+async def _in_thread(key: str, function: Callable[..., object], *args: Any) -> None:
+    """Run a file operation in a worker thread; an OSError becomes a BlobStoreError."""
+    try:
+        await to_thread.run_sync(function, *args)
+    except OSError as exc:
+        raise BlobStoreError(f"cannot write blob {key}: {exc}") from exc
 
 
 class LocalBlobStore:
@@ -79,17 +87,14 @@ class LocalBlobStore:
                 pending.append(chunk)
                 pending_bytes += len(chunk)
                 if pending_bytes >= CHUNK_BYTES:
-                    await to_thread.run_sync(handle.write, b"".join(pending))
+                    await _in_thread(key, handle.write, b"".join(pending))
                     size += pending_bytes
                     pending, pending_bytes = [], 0
             if pending:
-                await to_thread.run_sync(handle.write, b"".join(pending))
+                await _in_thread(key, handle.write, b"".join(pending))
                 size += pending_bytes
-            await to_thread.run_sync(_finish, handle, tmp, final)
-        except OSError as exc:
-            await to_thread.run_sync(_discard, handle, tmp)
-            raise BlobStoreError(f"cannot write blob {key}: {exc}") from exc
-        except BaseException:
+            await _in_thread(key, _finish, handle, tmp, final)
+        except BaseException:  # the stream's own error (a client gone) propagates as it is
             await to_thread.run_sync(_discard, handle, tmp)
             raise
         return size
