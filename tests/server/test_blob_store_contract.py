@@ -170,7 +170,7 @@ class TestS3BlobStore(BlobStoreContract):
         return s3_store(moto_url, prefix=f"t-{secrets.token_hex(4)}/")
 
     async def test_a_broken_upload_leaves_no_multipart_upload(self, moto_url: str) -> None:
-        """The aborted multipart upload is gone too (it would hold storage until a lifecycle rule)."""
+        """The aborted multipart upload is gone too (it would hold storage until expired)."""
         prefix = f"t-{secrets.token_hex(4)}/"
         store = s3_store(moto_url, prefix)
 
