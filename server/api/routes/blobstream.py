@@ -62,9 +62,10 @@ def _in_transaction(state: AppState, action: Callable[..., T], **kwargs: Any) ->
         return action(session=session, **kwargs)
 
 
-@router.get("/blobstream/status")
+@router.get("/blobstream/status", response_model_exclude_none=True)
 def blobstream_status(state: StateDep) -> BlobStoreStatusOut:
-    """Whether this server keeps a blob store, and which payloads v6flow sends there."""
+    """Whether this server keeps a blob store, and which payloads v6flow sends there
+    (without one, exactly v4's ``{"blob_store_enabled": false}``)."""
     if state.blob_store is None:
         return BlobStoreStatusOut(blob_store_enabled=False)
     settings = state.settings.blobs
