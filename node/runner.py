@@ -289,8 +289,8 @@ async def _fetch_input(ctx: NodeContext, blob_id: str, workspace: Workspace) -> 
 
 async def _result_field(ctx: NodeContext, workspace: Workspace) -> str:
     """The ``result`` of the final PATCH: the output inline (base64), or, when the server
-    keeps a blob store and the output is larger than its threshold, the UUID of the output
-    streamed there (base64-encoded on the way; never read whole into memory).
+    keeps a blob store and that base64 text would be longer than its threshold, the UUID of
+    the output streamed there (base64-encoded on the way; never read whole into memory).
 
     Raises:
         ClientError: the server refused the upload (or kept failing for REPORT_RUN's bound).
@@ -298,8 +298,8 @@ async def _result_field(ctx: NodeContext, workspace: Workspace) -> str:
     path = workspace.output_path
     size = path.stat().st_size if path.exists() else 0
     status = await REPORT_RUN.acall(ctx.link.blob_status)
-    threshold = status.threshold_bytes or 0
-    if not status.blob_store_enabled or size <= threshold:
+    if not status.blob_store_enabled or blobstream.encoded_size(size) <= (
+            status.threshold_bytes or 0):
         return result_to_wire(workspace.read_output())
     began = time.monotonic()
     blob_id = await REPORT_RUN.acall(lambda: ctx.link.upload_blob(

@@ -221,8 +221,19 @@ class ServerLink:
 
     # --- blobs ----------------------------------------------------------------------------
     async def blob_status(self) -> BlobStoreStatusOut:
-        """Whether the server keeps a blob store, and its threshold (``GET /blobstream/status``)."""
-        return await self.call("GET", "blobstream/status", BlobStoreStatusOut)
+        """Whether the server keeps a blob store, and its threshold (``GET /blobstream/status``).
+
+        A server that refuses the question (an older one: 404) has none, as v4 decides.
+
+        Raises:
+            ServerError: the server cannot be reached or failed.
+        """
+        try:
+            return await self.call("GET", "blobstream/status", BlobStoreStatusOut)
+        except ServerError:
+            raise
+        except ClientError:
+            return BlobStoreStatusOut(blob_store_enabled=False)
 
     async def upload_blob(self, chunks: AsyncIterable[bytes]) -> str:
         """Stream ``chunks`` to ``POST /blobstream``; the UUID that names the upload.

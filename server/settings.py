@@ -68,9 +68,10 @@ class BlobSettings(BaseModel):
         default=False, description="Allow a plain-http endpoint (a store on this host only).")
     threshold_bytes: int = Field(
         default=1024 * 1024, ge=0,
-        description="v6flow clients and nodes send an input or result larger than this to the "
-                    "store and inline otherwise (GET /blobstream/status tells them). vantage6 "
-                    "4.x clients and nodes send every input and result to the store.")
+        description="v6flow clients and nodes send an input or result whose inline (base64) "
+                    "text would be longer than this to the store, and smaller ones inline "
+                    "(GET /blobstream/status tells them). vantage6 4.x clients and nodes send "
+                    "every input and result to the store.")
     max_blob_bytes: int = Field(
         default=4 * 1024 ** 3, gt=0,
         description="Largest upload (POST /blobstream); a larger one is answered 413.")

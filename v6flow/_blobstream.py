@@ -27,6 +27,11 @@ CHUNK_BYTES = 3 * 256 * 1024
 _B64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
+def encoded_size(size: int) -> int:
+    """Length of the base64 text of ``size`` bytes (what the threshold is compared with)."""
+    return 4 * ((size + 2) // 3)
+
+
 class Codec(Protocol):
     """A transform of one payload, fed chunk by chunk."""
 

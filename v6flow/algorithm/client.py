@@ -107,7 +107,7 @@ class TaskClient(_SubClient):
         inputs: list[dict[str, Any]] = []
         for org_id in orgs:  # v4 reads each org's public key here (the node encrypts)
             public_key = p.request(f"organization/{org_id}").get("public_key") or ""
-            if threshold is not None and len(payload) > threshold:
+            if threshold is not None and 4 * ((len(payload) + 2) // 3) > threshold:
                 inputs.append({"id": org_id, "input": p.upload_blob(payload, public_key)})
             else:
                 inputs.append({"id": org_id, "input": input_to_wire(input_)})
@@ -243,7 +243,7 @@ class AlgorithmClient:
         return self.blob_threshold() is not None
 
     def blob_threshold(self) -> int | None:
-        """Inputs larger than this many bytes go to the blob store; None: there is none.
+        """Inputs whose base64 text is longer than this go to the blob store; None: none.
 
         Asked once per client (``GET /blobstream/status``; an error means no store, like v4).
         A vantage6 4.x server names no threshold: every input goes there, as v4 does.

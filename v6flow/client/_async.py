@@ -18,7 +18,7 @@ from v6flow.client import _ops as ops
 from v6flow.client._auth import UserAuth, token_subject
 from v6flow.client._resources import Asyncio, SubClients
 from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines, TaskWatch, log_lines
-from v6flow.errors import ClientError, TaskTimeout
+from v6flow.errors import ClientError, ServerError, TaskTimeout
 from v6flow.schemas import BlobCreatedOut, BlobStoreStatusOut, EventName, UserOut
 from v6flow.status import RunStatus
 
@@ -99,7 +99,9 @@ class AsyncClient(SubClients[Asyncio]):
             try:
                 self._blob_status = BlobStoreStatusOut.model_validate(
                     await self.request(ops.Call("GET", "blobstream/status")))
-            except ClientError:
+            except ServerError:
+                raise  # unreachable or failing: ask again next time
+            except ClientError:  # a server without the route has no store (as v4 decides)
                 self._blob_status = BlobStoreStatusOut(blob_store_enabled=False)
         return self._blob_status
 

@@ -113,7 +113,9 @@ class Client(SubClients[Blocking]):
             try:
                 self._blob_status = BlobStoreStatusOut.model_validate(
                     self.request(ops.Call("GET", "blobstream/status")))
-            except ClientError:
+            except ServerError:
+                raise  # unreachable or failing: ask again next time
+            except ClientError:  # a server without the route has no store (as v4 decides)
                 self._blob_status = BlobStoreStatusOut(blob_store_enabled=False)
         return self._blob_status
 
