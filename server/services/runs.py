@@ -7,6 +7,10 @@ the large columns that will be sent.
 
 A run's log is bounded (:class:`LogLimits`): a live line longer than ``line_bytes`` is cut,
 and a log longer than ``total_bytes`` keeps its tail under a first line saying so.
+
+A run's input or result may name a blob instead of carrying the payload (``blob_storage_used``
+and ``result_in_blob``): the node's PATCH names its own upload (:func:`update_run`), and
+:func:`readable_blob` decides who may stream it (:mod:`server.services.blobs` has the rules).
 """
 
 from __future__ import annotations
