@@ -250,8 +250,8 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
         if handle.deleted:
             return  # nothing to report to: said so once (note_deleted)
         log.info("run finished", status=status.value, exit_code=exit_code)
-        try:
-            result = await _result_field(ctx, workspace)
+        try:  # a killed run's result is not kept by the server: nothing to upload
+            result = None if handle.killed else await _result_field(ctx, workspace)
         except ClientError as exc:  # the store refused the upload (e.g. too large)
             result, status = None, RunStatus.FAILED
             full_log += f"\n{_NOTE} the result could not be uploaded: {exc}"
