@@ -7,7 +7,10 @@ with its method, query, body and the caller's ``Authorization`` header (the cont
 and the server's status and body come back unchanged. Anything else (token endpoints, users,
 roles, nodes, run updates, ``..`` tricks) gets 403 ``{"msg"}`` from the proxy itself and never
 reaches the server. ``GET events`` (the push channel
-a central function uses to wait for its subtasks) is streamed through, not buffered. When
+a central function uses to wait for its subtasks) is streamed through, not buffered, and so
+are blobs (``POST blobstream``, ``GET blobstream/<uuid>``): an upload is base64-encoded on its
+way to the server and a download decoded on its way back, chunk by chunk, as vantage6 4.x's
+proxy does for an unencrypted collaboration (the container sees raw payload bytes). When
 the server cannot be reached the proxy answers JSON ``{"msg": …}`` (never HTML), because
 the algorithm client calls ``response.json()`` on every answer (CONTRACT §2.1, §2.3).
 
@@ -40,6 +43,8 @@ from starlette.types import Receive, Scope, Send
 
 from node.errors import ProxyError
 from node.runtime.identity import give_to_algorithm
+from v6flow import _blobstream as blobstream
+from v6flow.errors import DeserializationError
 
 log = structlog.get_logger(__name__)
 
@@ -79,6 +84,10 @@ _CONNECT_ATTEMPTS = 3
 _STREAMED_PATHS = frozenset({"events"})
 _STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
+#: Blob transfers: per read or write of one chunk, not for the whole stream.
+_BLOB_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+_OCTETS = "application/octet-stream"
+CodecFactory = Callable[[], blobstream.Codec]
 
 
 #: The answer the address book rewrites.
@@ -93,13 +102,18 @@ class AddressBook(Protocol):
 
 
 def build_proxy_app(server_url: str, client: httpx.AsyncClient,
-                    peers: AddressBook | None = None) -> Starlette:
+                    peers: AddressBook | None = None, *,
+                    blob_upload: CodecFactory = blobstream.Base64Encoder,
+                    blob_download: CodecFactory = blobstream.Base64Decoder) -> Starlette:
     """Create the proxy ASGI app.
 
     Args:
         server_url: the server API base, e.g. ``http://127.0.0.1:7601/api``.
         client: the shared async client used for every upstream call.
         peers: rewrites the answers of ``GET vpn/algorithm/addresses`` (none: as they are).
+        blob_upload: the transform of a container's blob on its way to the server
+            (default: base64, an unencrypted collaboration's blob).
+        blob_download: the transform of a blob on its way to a container.
 
     Returns:
         A Starlette app that forwards allowed requests to the server and refuses the rest.
@@ -118,6 +132,11 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
         headers = {k: v for k, v in request.headers.items() if k in _FORWARDED_REQUEST_HEADERS}
         if request.method == "GET" and path.strip("/") in _STREAMED_PATHS:
             return await _stream(url, request, headers)
+        if request.method == "POST" and path == "blobstream":
+            return await _upload_blob(url, request, headers)
+        if request.method == "GET" and path.startswith("blobstream/") and \
+                path != "blobstream/status":
+            return await _download_blob(url, headers)
         body = await request.body()
         for attempt in range(1, _CONNECT_ATTEMPTS + 1):
             try:
@@ -170,6 +189,45 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
             _relay(upstream), status_code=200,
             media_type=upstream.headers.get("content-type", "text/event-stream"),
             headers={"Cache-Control": "no-cache"}, background=BackgroundTask(upstream.aclose))
+
+    async def _upload_blob(url: str, request: Request, headers: dict[str, str]) -> Response:
+        body = blobstream.atransform(request.stream(), blob_upload())
+        try:
+            upstream = await client.post(url, content=body, timeout=_BLOB_TIMEOUT,
+                                         headers={**headers, "content-type": _OCTETS})
+        except httpx.HTTPError as exc:
+            log.warning("proxy blob upload failed", error=str(exc) or type(exc).__name__)
+            return JSONResponse({"msg": f"node proxy: blob upload failed ({type(exc).__name__})"},
+                                status_code=502)
+        return Response(upstream.content, status_code=upstream.status_code,
+                        media_type=upstream.headers.get("content-type"))
+
+    async def _download_blob(url: str, headers: dict[str, str]) -> Response:
+        upstream_request = client.build_request("GET", url, headers=headers,
+                                                timeout=_BLOB_TIMEOUT)
+        try:
+            upstream = await client.send(upstream_request, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("proxy blob download failed", url=url, error=str(exc))
+            return JSONResponse({"msg": f"node proxy: server unreachable ({exc})"},
+                                status_code=502)
+        if upstream.status_code != 200:
+            await upstream.aread()
+            await upstream.aclose()
+            return Response(upstream.content, status_code=upstream.status_code,
+                            media_type=upstream.headers.get("content-type"))
+        body = _decoded(upstream) if upstream.headers.get("content-type", "").startswith(
+            _OCTETS) else _relay(upstream)
+        return StreamingResponse(body, status_code=200, media_type=_OCTETS,
+                                 background=BackgroundTask(upstream.aclose))
+
+    async def _decoded(upstream: httpx.Response) -> AsyncIterator[bytes]:
+        """The blob decoded for the container; a broken blob ends the stream early."""
+        try:
+            async for chunk in blobstream.atransform(upstream.aiter_bytes(), blob_download()):
+                yield chunk
+        except (DeserializationError, httpx.HTTPError) as exc:
+            log.warning("proxy blob download cut", error=str(exc))
 
     return Starlette(routes=[Route("/{path:path}", AnyMethod(forward))])
 

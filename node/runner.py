@@ -20,6 +20,7 @@ from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
 from node.policies import image_allowed
 from node.relay import PeerRelay, peer_session
 from node.runtime.docker import AlgorithmSpec, DockerRuntime
+from node.runtime.identity import give_to_algorithm
 from node.runtime.workspace import (
     Workspace,
     build_environment,
@@ -30,9 +31,10 @@ from node.runtime.workspace import (
 )
 from node.server_link import ServerLink, embedded_task
 from node.settings import NodeSettings
+from v6flow import _blobstream as blobstream
 from v6flow._retry import REPORT_RUN
 from v6flow.errors import BadRequest, ClientError, DeserializationError, NotFound, ServerError
-from v6flow.schemas import RunOut, RunUpdate
+from v6flow.schemas import RunOut, RunUpdate, is_blob_ref
 from v6flow.status import RunStatus
 from v6flow.wire import b64decode_str, result_to_wire, utcnow
 
@@ -181,7 +183,7 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
         await report_failure(ctx, handle, RunStatus.NO_DOCKER_IMAGE, str(exc))
         return
     try:
-        input_bytes = _decode_input(run.input)
+        input_bytes = b"" if _input_in_blob(run) else _decode_input(run.input)
     except DeserializationError as exc:
         await report_failure(ctx, handle, RunStatus.FAILED, f"cannot read the run input: {exc}")
         return
@@ -193,6 +195,14 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
         return
 
     workspace = create_workspace(ctx.node_dir, run_id, input_bytes=input_bytes, token=token)
+    if _input_in_blob(run):
+        try:
+            await _fetch_input(ctx, str(run.input), workspace)
+        except (ClientError, DeserializationError) as exc:
+            workspace.remove()
+            await report_failure(ctx, handle, RunStatus.FAILED,
+                                 f"cannot read the run input: {exc}")
+            return
     env = build_environment(workspace=workspace, settings=ctx.settings,
                             task_databases=[db.model_dump() for db in task.databases])
     volumes = {str(workspace.host_dir): {"bind": workspace.container_dir, "mode": "rw"},
@@ -232,7 +242,6 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
         with contextlib.suppress(Exception):
             await asyncio.wait_for(streamer, timeout=10)
         full_log = await asyncio.to_thread(ctx.runtime.full_logs, container)
-        result = workspace.read_output()
         if handle.stopping:
             status = RunStatus.FAILED
             full_log += (f"\n{_NOTE} node {ctx.node_name} was stopped while this run was "
@@ -249,11 +258,63 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
         if handle.deleted:
             return  # nothing to report to: said so once (note_deleted)
         log.info("run finished", status=status.value, exit_code=exit_code)
-        await _patch(ctx, handle, RunUpdate(result=result_to_wire(result), log=full_log,
+        try:  # a killed run's result is not kept by the server: nothing to upload
+            result = None if handle.killed else await _result_field(ctx, workspace)
+        except ClientError as exc:  # the store refused the upload (e.g. too large)
+            result, status = None, RunStatus.FAILED
+            full_log += f"\n{_NOTE} the result could not be uploaded: {exc}"
+        await _patch(ctx, handle, RunUpdate(result=result, log=full_log,
                                             status=status, finished_at=utcnow()))
     finally:
         await asyncio.to_thread(ctx.runtime.remove, container)
         workspace.remove()
+
+
+def _input_in_blob(run: RunOut) -> bool:
+    """Whether the run's input names a blob (fetched by stream) instead of carrying it."""
+    return run.blob_storage_used and is_blob_ref(run.input)
+
+
+async def _fetch_input(ctx: NodeContext, blob_id: str, workspace: Workspace) -> None:
+    """Stream the input blob into the run's input file, decoding it on the way.
+
+    Raises:
+        ClientError: the server refused or kept failing.
+        DeserializationError: the blob is not an unencrypted (base64) payload.
+    """
+    path = workspace.host_dir / "input"
+    path.chmod(0o600)  # the node writes it; the container then reads it (0400)
+
+    async def fetch() -> int:
+        async with ctx.link.download_blob(blob_id) as chunks:
+            return await blobstream.write_file(
+                path, blobstream.atransform(chunks, blobstream.Base64Decoder()))
+
+    size = await REPORT_RUN.acall(fetch)
+    give_to_algorithm(path, 0o400)
+    log.info("run input fetched from the blob store", blob=blob_id, bytes=size)
+
+
+async def _result_field(ctx: NodeContext, workspace: Workspace) -> str:
+    """The ``result`` of the final PATCH: the output inline (base64), or, when the server
+    keeps a blob store and that base64 text would be longer than its threshold, the UUID of
+    the output streamed there (base64-encoded on the way; never read whole into memory).
+
+    Raises:
+        ClientError: the server refused the upload (or kept failing for REPORT_RUN's bound).
+    """
+    path = workspace.output_path
+    size = path.stat().st_size if path.exists() else 0
+    status = await REPORT_RUN.acall(ctx.link.blob_status)
+    if not status.blob_store_enabled or blobstream.encoded_size(size) <= (
+            status.threshold_bytes or 0):
+        return result_to_wire(workspace.read_output())
+    began = time.monotonic()
+    blob_id = await REPORT_RUN.acall(lambda: ctx.link.upload_blob(
+        blobstream.atransform(blobstream.read_file(path), blobstream.Base64Encoder())))
+    log.info("run result streamed to the blob store", blob=blob_id, bytes=size,
+             seconds=round(time.monotonic() - began, 3))
+    return blob_id
 
 
 async def _stream_logs(ctx: NodeContext, handle: RunHandle, container: Container) -> None:

@@ -10,8 +10,9 @@ run is lost to an event missed while disconnected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
@@ -24,6 +25,8 @@ from v6flow._retry import FOLLOW_EVENTS
 from v6flow._sse import Event, aopen_stream
 from v6flow.errors import AuthenticationError, ClientError, DeserializationError, ServerError
 from v6flow.schemas import (
+    BlobCreatedOut,
+    BlobStoreStatusOut,
     ContainerTokenOut,
     ContainerTokenRequest,
     LogAppendOut,
@@ -47,6 +50,9 @@ _REFRESH_MARGIN = 60.0  # seconds before expiry at which the token is renewed
 #: the input (which the server leaves out of run lists unless asked).
 OPEN_RUN_INCLUDES = ("task", "input")
 _STREAM_TIMEOUT = httpx.Timeout(5.0, read=35.0)  # the server pings every 10 s
+#: Blob transfers: per read or write of one chunk, not for the whole stream.
+_BLOB_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+_OCTETS = "application/octet-stream"
 
 
 def _read(model: type[M], body: Any, what: str) -> M:
@@ -213,6 +219,54 @@ class ServerLink:
         """Append live log lines to a run (``POST /run/<id>/log``)."""
         await self.call("POST", f"run/{run_id}/log", LogAppendOut, body=RunLogLines(lines=lines))
 
+    # --- blobs ----------------------------------------------------------------------------
+    async def blob_status(self) -> BlobStoreStatusOut:
+        """Whether the server keeps a blob store, and its threshold (``GET /blobstream/status``).
+
+        A server that refuses the question (an older one: 404) has none, as v4 decides.
+
+        Raises:
+            ServerError: the server cannot be reached or failed.
+        """
+        try:
+            return await self.call("GET", "blobstream/status", BlobStoreStatusOut)
+        except ServerError:
+            raise
+        except ClientError:
+            return BlobStoreStatusOut(blob_store_enabled=False)
+
+    async def upload_blob(self, chunks: AsyncIterable[bytes]) -> str:
+        """Stream ``chunks`` to ``POST /blobstream``; the UUID that names the upload.
+
+        The stream is sent once (chunked), never buffered; a refusal is not retried here.
+
+        Raises:
+            ClientError: the server refused (e.g. 413 over ``blobs.max_blob_bytes``) or failed.
+        """
+        url = f"{self.server_url}/blobstream"
+        headers = {**(await self.auth_header()), "Content-Type": _OCTETS}
+        with transport_errors("POST", url):
+            response = await self._client.post(url, content=_aiter(chunks), headers=headers,
+                                               timeout=_BLOB_TIMEOUT)
+        raise_for_response(response)
+        return _read(BlobCreatedOut, response.json(), "POST /blobstream").uuid
+
+    @contextlib.asynccontextmanager
+    async def download_blob(self, blob_id: str) -> AsyncIterator[AsyncIterator[bytes]]:
+        """Open ``GET /blobstream/<uuid>``; yields its bytes as they arrive.
+
+        Raises:
+            ClientError: the server refused (403, 404) or failed.
+        """
+        url = f"{self.server_url}/blobstream/{blob_id}"
+        with transport_errors("GET", url):
+            async with self._client.stream("GET", url, headers=await self.auth_header(),
+                                           timeout=_BLOB_TIMEOUT) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise_for_response(response)
+                yield response.aiter_bytes()
+
     # --- events ---------------------------------------------------------------------------
     async def listen(self, handler: EventHandler) -> None:
         """Follow ``GET /events`` forever, reconnecting; call ``handler`` per event.
@@ -260,3 +314,9 @@ class ServerLink:
     async def aclose(self) -> None:
         """Close the underlying HTTP client."""
         await self._client.aclose()
+
+
+async def _aiter(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """An async iterator over ``chunks`` (what httpx streams as a request body)."""
+    async for chunk in chunks:
+        yield chunk

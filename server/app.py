@@ -19,6 +19,8 @@ from server.api.error_handlers import method_table, register_error_handlers
 from server.api.limits import install_body_limits
 from server.api.openapi import install_openapi
 from server.auth.tokens import TokenIssuer
+from server.blobs import open_blob_store
+from server.blobs.janitor import BlobJanitor
 from server.db.migrate import upgrade_to_head
 from server.db.session import make_engine, make_session_factory
 from server.events import EventBus, InProcessEventBus, Outbox
@@ -148,7 +150,11 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
                                    sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     state = AppState(settings=settings, engine=engine,
                      session_factory=make_session_factory(engine),
-                     bus=bus or make_bus(settings, engine))
+                     bus=bus or make_bus(settings, engine), blob_store=open_blob_store(settings))
+    janitor = None if state.blob_store is None else BlobJanitor(
+        store=state.blob_store, session_factory=state.session_factory, settings=settings.blobs)
+    if janitor is not None:
+        janitor.install()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -156,6 +162,8 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
             state.issuer = await run_in_threadpool(prepare_database, state)
         await state.bus.start()
         job = asyncio.create_task(presence_job(state), name="presence")
+        if janitor is not None:
+            janitor.start()
         log.info("server_started", database=engine.url.render_as_string(hide_password=True),
                  replica=state.replica, event_bus=type(state.bus).__name__)
         try:
@@ -164,6 +172,8 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
             job.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await job
+            if janitor is not None:
+                await janitor.stop()
             try:
                 await run_in_threadpool(leave_presence, state)
             except Exception:  # the database may be gone; the other replicas sweep the rows

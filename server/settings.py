@@ -36,6 +36,62 @@ class SmtpSettings(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0, description="Socket timeout per mail.")
 
 
+class BlobSettings(BaseModel):
+    """Where large inputs and results are kept; env ``V6FLOW_SERVER_BLOBS__<FIELD>``.
+
+    With a store, ``POST /blobstream`` streams a payload into it and answers its UUID, which a
+    task input or a run result then names; ``GET /blobstream/<uuid>`` streams it back. No
+    payload is ever held whole in server memory (docs/deploy.md, "Blob storage").
+    """
+
+    backend: Literal["none", "local", "s3"] = Field(
+        default="none",
+        description="none: inputs and results travel inline (base64 in JSON, bounded by the "
+                    "body limits); local: a folder of this server (one server process, or "
+                    "replicas sharing the folder); s3: an S3-compatible object store (the "
+                    "scale-out choice).")
+    path: Path | None = Field(
+        default=None,
+        description="Folder of the local store (created with mode 0700). Default: beside the "
+                    "SQLite file ('<database>.blobs'), or 'v6flow-server-blobs' in the working "
+                    "directory for PostgreSQL.")
+    s3_bucket: str | None = Field(default=None, description="Bucket of the s3 store.")
+    s3_prefix: str = Field(default="", description="Key prefix inside the bucket, e.g. 'v6flow/'.")
+    s3_endpoint: str | None = Field(
+        default=None, description="Endpoint URL of an S3-compatible service (MinIO, Ceph, ...); "
+                                  "unset: AWS.")
+    s3_region: str = Field(default="us-east-1", description="Region of the bucket.")
+    s3_access_key_id: SecretStr | None = Field(
+        default=None, description="Access key id; unset: the usual AWS environment/profile.")
+    s3_secret_access_key: SecretStr | None = Field(default=None, description="Secret key.")
+    s3_allow_http: bool = Field(
+        default=False, description="Allow a plain-http endpoint (a store on this host only).")
+    threshold_bytes: int = Field(
+        default=1024 * 1024, ge=0,
+        description="v6flow clients and nodes send an input or result whose inline (base64) "
+                    "text would be longer than this to the store, and smaller ones inline "
+                    "(GET /blobstream/status tells them). vantage6 4.x clients and nodes send "
+                    "every input and result to the store.")
+    max_blob_bytes: int = Field(
+        default=4 * 1024 ** 3, gt=0,
+        description="Largest upload (POST /blobstream); a larger one is answered 413.")
+    unreferenced_ttl_seconds: float = Field(
+        default=3600.0, gt=0,
+        description="An upload that no task input or run result names after this long is "
+                    "deleted (and so is one whose upload never finished).")
+    sweep_interval_seconds: float = Field(
+        default=60.0, gt=0,
+        description="How often the server deletes released and expired blobs (a deleted "
+                    "task's blobs go at once; this catches what a crash left).")
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> BlobSettings:
+        """The s3 backend cannot work without a bucket."""
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("blobs.s3_bucket is required with blobs.backend=s3")
+        return self
+
+
 class ServerSettings(BaseSettings):
     """Everything the server needs to start; read once at the entry point."""
 
@@ -133,6 +189,8 @@ class ServerSettings(BaseSettings):
                     "are accepted, from all addresses together, as 'N/period'.")
     smtp: SmtpSettings = Field(default_factory=SmtpSettings,
                                description="Outgoing mail (recovery tokens).")
+    blobs: BlobSettings = Field(default_factory=BlobSettings,
+                                description="Blob store of large inputs and results.")
     max_body_bytes: int = Field(
         default=1024 * 1024, gt=0,
         description="Largest request body of any route without its own limit; a larger one "
@@ -147,7 +205,7 @@ class ServerSettings(BaseSettings):
     max_result_body_bytes: int = Field(
         default=64 * 1024 * 1024, gt=0,
         description="Largest PATCH /run/<id> body (a run's result and log), for node tokens "
-                    "only; until results move to a blob store, this bounds a result.",
+                    "only; this bounds an inline result (a blob store takes larger ones).",
     )
     max_log_bytes: int = Field(
         default=1024 * 1024, gt=0,
@@ -249,6 +307,17 @@ class ServerSettings(BaseSettings):
             if database and database != ":memory:":
                 return Path(database + ".jwt-secret")
         return Path("v6flow-server.jwt-secret")
+
+    def blob_dir(self) -> Path:
+        """The folder of the local blob store (``blobs.path`` or beside the database)."""
+        if self.blobs.path is not None:
+            return self.blobs.path
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and len(self.database_url) > len(prefix):
+            database = self.database_url[len(prefix):].split("?", 1)[0]
+            if database and database != ":memory:":
+                return Path(database + ".blobs")
+        return Path("v6flow-server-blobs")
 
     @field_validator("log_level")
     @classmethod

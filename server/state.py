@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from server.auth.ratelimit import DatabaseStorage, LimitsRateLimiter, RateLimiter
 from server.auth.tokens import TokenIssuer
+from server.blobs.store import BlobStore
 from server.events import EventBus
 from server.relay import RelayHub
 from server.settings import ServerSettings
@@ -58,6 +59,8 @@ class AppState:
     replica: str = field(default_factory=new_replica_id)
     streams: LocalStreams = field(default_factory=LocalStreams)
     relay: RelayHub = field(default_factory=RelayHub)
+    #: Where large inputs and results go (None: ``blobs.backend`` is ``none``).
+    blob_store: BlobStore | None = None
     rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from server.api.routes import (
     audit,
+    blobstream,
     collaboration,
     events,
     kill,
@@ -45,5 +46,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     port.router,
     vpn.router,
     relay.router,
+    blobstream.router,
     audit.router,
 )

@@ -61,6 +61,8 @@ def route_limits(settings: ServerSettings, prefix: str) -> list[RouteLimit]:
                    frozenset({"user", "container"})),
         RouteLimit("PATCH", re.compile(rf"^{prefix}/run/\d+/?$"),
                    settings.max_result_body_bytes, frozenset({"node"})),
+        RouteLimit("POST", re.compile(rf"^{prefix}/blobstream/?$"),
+                   settings.blobs.max_blob_bytes, frozenset({"user", "node", "container"})),
     ]
 
 

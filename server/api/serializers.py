@@ -176,7 +176,7 @@ def result_out(run: Run) -> ResultOut:
     """Result (the ``/result`` view of a run)."""
     return ResultOut(
         id=run.id, result=run.result, cleanup_at=run.cleanup_at,
-        blob_storage_used=bool(run.blob_storage_used),
+        blob_storage_used=bool(run.result_in_blob),
         run=rel("run", run.id), task=rel("task", run.task_id),
     )
 

@@ -273,7 +273,10 @@ class Run(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     cleanup_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: ``input`` names a blob (its UUID); v4's name, whose run view is about the input.
     blob_storage_used: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: ``result`` names a blob (its UUID); the result view's ``blob_storage_used``.
+    result_in_blob: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     task: Mapped[Task] = relationship(back_populates="runs")
     ports: Mapped[list[AlgorithmPort]] = relationship(
         back_populates="run", order_by="AlgorithmPort.port", cascade="all, delete-orphan",
@@ -291,6 +294,25 @@ class AlgorithmPort(Base):
     port: Mapped[int] = mapped_column(Integer)
     label: Mapped[str | None] = mapped_column(String(128))
     run: Mapped[Run] = relationship(back_populates="ports")
+
+
+class Blob(Base):
+    """A payload in the blob store: who uploaded it, its size, and which run field names it.
+
+    Uploading (``size`` None) → stored → referenced (``run_id`` and ``field`` set) → dead
+    (released by a deleted run, or unreferenced too long), then its bytes and its row go.
+    """
+
+    __tablename__ = "blob"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the UUID, lower case
+    uploader: Mapped[str] = mapped_column(String(64))  # "user:<id>", "node:<id>", "task:<id>"
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("run.id", ondelete="SET NULL"), index=True)
+    field: Mapped[str | None] = mapped_column(String(8))  # "input" or "result"
+    dead: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(),
+                                       index=True)
 
 
 class AuditEntry(Base):

@@ -3,8 +3,9 @@
 One pattern for the three (v4's): count the dependents; when there are any and
 ``delete_dependents`` is not set, refuse with a 400 that names each kind and its number;
 otherwise delete them first, then the object. Tasks go with their runs and subtasks, and their
-unfinished runs are killed first (the nodes are told after the commit). Nodes go with their API
-key, so they are revoked at once.
+unfinished runs are killed first (the nodes are told after the commit), and the blobs of their
+inputs and results are released (deleted from the blob store after the commit). Nodes go with
+their API key, so they are revoked at once.
 
 - Organization (organization DELETE, global only, never the caller's own): its users, nodes,
   organization roles, the tasks it started, the runs at it in other organizations' tasks, and
@@ -34,6 +35,7 @@ from server.errors import BadRequestError, ForbiddenError
 from server.events import Outbox
 from server.services import audit
 from server.services.audit import AuditEvent
+from server.services.blobs import release_runs
 from server.services.common import get_or_404
 from server.services.nodes import delete_node_rows
 from server.services.runs import kill_runs
@@ -94,6 +96,8 @@ def delete_organization(*, session: Session, identity: Identity, organization_id
     elsewhere = session.scalars(select(Task).where(
         Task.runs.any(Run.organization_id == org.id)).order_by(Task.id)).all()
     kill_runs(tasks=elsewhere, outbox=outbox, organization_id=org.id)
+    release_runs(session=session, run_ids=session.scalars(select(Run.id).where(
+        Run.organization_id == org.id)))  # their blobs go after the commit
     for task in elsewhere:
         for run in [r for r in task.runs if r.organization_id == org.id]:
             task.runs.remove(run)  # delete-orphan: the row goes

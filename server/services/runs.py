@@ -7,6 +7,10 @@ the large columns that will be sent.
 
 A run's log is bounded (:class:`LogLimits`): a live line longer than ``line_bytes`` is cut,
 and a log longer than ``total_bytes`` keeps its tail under a first line saying so.
+
+A run's input or result may name a blob instead of carrying the payload (``blob_storage_used``
+and ``result_in_blob``): the node's PATCH names its own upload (:func:`update_run`), and
+:func:`readable_blob` decides who may stream it (:mod:`server.services.blobs` has the rules).
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ from sqlalchemy.orm import Session, defer, selectinload, undefer
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
-from server.db.models import Authenticatable, Node, Run, Task
-from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from server.db.models import Authenticatable, Blob, Node, Run, Task
+from server.errors import BadRequestError, ForbiddenError, NotFoundError, UnauthorizedError
 from server.events import EventName, Outbox
+from server.services import blobs
 from server.services.common import get_or_404
 from server.services.organizations import NO_PERMISSION
 from server.services.reach import Reach, job_reach, narrowest, scope_reach
@@ -270,7 +275,7 @@ def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: R
     if "finished_at" in fields:
         run.finished_at = data.finished_at
     if "result" in fields:
-        run.result = data.result
+        _set_result(session, identity, run, data.result)
     if "log" in fields:
         run.log = bounded_log(data.log, log_limits)
     _run_update_event(outbox, run)
@@ -278,6 +283,53 @@ def update_run(*, session: Session, identity: NodeIdentity, run_id: int, data: R
         _fail_unstarted_siblings(run, outbox)
     session.flush()
     return run
+
+
+def _set_result(session: Session, identity: NodeIdentity, run: Run, result: str | None) -> None:
+    """Store a result inline, or name the node's uploaded blob when it is a blob UUID.
+
+    Raises:
+        BadRequestError: a blob UUID that is not an unused upload of this node.
+    """
+    if run.result_in_blob:
+        blobs.release_field(session=session, run_id=run.id, field="result")
+    in_blob = blobs.is_blob_ref(result)
+    if in_blob and result is not None:
+        blobs.reference(session=session, identity=identity, blob_id=result, run_id=run.id,
+                        field="result")
+        result = result.lower()
+    run.result, run.result_in_blob = result, in_blob
+
+
+def readable_blob(*, session: Session, identity: Identity, blob_id: str) -> Blob:
+    """The blob ``blob_id`` when ``identity`` may read it (the rules: :mod:`server.services.blobs`).
+
+    A result blob is readable under the run VIEW rule (:func:`run_reach`); an input blob by
+    users under that rule and by the node that holds the run, never by containers.
+
+    Raises:
+        NotFoundError: no such blob, or none a run names (an unused or released upload).
+        ForbiddenError: the caller may not see the run, or not its input.
+    """
+    blob = session.get(Blob, blob_id.lower())
+    if blob is None or blob.dead or blob.size is None or blob.run_id is None:
+        raise NotFoundError(f"Blob {blob_id} not found")
+    run = session.get(Run, blob.run_id)
+    if run is None:
+        raise NotFoundError(f"Blob {blob_id} not found")
+    task = run.task
+    reach = run_reach(identity)
+    allowed = reach is not None and reach.allows(
+        collaboration_id=task.collaboration_id, organization_id=run.organization_id,
+        job_id=task.job_id)
+    if blob.field == "input" and isinstance(identity, ContainerIdentity):
+        allowed = False
+    elif blob.field == "input" and isinstance(identity, NodeIdentity):
+        allowed = (identity.organization_id == run.organization_id
+                   and identity.collaboration_id == task.collaboration_id)
+    if not allowed:
+        raise ForbiddenError("You lack the permission to read this blob")
+    return blob
 
 
 def _fail_unstarted_siblings(run: Run, outbox: Outbox) -> None:

@@ -14,7 +14,7 @@ from server.auth.principals import ContainerIdentity, Identity, UserIdentity
 from server.db.models import Collaboration, Node, Run, Study, Task, TaskDatabase
 from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from server.events import EventName, Outbox
-from server.services import audit
+from server.services import audit, blobs
 from server.services.audit import AuditEvent
 from server.services.common import get_or_404
 from server.services.reach import Reach, job_reach, narrowest, scope_reach
@@ -94,6 +94,8 @@ def _check_targets(session: Session, collab: Collaboration, data: TaskCreate) ->
 
 def _check_inputs(data: TaskCreate) -> None:
     for target in data.organizations:
+        if blobs.is_blob_ref(target.input):
+            continue  # named blob: its bytes are the creator's business (checked when named)
         try:
             json_from_bytes(b64decode_str(target.input))
         except DeserializationError as exc:
@@ -170,10 +172,16 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
     ]
     now = utcnow()
     inputs = {o.id: o.input for o in data.organizations}
-    task.runs = [Run(organization_id=oid, input=inputs[oid], status=RunStatus.PENDING.value,
-                     assigned_at=now, blob_storage_used=False) for oid in org_ids]
+    in_blob = {oid: blobs.is_blob_ref(inputs[oid]) for oid in org_ids}
+    task.runs = [Run(organization_id=oid, status=RunStatus.PENDING.value, assigned_at=now,
+                     input=inputs[oid].lower() if in_blob[oid] else inputs[oid],
+                     blob_storage_used=in_blob[oid]) for oid in org_ids]
     session.add(task)
     session.flush()
+    for run in task.runs:
+        if run.blob_storage_used and run.input is not None:
+            blobs.reference(session=session, identity=identity, blob_id=run.input,
+                            run_id=run.id, field="input")
     if origin.parent is None:
         # A new job is numbered by its first task's id: unique without a race between
         # concurrent requests (v4's max(job_id)+1 can hand out one number twice).
@@ -276,6 +284,7 @@ def delete_tasks(*, session: Session, tasks: Iterable[Task], outbox: Outbox) -> 
             continue
         family = [t for t in _descendants(session, task) if t.id not in deleted]
         kill_runs(tasks=family, outbox=outbox)
+        blobs.release_tasks(session=session, task_ids=[t.id for t in family])
         for member in family:
             deleted[member.id] = None
             session.delete(member)

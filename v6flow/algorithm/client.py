@@ -31,7 +31,7 @@ from v6flow._retry import REACH_NODE_PROXY, WAIT_FOR_SUBTASK
 from v6flow.algorithm._env import ContainerIdentity
 from v6flow.errors import ClientError, RunFailed, ServerError, TaskTimeout
 from v6flow.status import RunStatus
-from v6flow.wire import input_to_wire, result_from_wire
+from v6flow.wire import input_to_wire, json_from_bytes, json_to_bytes, result_from_wire
 
 log = logging.getLogger("v6flow.algorithm")
 
@@ -102,15 +102,21 @@ class TaskClient(_SubClient):
         """
         p = self.parent
         orgs = list(organizations or [])
-        p.blob_store_enabled()
+        payload = json_to_bytes(input_)
+        threshold = p.blob_threshold()
+        inputs: list[dict[str, Any]] = []
         for org_id in orgs:  # v4 reads each org's public key here (the node encrypts)
-            p.request(f"organization/{org_id}")
+            public_key = p.request(f"organization/{org_id}").get("public_key") or ""
+            if threshold is not None and 4 * ((len(payload) + 2) // 3) > threshold:
+                inputs.append({"id": org_id, "input": p.upload_blob(payload, public_key)})
+            else:
+                inputs.append({"id": org_id, "input": input_to_wire(input_)})
         body: dict[str, Any] = {
             "name": name,
             "image": p.image,
             "collaboration_id": p.collaboration_id,
             "description": description or f"task from container on node_id={p.node_id}",
-            "organizations": [{"id": org, "input": input_to_wire(input_)} for org in orgs],
+            "organizations": inputs,
             "databases": p.databases,
         }
         if p.study_id:
@@ -197,16 +203,22 @@ class ResultClient(_SubClient):
     def get(self, id_: int) -> Any:
         """The decoded result of one run (``GET /result/<id>``; None when empty)."""
         item = self.parent.request(f"result/{id_}")
-        return result_from_wire(item["result"]) if item.get("result") else None
+        return self._decode(item) if item.get("result") else None
 
     def from_task(self, task_id: int) -> list[Any]:
         """Decoded results of a task's runs, all pages, ordered by run id ascending.
 
-        Runs without a result (failed ones) are left out, like v4.
+        Runs without a result (failed ones) are left out, like v4. A result in the blob store
+        is fetched through the node proxy, which decodes it (like v4's).
         """
         items = self.parent.paginate("result", {"task_id": task_id})
         items = sorted(items, key=_run_id)
-        return [result_from_wire(item["result"]) for item in items if item.get("result")]
+        return [self._decode(item) for item in items if item.get("result")]
+
+    def _decode(self, item: dict[str, Any]) -> Any:
+        if item.get("blob_storage_used"):
+            return json_from_bytes(self.parent.download_blob(str(item["result"])))
+        return result_from_wire(item["result"])
 
 
 def _run_id(item: dict[str, Any]) -> int:
@@ -242,6 +254,7 @@ class AlgorithmClient:
         self.store_id, self.task_id = ident.store_id, ident.task_id
         self.base_url = f"{host}:{port}{path}" if port not in (None, "") else f"{host}{path}"
         self._token = token
+        self._blob_threshold: tuple[int | None] | None = None
         self._http = httpx.Client(
             base_url=self.base_url, transport=transport, timeout=timeout, trust_env=False,
             headers={"Authorization": f"Bearer {token}"},
@@ -270,23 +283,9 @@ class AlgorithmClient:
             ClientError: error status (subclass by status, with the server's ``msg``), or
                 ``ServerError`` when the proxy stays unreachable or answers non-JSON.
         """
-        url = endpoint.lstrip("/")
-        try:
-            response = REACH_NODE_PROXY.call(lambda: self._http.request(
-                method.upper(), url, params=params, json=json, headers=headers))
-        except httpx.ConnectError as exc:
-            raise ServerError(f"cannot reach the node proxy at {self.base_url}: {exc}",
-                              method=method.upper(), url=url) from exc
-        except httpx.TransportError as exc:
-            raise ServerError(f"request to the node proxy failed: {exc}",
-                              method=method.upper(), url=url) from exc
-        raise_for_response(response)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ServerError("the node proxy answered with a non-JSON body",
-                              status_code=response.status_code, method=method.upper(),
-                              url=str(response.request.url)) from exc
+        response = self._send(method.upper(), endpoint.lstrip("/"), params=params, json=json,
+                              headers=headers)
+        return self._json(response)
 
     def paginate(self, endpoint: str, params: dict[str, Any] | None = None) -> list[Any]:
         """All items of a paginated list (follows ``links.next`` with ``page=N``)."""
@@ -300,11 +299,69 @@ class AlgorithmClient:
 
     def blob_store_enabled(self) -> bool:
         """``GET /blobstream/status`` (any error means no blob store, like v4)."""
+        return self.blob_threshold() is not None
+
+    def blob_threshold(self) -> int | None:
+        """Inputs whose base64 text is longer than this go to the blob store; None: none.
+
+        Asked once per client (``GET /blobstream/status``; an error means no store, like v4).
+        A vantage6 4.x server names no threshold: every input goes there, as v4 does.
+        """
+        if self._blob_threshold is None:
+            try:
+                body = self.request("blobstream/status")
+            except ClientError:
+                body = {}
+            enabled = isinstance(body, dict) and bool(body.get("blob_store_enabled"))
+            self._blob_threshold = ((int(body.get("threshold_bytes") or 0),) if enabled
+                                    else (None,))
+        return self._blob_threshold[0]
+
+    def upload_blob(self, payload: bytes, public_key: str = "") -> str:
+        """Upload a payload through the node proxy (``POST /blobstream``); its UUID.
+
+        The proxy prepares it for the blob store (base64, or encryption for the organization
+        whose ``public_key`` is sent as ``X-Public-Key``, as v4's proxy does).
+
+        Raises:
+            ClientError: the proxy or the server refused.
+        """
+        response = self._send("POST", "blobstream", content=payload, headers={
+            "Content-Type": "application/octet-stream", "X-Public-Key": public_key})
+        body = self._json(response)
+        if not isinstance(body, dict) or not body.get("uuid"):
+            raise ServerError("POST /blobstream answered without a uuid",
+                              status_code=response.status_code, method="POST", url="blobstream")
+        return str(body["uuid"])
+
+    def download_blob(self, blob_id: str) -> bytes:
+        """A blob's payload through the node proxy (``GET /blobstream/<uuid>``), decoded there.
+
+        Raises:
+            ClientError: the proxy or the server refused.
+        """
+        return self._send("GET", f"blobstream/{blob_id}").content
+
+    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         try:
-            body = self.request("blobstream/status")
-        except ClientError:
-            return False
-        return bool(isinstance(body, dict) and body.get("blob_store_enabled"))
+            response = REACH_NODE_PROXY.call(lambda: self._http.request(method, url, **kwargs))
+        except httpx.ConnectError as exc:
+            raise ServerError(f"cannot reach the node proxy at {self.base_url}: {exc}",
+                              method=method, url=url) from exc
+        except httpx.TransportError as exc:
+            raise ServerError(f"request to the node proxy failed: {exc}",
+                              method=method, url=url) from exc
+        raise_for_response(response)
+        return response
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError("the node proxy answered with a non-JSON body",
+                              status_code=response.status_code,
+                              method=response.request.method,
+                              url=str(response.request.url)) from exc
 
     def wait_for_task(self, task_id: int, *, interval: float = POLL_START,
                       timeout: float | None = None) -> RunStatus:

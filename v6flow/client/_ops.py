@@ -19,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 from v6flow import wire
 from v6flow.errors import BadRequest, DeserializationError
 from v6flow.schemas import (
+    BlobStoreStatusOut,
     CollaborationCreate,
     CollaborationOut,
     DatabaseSpec,
@@ -67,8 +68,28 @@ class Subject:
     """Ask the client for the logged-in user's id (it logs in first when needed)."""
 
 
-Op = Generator[Call | Subject, Any, T]
-"""An operation: yields calls, is sent each decoded answer body, returns the value."""
+@dataclass(frozen=True)
+class BlobStatus:
+    """Ask the client for the server's :class:`~v6flow.schemas.BlobStoreStatusOut` (cached)."""
+
+
+@dataclass(frozen=True)
+class BlobUpload:
+    """Stream ``payload`` (already the blob's bytes) to ``POST /blobstream``; answer: UUID."""
+
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class BlobDownload:
+    """Stream ``GET /blobstream/<blob_id>`` and base64-decode it; answer: the payload bytes."""
+
+    blob_id: str
+
+
+Question = Call | Subject | BlobStatus | BlobUpload | BlobDownload
+Op = Generator[Question, Any, T]
+"""An operation: yields calls (and questions), is sent each answer, returns the value."""
 
 
 # -- building requests and reading answers ----------------------------------------------
@@ -264,11 +285,20 @@ def task_create(collaboration_id: int, organizations: Sequence[int], image: str,
                 args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
                 databases: Sequence[Mapping[str, Any] | DatabaseSpec] | None = None,
                 name: str | None = None, description: str | None = None) -> Op[TaskOut]:
-    """Create a task for ``organizations`` running ``method`` of ``image``."""
+    """Create a task for ``organizations`` running ``method`` of ``image``.
+
+    An input larger than the server's blob threshold is uploaded to its blob store (once
+    per organization: an upload is named once) and the task names it by UUID.
+    """
     body = task_create_body(collaboration_id=collaboration_id, organizations=organizations,
                             image=image, method=method, args=args, kwargs=kwargs,
                             databases=databases, name=name, description=description)
-    return single("POST", "task", TaskOut, json=body)
+    status: BlobStoreStatusOut = yield BlobStatus()
+    encoded = body["organizations"][0]["input"] if body["organizations"] else ""
+    if status.blob_store_enabled and len(encoded) > (status.threshold_bytes or 0):
+        for target in body["organizations"]:
+            target["input"] = yield BlobUpload(encoded.encode("ascii"))
+    return (yield from single("POST", "task", TaskOut, json=body))
 
 
 def task_get(id: int, *, include_results: bool = False) -> Op[TaskOut]:
@@ -325,10 +355,32 @@ def result_get(run_id: int) -> Op[ResultOut]:
     return single("GET", f"result/{run_id}", ResultOut)
 
 
+def result_value(run_id: int) -> Op[Any]:
+    """The decoded JSON result of one run (None when it has none); a result in the blob
+    store is fetched by stream.
+
+    Raises:
+        DeserializationError: the result is not base64 of UTF-8 JSON.
+    """
+    item = yield from result_get(run_id)
+    return (yield from decoded_result(item))
+
+
+def decoded_result(item: ResultOut) -> Op[Any]:
+    """The JSON value of a result item (fetched from the blob store when it is there)."""
+    if not item.result:
+        return None
+    if item.blob_storage_used:
+        payload: bytes = yield BlobDownload(item.result)
+        return wire.json_from_bytes(payload)
+    return wire.result_from_wire(item.result)
+
+
 def result_from_task(task_id: int) -> Op[dict[int, Any]]:
     """``{organization_id: decoded JSON result}`` of the task's finished runs.
 
-    Runs without a result (failed or unfinished) are left out.
+    Runs without a result (failed or unfinished) are left out; results in the blob store
+    are fetched by stream.
     """
     runs = yield from run_list(task_id=task_id)
     org_of_run = {run.id: run.organization.id for run in runs}
@@ -338,5 +390,5 @@ def result_from_task(task_id: int) -> Op[dict[int, Any]]:
         org_id = org_of_run.get(item.run.id)
         if org_id is None or not item.result:
             continue
-        out[org_id] = wire.result_from_wire(item.result)
+        out[org_id] = yield from decoded_result(item)
     return out

@@ -140,6 +140,7 @@ class Results(Resource[Mode]):
 
     list = operation(ops.result_list)
     get = operation(ops.result_get)
+    value = operation(ops.result_value)
     from_task = operation(ops.result_from_task)
 
 

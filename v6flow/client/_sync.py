@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from v6flow import _blobstream as blobstream
 from v6flow._http_errors import raise_for_response, transport_errors
 from v6flow._retry import RESUBSCRIBE_EVENTS
 from v6flow._sse import Event, open_stream
@@ -16,8 +17,8 @@ from v6flow.client import _ops as ops
 from v6flow.client._auth import UserAuth, token_subject
 from v6flow.client._resources import Blocking, SubClients
 from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines, TaskWatch, log_lines
-from v6flow.errors import NotFound, ServerError, TaskTimeout
-from v6flow.schemas import UserOut
+from v6flow.errors import ClientError, NotFound, ServerError, TaskTimeout
+from v6flow.schemas import BlobCreatedOut, BlobStoreStatusOut, UserOut
 from v6flow.status import RunStatus
 
 T = TypeVar("T")
@@ -56,6 +57,7 @@ class Client(SubClients[Blocking]):
                              access_token=token)
         self._http = httpx.Client(base_url=self.base_url + "/", auth=self.auth,
                                   timeout=timeout, transport=transport)
+        self._blob_status: BlobStoreStatusOut | None = None
         self._attach_sub_clients(self)
 
     def __enter__(self) -> Client:
@@ -90,13 +92,70 @@ class Client(SubClients[Blocking]):
         except StopIteration as stop:
             return stop.value  # type: ignore[no-any-return]
 
-    def _answer(self, call: ops.Call | ops.Subject) -> Any:
+    def _answer(self, call: ops.Question) -> Any:
         if isinstance(call, ops.Subject):
             if self.auth.access_token is None:
                 self.login()
             assert self.auth.access_token is not None
             return token_subject(self.auth.access_token)
+        if isinstance(call, ops.BlobStatus):
+            return self.blob_status()
+        if isinstance(call, ops.BlobUpload):
+            return self.upload_blob(call.payload)
+        if isinstance(call, ops.BlobDownload):
+            return self.download_blob(call.blob_id)
         return self.request(call)
+
+    # -- blob store ---------------------------------------------------------------------
+    def blob_status(self) -> BlobStoreStatusOut:
+        """The server's blob store (asked once per client; a server without one says so)."""
+        if self._blob_status is None:
+            try:
+                self._blob_status = BlobStoreStatusOut.model_validate(
+                    self.request(ops.Call("GET", "blobstream/status")))
+            except ServerError:
+                raise  # unreachable or failing: ask again next time
+            except ClientError:  # a server without the route has no store (as v4 decides)
+                self._blob_status = BlobStoreStatusOut(blob_store_enabled=False)
+        return self._blob_status
+
+    def upload_blob(self, payload: bytes) -> str:
+        """Stream ``payload`` (the blob's bytes as they are stored) to ``POST /blobstream``.
+
+        Returns:
+            The UUID to name it by, once, as a task input.
+
+        Raises:
+            ClientError: the server refused (no store: 404; too large: 413) or failed.
+        """
+        url = f"{self.base_url}/blobstream"
+        chunks = (payload[i:i + blobstream.CHUNK_BYTES]
+                  for i in range(0, len(payload), blobstream.CHUNK_BYTES))
+        with transport_errors("POST", url):
+            response = self._http.post("blobstream", content=chunks,
+                                       headers={"Content-Type": "application/octet-stream"})
+        raise_for_response(response)
+        return BlobCreatedOut.model_validate(response.json()).uuid
+
+    def download_blob(self, blob_id: str) -> bytes:
+        """The payload of a blob: streamed and base64-decoded as it arrives.
+
+        Raises:
+            ClientError: the server refused (403, 404) or failed.
+            DeserializationError: the blob is not base64 text (e.g. encrypted).
+        """
+        url = f"{self.base_url}/blobstream/{blob_id}"
+        decoder = blobstream.Base64Decoder()
+        payload = bytearray()
+        with transport_errors("GET", url), self._http.stream(
+                "GET", f"blobstream/{blob_id}") as response:
+            if response.status_code >= 400:
+                response.read()
+                raise_for_response(response)
+            for chunk in response.iter_bytes(blobstream.CHUNK_BYTES):
+                payload += decoder.feed(chunk)
+        payload += decoder.flush()
+        return bytes(payload)
 
     def login(self) -> None:
         """Log in now (otherwise the first request does); raises AuthenticationError."""

@@ -22,7 +22,6 @@ from typing import Any
 
 import anyio
 
-from v6flow import wire
 from v6flow._shield import uncancellable
 from v6flow.client._async import AsyncClient
 from v6flow.client._ops import DEFAULT_DATABASES, log_tail
@@ -356,11 +355,8 @@ async def _run_result(client: AsyncClient, task_id: int, organization_id: int,
             failure = ResultNotJSON
         raise failure(run_id=run_id, organization_id=organization_id, status=run_status,
                       task_id=task_id, log_tail=tail)
-    encoded = (await client.result.get(run_id)).result
-    if not encoded:
-        return None
     try:
-        return wire.result_from_wire(encoded)
+        return await client.result.value(run_id)  # a result in the blob store: by stream
     except DeserializationError as exc:
         raise ResultNotJSON(run_id=run_id, organization_id=organization_id,
                             status=run_status, task_id=task_id, log_tail=tail) from exc

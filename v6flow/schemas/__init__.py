@@ -13,6 +13,7 @@ from v6flow.schemas.account import (
     TwoFactorReset,
 )
 from v6flow.schemas.audit import AuditEntryOut, AuditEvent
+from v6flow.schemas.blob import BlobCreatedOut, BlobStoreStatusOut, is_blob_ref
 from v6flow.schemas.collaboration import (
     CollaborationCreate,
     CollaborationOut,
@@ -46,7 +47,7 @@ from v6flow.schemas.events import (
     SyncEvent,
     parse_event,
 )
-from v6flow.schemas.misc import BlobStoreStatusOut, HealthOut, VersionOut
+from v6flow.schemas.misc import HealthOut, VersionOut
 from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, NodeOut, NodeUpdate
 from v6flow.schemas.organization import (
     OrganizationCreate,
@@ -108,6 +109,7 @@ __all__ = [
     "AlgorithmLogEvent",
     "AuditEntryOut",
     "AuditEvent",
+    "BlobCreatedOut",
     "BlobStoreStatusOut",
     "CollaborationCreate",
     "CollaborationOut",
@@ -185,6 +187,7 @@ __all__ = [
     "VersionOut",
     "WireDatetime",
     "image_reference_problem",
+    "is_blob_ref",
     "is_database_label",
     "parse_event",
 ]

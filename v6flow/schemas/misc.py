@@ -1,4 +1,4 @@
-"""Small answers: health, version, blob-store status."""
+"""Small answers: health and version (blob status: ``blob.py``; ports: ``port.py``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,3 @@ class VersionOut(BaseModel):
     v6flow: str
 
 
-class BlobStoreStatusOut(BaseModel):
-    """``GET /blobstream/status``."""
-
-    blob_store_enabled: bool

@@ -1,4 +1,8 @@
-"""Small endpoints the v4 clients and node call: health, version, blob store."""
+"""Small endpoints the v4 clients and node call: health and version.
+
+The blob store is in :mod:`server.api.routes.blobstream`, ports and peer addresses in
+:mod:`server.api.routes.port` and :mod:`server.api.routes.vpn`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from sqlalchemy import text
 import v6flow
 from server.api.deps import WorkDep
 from v6flow.compat import VANTAGE6_VERSION
-from v6flow.schemas import BlobStoreStatusOut, HealthOut, VersionOut
+from v6flow.schemas import HealthOut, VersionOut
 
 router = APIRouter(tags=["misc"])
 
@@ -26,7 +30,3 @@ def version() -> VersionOut:
     return VersionOut(version=VANTAGE6_VERSION, v6flow=v6flow.__version__)
 
 
-@router.get("/blobstream/status")
-def blobstream_status() -> BlobStoreStatusOut:
-    """There is no blob store: results travel in the run's ``result`` field."""
-    return BlobStoreStatusOut(blob_store_enabled=False)

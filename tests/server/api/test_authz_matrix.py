@@ -40,7 +40,7 @@ GLOBAL_IDENTITIES = frozenset({"root", "user:Root"})
 FOREIGN_KINDS = {
     "organization_id": "organization", "collaboration_id": "collaboration",
     "node_id": "node", "user_id": "user", "role_id": "role", "task_id": "task",
-    "run_id": "run", "rule_id": "rule", "study_id": "study",
+    "run_id": "run", "rule_id": "rule", "study_id": "study", "blob_id": "blob",
 }
 #: List path → the kind of its items (``/result`` items are runs).
 LIST_KINDS = {"result": "run"}
@@ -51,6 +51,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/health"): "public, holds nothing",
     ("GET", "/api/version"): "public, holds nothing",
     ("GET", "/api/blobstream/status"): "public, holds nothing",
+    ("POST", "/api/blobstream"): "an upload is a new blob of the caller's own, named by nobody",
     ("DELETE", "/api/port"): "a no-op kept for the v4 node; no ports are stored",
     ("GET", "/api/vpn/algorithm/addresses"): "containers only; always an empty list",
     ("GET", "/api/rule/{rule_id}"): "rules are global, the same for everyone",
@@ -69,8 +70,8 @@ class Federation:
     """The ids of both halves, and the tokens of every home identity."""
 
     url: str
-    foreign: dict[str, set[int]] = field(default_factory=dict)
-    first: dict[str, int] = field(default_factory=dict)
+    foreign: dict[str, set[Any]] = field(default_factory=dict)  # ids (blobs: UUIDs)
+    first: dict[str, Any] = field(default_factory=dict)
     tokens: dict[str, str | None] = field(default_factory=dict)
     task_image: str = IMAGE
 
@@ -80,7 +81,9 @@ def matrix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
     """A server of its own: root's calls change foreign objects."""
     directory = tmp_path_factory.mktemp("authz")
     proc = start_server(database_url=f"sqlite:///{directory}/server.sqlite",
-                        root_password=secrets.token_urlsafe(12), log_dir=directory)
+                        root_password=secrets.token_urlsafe(12), log_dir=directory,
+                        extra_env={"V6FLOW_SERVER_BLOBS__BACKEND": "local",
+                                   "V6FLOW_SERVER_BLOBS__PATH": str(directory / "blobs")})
     yield proc
     proc.stop()
 
@@ -139,6 +142,12 @@ def federation(matrix_server: ServerProcess) -> Federation:
     for run_id in away["runs"]:
         HTTP.patch(f"{url}/run/{run_id}", headers=auth(foreign_node),
                    json={"status": "active", "log": "foreign log"})
+    # ... and one of them a result in the blob store
+    blob = HTTP.post(f"{url}/blobstream", content=b"Zm9yZWlnbg==", headers=auth(foreign_node)
+                     ).json()["uuid"]
+    HTTP.patch(f"{url}/run/{away['run_of'][away['orgs'][0]]}", headers=auth(foreign_node),
+               json={"result": blob})
+    fed.foreign["blob"], fed.first["blob"] = {blob}, blob
     fed.tokens["anonymous"] = None
     fed.tokens["root"] = root
     for name in ROLES:
