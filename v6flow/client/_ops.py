@@ -265,8 +265,8 @@ def task_create_body(*, collaboration_id: int, organizations: Sequence[int], ima
                      method: str, args: Sequence[Any] | None = None,
                      kwargs: Mapping[str, Any] | None = None,
                      databases: Sequence[Mapping[str, Any] | DatabaseSpec] | None = None,
-                     name: str | None = None, description: str | None = None
-                     ) -> dict[str, Any]:
+                     name: str | None = None, description: str | None = None,
+                     flow_run_id: str | None = None) -> dict[str, Any]:
     """The ``POST /task`` body (CONTRACT §3.2): the same unencrypted input for every org.
 
     Raises:
@@ -275,7 +275,7 @@ def task_create_body(*, collaboration_id: int, organizations: Sequence[int], ima
     encoded = wire.input_to_wire(wire.make_input(method, list(args or []), dict(kwargs or {})))
     return request_body(
         TaskCreate, name=name or method, description=description or "", image=image,
-        collaboration_id=collaboration_id,
+        collaboration_id=collaboration_id, flow_run_id=flow_run_id,
         organizations=[OrganizationInput(id=int(org), input=encoded) for org in organizations],
         databases=[db if isinstance(db, DatabaseSpec) else DatabaseSpec.model_validate(db)
                    for db in (databases if databases is not None else DEFAULT_DATABASES)])
@@ -284,15 +284,19 @@ def task_create_body(*, collaboration_id: int, organizations: Sequence[int], ima
 def task_create(collaboration_id: int, organizations: Sequence[int], image: str, method: str,
                 args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
                 databases: Sequence[Mapping[str, Any] | DatabaseSpec] | None = None,
-                name: str | None = None, description: str | None = None) -> Op[TaskOut]:
+                name: str | None = None, description: str | None = None,
+                flow_run_id: str | None = None) -> Op[TaskOut]:
     """Create a task for ``organizations`` running ``method`` of ``image``.
+
+    ``flow_run_id`` records the Prefect flow run the task belongs to (the UI links to it).
 
     An input larger than the server's blob threshold is uploaded to its blob store (once
     per organization: an upload is named once) and the task names it by UUID.
     """
     body = task_create_body(collaboration_id=collaboration_id, organizations=organizations,
                             image=image, method=method, args=args, kwargs=kwargs,
-                            databases=databases, name=name, description=description)
+                            databases=databases, name=name, description=description,
+                            flow_run_id=flow_run_id)
     status: BlobStoreStatusOut = yield BlobStatus()
     encoded = body["organizations"][0]["input"] if body["organizations"] else ""
     if status.blob_store_enabled and len(encoded) > (status.threshold_bytes or 0):

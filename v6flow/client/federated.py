@@ -54,6 +54,8 @@ class PartialRequest:
     databases: tuple[dict[str, Any], ...] = DEFAULT_DATABASES
     name: str | None = None
     description: str | None = None
+    #: The Prefect flow run the tasks belong to (recorded with each task for the UI's link).
+    flow_run_id: str | None = None
 
 
 @dataclass
@@ -157,7 +159,7 @@ async def run_on_organization(client: AsyncClient, request: PartialRequest,
                 request.collaboration_id, [organization_id], request.image, request.method,
                 args=list(request.args), kwargs=dict(request.kwargs),
                 databases=list(request.databases), name=request.name or request.method,
-                description=request.description,
+                description=request.description, flow_run_id=request.flow_run_id,
             )
             task_id = outcome.task_id = task.id
             if tracker is not None:

@@ -25,7 +25,6 @@ import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
-from contextvars import ContextVar
 from dataclasses import replace
 from datetime import timedelta
 from functools import partial
@@ -229,32 +228,6 @@ def _report_fan_out(method: str, collaboration_id: int, tracker: FanOutTracker,
 
 
 #: ``POST /task`` bodies sent while this is set carry it as ``flow_run_id``.
-_RECORDED_FLOW_RUN: ContextVar[UUID | None] = ContextVar("v6flow_flow_run", default=None)
-
-
-def _record_flow_run(api: AsyncClient) -> None:
-    """Make ``api`` add the current flow run to the tasks it creates (once per client).
-
-    Only ``POST /task`` bodies change, and only while :data:`_RECORDED_FLOW_RUN` is set in
-    the calling context (a fan-out inside a flow run against a Prefect API whose UI can be
-    linked to). The client itself has no such argument yet; when ``task.create`` takes a
-    ``flow_run_id``, pass it there instead.
-    """
-    if getattr(api, "_v6flow_records_flow_run", False):
-        return
-    send = api.request
-
-    async def request(call: Any) -> Any:
-        flow_run_id = _RECORDED_FLOW_RUN.get()
-        if (flow_run_id is not None and call.method == "POST" and call.path == "task"
-                and isinstance(call.json, dict)):
-            call = replace(call, json={**call.json, "flow_run_id": str(flow_run_id)})
-        return await send(call)
-
-    api.request = request  # type: ignore[method-assign]
-    api._v6flow_records_flow_run = True  # type: ignore[attr-defined]
-
-
 def _linkable_prefect_api() -> bool:
     """True when flow runs live on a Prefect API a UI can link to (not an ephemeral one)."""
     from prefect.settings import PREFECT_API_URL
@@ -339,7 +312,8 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
                 api, request, organizations, timeout=timeout_seconds, on_log=log_forwarder(),
                 min_responses=min_responses, allow_failures=allow_failures, tracker=tracker)
         flow_run_id = context.flow_run.id
-        request = replace(request, description=f"prefect flow run {flow_run_id}")
+        request = replace(request, description=f"prefect flow run {flow_run_id}",
+                          flow_run_id=str(flow_run_id) if _linkable_prefect_api() else None)
         names, digest = await asyncio.gather(
             federated.organization_names(api, collaboration_id, organizations),
             _image_digest(image, cache))
@@ -362,9 +336,6 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
         def call(org: int, name: str) -> Callable[[], Awaitable[Any]]:
             return lambda: runner(api, request, org, name, tracker)
 
-        if _linkable_prefect_api():
-            _record_flow_run(api)
-        recording = _RECORDED_FLOW_RUN.set(flow_run_id)
         minimum = required if required is not None else len(names)
         with registered(flow_run_id, api, tracker):
             try:
@@ -377,7 +348,6 @@ async def run_partial(client: ClientSource, collaboration_id: int, method: str, 
                 _report_fan_out(method, collaboration_id, tracker, minimum, flow_run_id, exc)
                 raise
             finally:
-                _RECORDED_FLOW_RUN.reset(recording)
                 await report.finish(tracker, api.base_url)
         _report_fan_out(method, collaboration_id, tracker, minimum, flow_run_id, None)
         return results
