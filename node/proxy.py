@@ -11,17 +11,27 @@ a central function uses to wait for its subtasks) is streamed through, not buffe
 the server cannot be reached the proxy answers JSON ``{"msg": …}`` (never HTML), because
 the algorithm client calls ``response.json()`` on every answer (CONTRACT §2.1, §2.3).
 
+In an encrypted collaboration (the node has a key) the proxy does what the v4 proxy does
+for containers, which never hold a key: ``POST task`` encrypts each ``organizations[].input``
+(base64 JSON from the container) for its target organization, and ``GET result`` /
+``GET result/<id>`` hand back each result decrypted, as base64 JSON (:class:`ContainerCrypto`).
+A result that cannot be decrypted is a 502 naming the run, never its ciphertext or a guess.
+
 The proxy listens on a unix socket; the network sidecar forwards ``127.0.0.1:8080`` to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import structlog
@@ -33,8 +43,11 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from node.encryption import NodeEncryption
 from node.errors import ProxyError
 from node.runtime.identity import give_to_algorithm
+from v6flow.crypto import Scheme, scheme_of
+from v6flow.errors import EncryptionError
 
 log = structlog.get_logger(__name__)
 
@@ -74,20 +87,25 @@ _CONNECT_ATTEMPTS = 3
 _STREAMED_PATHS = frozenset({"events"})
 _STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
+_RESULTS = re.compile(f"result(?:/{_ID})?")
 
 
-def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
+def build_proxy_app(server_url: str, client: httpx.AsyncClient,
+                    e2e: NodeEncryption | None = None) -> Starlette:
     """Create the proxy ASGI app.
 
     Args:
         server_url: the server API base, e.g. ``http://127.0.0.1:7601/api``.
         client: the shared async client used for every upstream call.
+        e2e: the node's encryption; with a key, subtask inputs are encrypted and results
+            decrypted for containers.
 
     Returns:
         A Starlette app that forwards allowed requests to the server and refuses the rest.
     """
     base = server_url.rstrip("/")
     refusals = _RefusalLog()
+    crypto = ContainerCrypto(e2e, client, base) if e2e is not None and e2e.enabled else None
 
     async def forward(request: Request) -> Response:
         path = request.path_params.get("path", "")
@@ -101,6 +119,11 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
         if request.method == "GET" and path.strip("/") in _STREAMED_PATHS:
             return await _stream(url, request, headers)
         body = await request.body()
+        if crypto is not None and request.method == "POST" and path == "task":
+            try:
+                body = await crypto.task_body(body, headers)
+            except Refused as refused:
+                return refused.response()
         for attempt in range(1, _CONNECT_ATTEMPTS + 1):
             try:
                 upstream = await client.request(
@@ -123,7 +146,14 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
                 )
         out_headers = {k: v for k, v in upstream.headers.items()
                        if k.lower() not in _DROPPED_RESPONSE_HEADERS}
-        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+        content = upstream.content
+        if (crypto is not None and request.method == "GET" and _RESULTS.fullmatch(path)
+                and upstream.status_code == 200):
+            try:
+                content = await crypto.results(content, headers)
+            except Refused as refused:
+                return refused.response()
+        return Response(content, status_code=upstream.status_code, headers=out_headers)
 
     async def _stream(url: str, request: Request, headers: dict[str, str]) -> Response:
         upstream_request = client.build_request(
@@ -146,6 +176,111 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient) -> Starlette:
             headers={"Cache-Control": "no-cache"}, background=BackgroundTask(upstream.aclose))
 
     return Starlette(routes=[Route("/{path:path}", AnyMethod(forward))])
+
+
+class Refused(Exception):
+    """The proxy answers this itself (JSON ``{"msg"}``) instead of the server's answer."""
+
+    def __init__(self, status_code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status_code = status_code
+        self.msg = msg
+
+    def response(self) -> JSONResponse:
+        """The JSON answer to the container."""
+        return JSONResponse({"msg": f"node proxy: {self.msg}"}, status_code=self.status_code)
+
+
+class ContainerCrypto:
+    """Encryption on behalf of algorithm containers (CONTRACT §2.3, docs/security.md).
+
+    Subtask inputs are encrypted for each target organization (the node's
+    ``encryption.subtask_scheme``), bound to the node's organization as sender; results
+    are decrypted with the node's key, bound to their task, run organization and input.
+    Upstream reads (public keys, runs) carry the container's own token.
+    """
+
+    def __init__(self, e2e: NodeEncryption, client: httpx.AsyncClient, base: str) -> None:
+        self.e2e = e2e
+        self._client = client
+        self._base = base
+
+    async def _get(self, path: str, headers: dict[str, str]) -> Any:
+        try:
+            response = await self._client.get(f"{self._base}/{path}", headers=headers)
+        except httpx.HTTPError as exc:
+            raise Refused(502, f"server unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise Refused(response.status_code if response.status_code < 500 else 502,
+                          f"GET /{path} answered {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise Refused(502, f"GET /{path} answered no JSON") from None
+
+    async def task_body(self, body: bytes, headers: dict[str, str]) -> bytes:
+        """``POST /task`` with each plain input encrypted for its organization.
+
+        A body that is not a task (no JSON, no ``organizations``) goes on unchanged: the
+        server refuses it with its own message.
+
+        Raises:
+            Refused: an input is not base64, or a target organization has no usable key.
+        """
+        try:
+            task = json.loads(body)
+        except ValueError:
+            return body
+        targets = task.get("organizations") if isinstance(task, dict) else None
+        if not isinstance(targets, list):
+            return body
+        for target in targets:
+            if not (isinstance(target, dict) and isinstance(target.get("input"), str)
+                    and isinstance(target.get("id"), int)):
+                continue
+            if scheme_of(target["input"]) is not Scheme.PLAIN:
+                continue  # already encrypted: the server checks its form
+            try:
+                plain = base64.b64decode(target["input"], validate=True)
+            except (binascii.Error, ValueError):
+                raise Refused(400, f"the input for organization id={target['id']} is not "
+                                   "base64") from None
+            org = await self._get(f"organization/{target['id']}", headers)
+            try:
+                target["input"] = self.e2e.seal_input(plain, str(org.get("public_key") or ""),
+                                                      target["id"])
+            except EncryptionError as exc:
+                raise Refused(400, str(exc)) from None
+        return json.dumps(task).encode()
+
+    async def results(self, content: bytes, headers: dict[str, str]) -> bytes:
+        """A ``/result`` answer (one item or a page) with each result decrypted to base64.
+
+        Raises:
+            Refused: 502 when a result cannot be decrypted (names the run and why).
+        """
+        try:
+            answer = json.loads(content)
+        except ValueError:
+            return content
+        items = answer.get("data") if isinstance(answer, dict) and "data" in answer else [answer]
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("result"), str) and item["result"]:
+                item["result"] = await self._open(item, headers)
+        return json.dumps(answer).encode()
+
+    async def _open(self, item: dict[str, Any], headers: dict[str, str]) -> str:
+        run_id = int((item.get("run") or {}).get("id") or item.get("id") or 0)
+        task_id = int((item.get("task") or {}).get("id") or 0)
+        run = await self._get(f"run/{run_id}", headers)
+        sender = int((run.get("organization") or {}).get("id") or 0)
+        try:
+            plain = self.e2e.open_result(item["result"], task_id=task_id, run_id=run_id,
+                                         sender=sender, input_text=run.get("input"))
+        except EncryptionError as exc:
+            log.warning("subtask result refused", run_id=run_id, error=str(exc))
+            raise Refused(502, f"the result cannot be decrypted: {exc}") from None
+        return base64.b64encode(plain).decode("ascii")
 
 
 class _RefusalLog:
@@ -206,17 +341,18 @@ class ProxyServer:
     """Serves the proxy app on a unix socket inside the running event loop."""
 
     def __init__(self, *, server_url: str, socket_path: Path,
-                 client: httpx.AsyncClient) -> None:
+                 client: httpx.AsyncClient, e2e: NodeEncryption | None = None) -> None:
         """Prepare (not start) the proxy.
 
         Args:
             server_url: the server API base.
             socket_path: unix socket to listen on (its folder is mounted by the sidecars).
             client: the shared async client for upstream calls.
+            e2e: the node's encryption (see :func:`build_proxy_app`).
         """
         self.socket_path = socket_path
         config = uvicorn.Config(
-            build_proxy_app(server_url, client), uds=str(socket_path), log_config=None,
+            build_proxy_app(server_url, client, e2e), uds=str(socket_path), log_config=None,
             access_log=False, lifespan="off", timeout_keep_alive=30,
         )
         self._server = _QuietServer(config)

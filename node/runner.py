@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 from docker.models.containers import Container
 
+from node.encryption import NodeEncryption, Reply
 from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
 from node.policies import image_allowed
 from node.runtime.docker import AlgorithmSpec, DockerRuntime
@@ -29,10 +30,18 @@ from node.runtime.workspace import (
 from node.server_link import ServerLink, embedded_task
 from node.settings import NodeSettings
 from v6flow._retry import REPORT_RUN
-from v6flow.errors import BadRequest, ClientError, DeserializationError, NotFound, ServerError
+from v6flow.errors import (
+    BadRequest,
+    ClientError,
+    DecryptionError,
+    DeserializationError,
+    EncryptionError,
+    NotFound,
+    ServerError,
+)
 from v6flow.schemas import RunOut, RunUpdate
 from v6flow.status import RunStatus
-from v6flow.wire import b64decode_str, result_to_wire, utcnow
+from v6flow.wire import utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -51,6 +60,14 @@ class NodeContext:
     node_dir: Path
     node_name: str
     organization_id: int | None = None
+    #: End-to-end encryption (None: no key, as if ``encryption.enabled`` were false).
+    e2e: NodeEncryption | None = None
+
+    def encryption(self, task_collaboration: int) -> NodeEncryption:
+        """The node's encryption, or a keyless one when none was set up."""
+        return self.e2e or NodeEncryption(private_key=None,
+                                          organization_id=self.organization_id or 0,
+                                          collaboration_id=task_collaboration)
 
 
 @dataclass
@@ -102,15 +119,6 @@ async def report_failure(ctx: NodeContext, handle: RunHandle, status: RunStatus,
                                         finished_at=utcnow()))
 
 
-def _decode_input(raw: str | None) -> bytes:
-    if not raw:
-        return b""
-    if "$" in raw:
-        raise DeserializationError(
-            "the input is encrypted; this node does not support encrypted collaborations yet")
-    return b64decode_str(raw)
-
-
 async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     """Handle one open run (its task embedded) completely; every outcome is reported.
 
@@ -122,13 +130,15 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     image, task_id, job_id = task.image, task.id, task.job_id or task.id
     structlog.contextvars.bind_contextvars(run_id=run_id, task_id=task_id)
 
+    reply = ctx.encryption(task.collaboration.id).reply_for(run, task)
     existing = await asyncio.to_thread(ctx.runtime.find_run_container, run_id)
     if existing is not None:
         log.info("adopting a container left by an earlier node process")
         handle.container = existing
         try:
             await ctx.runtime.acquire_sidecar(job_id, run_id)
-            await _supervise(ctx, handle, existing, existing_workspace(ctx.node_dir, run_id))
+            await _supervise(ctx, handle, existing, existing_workspace(ctx.node_dir, run_id),
+                             reply)
         finally:
             await ctx.runtime.release_sidecar(job_id, run_id)
         return
@@ -141,7 +151,7 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     sidecar_task = asyncio.create_task(ctx.runtime.acquire_sidecar(job_id, run_id))
     try:
         await _prepare_and_run(ctx, run, handle, sidecar_task, job_id=job_id, task_id=task_id,
-                               image=image)
+                               image=image, reply=reply)
     finally:
         with contextlib.suppress(Exception):
             await sidecar_task
@@ -150,7 +160,7 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
 
 async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
                            sidecar_task: asyncio.Task[Container], *, job_id: int,
-                           task_id: int, image: str) -> None:
+                           task_id: int, image: str, reply: Reply) -> None:
     """Image, input, token, files, then the container; failures are reported."""
     run_id = handle.run_id
     task = embedded_task(run)
@@ -174,8 +184,12 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
         await report_failure(ctx, handle, RunStatus.NO_DOCKER_IMAGE, str(exc))
         return
     try:
-        input_bytes = _decode_input(run.input)
-    except DeserializationError as exc:
+        input_bytes = ctx.encryption(task.collaboration.id).open_input(run, task)
+    except DecryptionError as exc:
+        await report_failure(ctx, handle, RunStatus.FAILED,
+                             f"cannot decrypt the run input: {exc}")
+        return
+    except (EncryptionError, DeserializationError) as exc:
         await report_failure(ctx, handle, RunStatus.FAILED, f"cannot read the run input: {exc}")
         return
     try:
@@ -207,11 +221,11 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
     await _patch(ctx, handle, RunUpdate(status=RunStatus.ACTIVE))
     if handle.deleted:
         await asyncio.to_thread(ctx.runtime.kill, container)
-    await _supervise(ctx, handle, container, workspace)
+    await _supervise(ctx, handle, container, workspace, reply)
 
 
 async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
-                     workspace: Workspace) -> None:
+                     workspace: Workspace, reply: Reply) -> None:
     """Wait for the container, stream its log, report the outcome and clean up."""
     try:
         streamer = asyncio.create_task(_stream_logs(ctx, handle, container))
@@ -240,8 +254,14 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
             full_log = "Node does not allow sharing algorithm logs"
         if handle.deleted:
             return  # nothing to report to: said so once (note_deleted)
+        try:
+            sealed = await ctx.encryption(reply.collaboration_id).seal_result(result, reply)
+        except (EncryptionError, ClientError, DeserializationError) as exc:  # never in clear
+            status, sealed = RunStatus.FAILED, ""
+            full_log += (f"\n{_NOTE} the result was not sent: it could not be encrypted for "
+                         f"organization {reply.recipient}: {exc}")
         log.info("run finished", status=status.value, exit_code=exit_code)
-        await _patch(ctx, handle, RunUpdate(result=result_to_wire(result), log=full_log,
+        await _patch(ctx, handle, RunUpdate(result=sealed, log=full_log,
                                             status=status, finished_at=utcnow()))
     finally:
         await asyncio.to_thread(ctx.runtime.remove, container)

@@ -19,6 +19,9 @@ Example::
       memory: 2g                           # RAM (+ its /tmp tmpfs), no swap; k/m/g or bytes
       pids: 256                            # processes + threads at once
       cpus: 1.0                            # CPU cores (fractions allowed)
+    encryption:                            # for encrypted collaborations (docs/security.md)
+      enabled: true
+      private_key: /etc/v6flow/org.pem     # the organization's RSA key (`v6flow key generate`)
 
 Values may also come from ``V6FLOW_NODE_<FIELD>`` environment variables (file wins).
 """
@@ -31,12 +34,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from node.runtime.identity import unreadable_reason
 from v6flow import __version__
-from v6flow.errors import ConfigurationError
+from v6flow.crypto import RSAPrivateKey, private_key_from_pem
+from v6flow.errors import ConfigurationError, InvalidKey
 from v6flow.schemas import is_database_label
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -166,6 +178,67 @@ class Limits(BaseModel):
         return value
 
 
+class SubtaskScheme(StrEnum):
+    """How the node proxy encrypts the inputs of subtasks its algorithms create."""
+
+    AUTHENTICATED = "v6flow-aead-1"
+    V4 = "v4"
+
+
+class Encryption(BaseModel):
+    """End-to-end encryption (v4's ``encryption`` section; docs/security.md).
+
+    With ``enabled`` the node decrypts every run's input with ``private_key`` (its
+    organization's key; the node uploads the public half when the server's differs), refuses
+    unencrypted input, and encrypts each result for the task's initiating organization.
+    Without it, an encrypted run fails with a reason that says the node has no private key.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="Decrypt inputs and encrypt results (needed in "
+                                             "encrypted collaborations)")
+    private_key: Path | None = Field(
+        None, description="PEM file of the organization's RSA private key (no passphrase), "
+                          "e.g. from `v6flow key generate`")
+    subtask_scheme: SubtaskScheme = Field(
+        SubtaskScheme.AUTHENTICATED,
+        description="How the proxy encrypts subtask inputs of algorithms: v6flow-aead-1 "
+                    "(authenticated) or v4 (when v4 nodes take part)")
+
+    @field_validator("private_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value  # v4 writes private_key: "" when disabled
+
+    @model_validator(mode="after")
+    def _key_when_enabled(self) -> Encryption:
+        if not self.enabled:
+            return self
+        if self.private_key is None:
+            raise ValueError("encryption is enabled, so private_key must name the "
+                             "organization's private key file")
+        self.private_key = self.private_key.expanduser().resolve()
+        load_private_key(self.private_key)
+        return self
+
+
+def load_private_key(path: Path) -> RSAPrivateKey:
+    """The RSA private key in ``path``.
+
+    Raises:
+        ValueError: unreadable, or not a usable key (the message says why, never the key).
+    """
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"private_key {path}: cannot read it ({exc.strerror})") from None
+    try:
+        return private_key_from_pem(pem)
+    except InvalidKey as exc:
+        raise ValueError(f"private_key {path}: {exc}") from None
+
+
 class NodeSettings(BaseSettings):
     """Settings of one node process."""
 
@@ -186,6 +259,8 @@ class NodeSettings(BaseSettings):
     )
     limits: Limits = Field(default_factory=lambda: Limits.model_validate({}),
                            description="Memory, PID and CPU limits of algorithm containers")
+    encryption: Encryption = Field(default_factory=lambda: Encryption.model_validate({}),
+                                   description="End-to-end encryption of inputs and results")
 
     @field_validator("server_url")
     @classmethod

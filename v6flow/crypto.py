@@ -53,10 +53,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from v6flow.errors import DecryptionError, InvalidKey, NoPrivateKey, TamperedPayload, WrongKey
 
-#: Tag and version of the authenticated scheme; first part of its envelope and of its AAD.
-AEAD_TAG = "v6flow-aead-1"
+# The scheme's names and its recognition need no key: they live in wire, re-exported here.
+from v6flow.wire import AEAD_TAG as AEAD_TAG
+from v6flow.wire import V4_SEPARATOR as V4_SEPARATOR
+from v6flow.wire import Scheme as Scheme
+from v6flow.wire import scheme_of as scheme_of
+
 AEAD_SEPARATOR = "."
-V4_SEPARATOR = "$"
 CONTENT_KEY_BYTES = 32
 V4_IV_BYTES = 16
 AEAD_NONCE_BYTES = 12
@@ -67,14 +70,6 @@ PUBLIC_EXPONENT = 65537
 
 RSAPrivateKey = rsa.RSAPrivateKey
 RSAPublicKey = rsa.RSAPublicKey
-
-
-class Scheme(StrEnum):
-    """How an input or result string is encoded (see the module docstring)."""
-
-    PLAIN = "plain"
-    V4 = "v4"
-    AEAD = AEAD_TAG
 
 
 class Payload(StrEnum):
@@ -190,15 +185,6 @@ def same_public_key(wire: str, key: RSAPrivateKey) -> bool:
 
 
 # -- schemes -----------------------------------------------------------------------------
-def scheme_of(text: str) -> Scheme:
-    """Which scheme ``text`` is written in (by its form only; nothing is checked)."""
-    if text.startswith(AEAD_TAG + AEAD_SEPARATOR):
-        return Scheme.AEAD
-    if V4_SEPARATOR in text:
-        return Scheme.V4
-    return Scheme.PLAIN
-
-
 def plain_encrypt(data: bytes) -> str:
     """The ``plain`` scheme: standard base64 with padding."""
     return base64.b64encode(data).decode("ascii")
