@@ -286,3 +286,42 @@ def test_a_node_with_encryption_refuses_plain_input(enc: Federation,
         enc.request("PATCH", f"collaboration/{enc.collaboration_id}", json={"encrypted": True})
     assert run["status"] == "failed"
     assert "the input is not encrypted, but this node has encryption enabled" in run["log"]
+
+
+def test_a_swapped_input_is_caught_at_the_result(enc: Federation,
+                                                 server: ServerProcess) -> None:
+    """The client remembers the inputs it sent: a run whose stored input was replaced has a
+    result it refuses, naming the run."""
+    org0, org1 = enc.organization_ids[:2]
+    with _client(enc) as client:
+        task = client.task.create(enc.collaboration_id, [org0, org1], enc.test_image, "echo",
+                                  args=["mine"])
+        runs = {r["organization"]["id"]: r for r in enc.wait_for_runs(task.id, timeout=120)}
+        older = client.task.create(enc.collaboration_id, [org1], enc.test_image, "echo",
+                                   args=["older"])
+        (old_run,) = _raw_runs(enc, older.id)
+        with sqlite3.connect(server.database_url.removeprefix("sqlite:///")) as db:
+            db.execute("UPDATE run SET input = ? WHERE id = ?",
+                       (old_run["input"], runs[org1]["id"]))
+        with pytest.raises(TamperedPayload, match="not the input this client sent"):
+            client.result.from_task(task.id)
+
+
+def test_a_result_that_cannot_be_encrypted_is_not_sent(enc: Federation) -> None:
+    """The initiating organization lost its public key during the run: the run fails and no
+    result (encrypted or not) reaches the server."""
+    org0, org1 = enc.organization_ids[:2]
+    stored = enc.get(f"organization/{org0}")["public_key"]
+    with _client(enc) as client:
+        task = client.task.create(enc.collaboration_id, [org1], enc.test_image, "sleep",
+                                  args=[2])
+    try:
+        assert enc.request("PATCH", f"organization/{org0}",
+                           json={"public_key": ""}).status_code == 200
+        (run,) = enc.wait_for_runs(task.id, timeout=120)
+    finally:
+        enc.request("PATCH", f"organization/{org0}", json={"public_key": stored})
+    assert run["status"] == "failed"
+    assert "the result was not sent" in run["log"]
+    assert f"organization {org0} has no public key" in run["log"]
+    assert not any(item["result"] for item in enc.results(task.id))

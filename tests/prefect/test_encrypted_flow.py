@@ -59,10 +59,11 @@ async def test_flow_reads_an_encrypted_collaboration_with_the_blocks_key(
     await V6flowServerCredentials(url=enc.server_url, username=enc.username,
                                   password=SecretStr(enc.password), **key).asave(name)
     # Execute
-    state = await encrypted_age_stats(enc.collaboration_id, enc.test_image, name,
-                                      return_state=True)  # type: ignore[call-overload]
+    state: Any = await encrypted_age_stats(enc.collaboration_id, enc.test_image, name,
+                                           return_state=True)
     results = await state.result()
     flow_run_id = state.state_details.flow_run_id
+    assert flow_run_id is not None
     async with get_client() as client:
         run = await client.read_flow_run(flow_run_id)
         logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
