@@ -22,6 +22,8 @@ from tests.fixtures.encrypted_federation import (
 )
 from tests.fixtures.federation import Federation, shutdown_federation
 from tests.fixtures.server import ServerProcess
+from tests.flows.fixtures import summary_image  # noqa: F401 - the fixture
+from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
 from v6flow import crypto
 from v6flow.client import Client
 from v6flow.errors import NoPrivateKey, PublicKeyMismatch, TamperedPayload, WrongKey
@@ -124,6 +126,29 @@ def test_a_central_function_creates_encrypted_subtasks_through_the_proxy(
     assert all(r["input"].startswith("v6flow-aead-1.") for r in sub_runs)
     assert all(item["result"].startswith("v6flow-aead-1.")
                for item in enc.results(result["subtask_id"]))
+
+
+def test_a_prefect_flow_runs_as_an_encrypted_central_task(
+        enc: Federation, summary_image: str) -> None:  # noqa: F811
+    """A flow inside a node container: its client leaves encryption to the proxy, and the
+    summary table still equals pandas on the pooled data."""
+    columns = ["age", "bmi"]
+    org0 = enc.organization_ids[0]
+    with _client(enc) as client:
+        task = client.task.create(enc.collaboration_id, [org0], summary_image,
+                                  "summary_statistics", kwargs={
+                                      "columns": columns, "quantiles": [], "retries": 0,
+                                      "timeout_seconds": 120})
+        status = client.wait_for_task(task.id, timeout=300)
+        (run,) = _raw_runs(enc, task.id)
+        assert status.value == "completed", run["log"]
+        table = client.result.from_task(task.id)[org0]
+    assert_matches_pandas(table, pandas_summary(pooled_frame(enc.csv_paths)[columns]))
+    children = enc.get("task", parent_id=task.id, per_page=50)["data"]
+    assert len(children) == len(enc.nodes)
+    for child in children:
+        inputs = [r["input"] for r in _raw_runs(enc, child["id"])]
+        assert inputs and all(text.startswith("v6flow-aead-1.") for text in inputs)
 
 
 def test_a_client_without_key_is_told_before_anything_is_created(enc: Federation) -> None:
