@@ -20,6 +20,7 @@ from tests.fixtures.encrypted_federation import (
 from tests.fixtures.federation import Federation, shutdown_federation
 from tests.fixtures.reference import ReferencePython
 from tests.fixtures.server import ServerProcess
+from v6flow.client import Client
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -56,7 +57,8 @@ def _stored(fed: Federation, task_id: int) -> tuple[list[str], list[str]]:
 
 def test_reference_user_client_creates_and_reads_encrypted_tasks(
         enc: Federation, reference_client: ReferencePython) -> None:
-    """vantage6-client 4.15.2 with setup_encryption: v4 inputs, v4 results, the right sums."""
+    """vantage6-client 4.15.2 with setup_encryption: v4 inputs, v4 results, the right sums;
+    v6flow's client reads the same v4 results."""
     out = _run_v4(enc, reference_client, enc.test_image,
                   {"method": "column_stats", "kwargs": {"column": "age"}}, enc.organization_ids)
     expected = sorted((int(s.count()), float(s.sum())) for s in (
@@ -68,6 +70,10 @@ def test_reference_user_client_creates_and_reads_encrypted_tasks(
         assert abs(got_sum - want_sum) < 1e-9 * max(1.0, abs(want_sum))
     inputs, results = _stored(enc, out["task_id"])
     assert all(text.count("$") == 2 for text in inputs + results)  # v4's key$iv$body
+    with Client(enc.server_url, username=enc.username, password=enc.password,
+                private_key=keys_of(enc)[enc.organization_ids[0]]) as ours:
+        assert sorted(ours.result.from_task(out["task_id"]).values(),
+                      key=lambda r: r["count"]) == sorted(out["results"], key=lambda r: r["count"])
 
 
 def test_reference_algorithm_creates_encrypted_subtasks_through_the_proxy(

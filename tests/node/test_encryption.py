@@ -350,3 +350,32 @@ def test_a_result_that_cannot_be_encrypted_is_not_sent(enc: Federation) -> None:
     assert "the result was not sent" in run["log"]
     assert f"organization {org0} has no public key" in run["log"]
     assert not any(item["result"] for item in enc.results(task.id))
+
+
+@pytest.mark.parametrize(("section", "reason"), [
+    ({"enabled": True}, "private_key must name"),
+    ({"enabled": True, "private_key": "/nonexistent/org.pem"}, "cannot read it"),
+    ({"enabled": True, "private_key": "KEY", "_content": b"not a key"}, "not a PEM private key"),
+    ({"enabled": True, "private_key": "KEY", "_bits": 1024}, "1024 bits"),
+], ids=["no-key", "missing-file", "not-a-key", "small-key"])
+def test_node_yaml_encryption_section_is_checked(tmp_path: Path, section: dict[str, Any],
+                                                 reason: str) -> None:
+    """A wrong encryption section stops the node at start, naming the field and the cause."""
+    from node.settings import load_settings
+    from v6flow.errors import ConfigurationError
+
+    key = tmp_path / "org.pem"
+    if "_bits" in section:
+        key.write_bytes(crypto.private_key_to_pem(crypto.generate_private_key(section["_bits"])))
+    else:
+        key.write_bytes(section.get("_content", b""))
+    encryption = {k: (str(key) if v == "KEY" else v) for k, v in section.items()
+                  if not k.startswith("_")}
+    config = tmp_path / "node.yaml"
+    config.write_text(json.dumps({"server_url": "http://127.0.0.1:1/api",
+                                  "api_key": str(uuid.uuid4()), "task_dir": str(tmp_path),
+                                  "encryption": encryption}), encoding="utf-8")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(config)
+    assert caught.value.field == "encryption"
+    assert reason in caught.value.reason

@@ -341,3 +341,27 @@ def test_aead_is_webcrypto_friendly(key: crypto.RSAPrivateKey) -> None:
             browser.close()
     assert out["plain"].encode() == PLAINTEXT
     assert crypto.aead_decrypt(out["envelope"], key, binding).decode() == "from the browser ∑"
+
+
+# -- v6flow key generate -----------------------------------------------------------------
+def test_key_generate_writes_a_v4_key_readable_only_by_its_owner(tmp_path: Path) -> None:
+    """`v6flow key generate`: 4096-bit v4 PEM, mode 0600, says where it goes; never the key."""
+    import sys
+
+    out = tmp_path / "org.pem"
+    done = subprocess.run([sys.executable, "-m", "v6flow.cli.main", "key", "generate",
+                           "--out", str(out)], capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_mode & 0o777 == 0o600
+    pem = out.read_bytes()
+    assert pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    assert crypto.private_key_from_pem(pem).key_size == 4096
+    assert "encryption:" in done.stdout and f"private_key: {out}" in done.stdout
+    assert f'setup_encryption("{out}")' in done.stdout
+    assert "PRIVATE KEY" not in done.stdout + done.stderr
+    again = subprocess.run([sys.executable, "-m", "v6flow.cli.main", "key", "generate",
+                            "--out", str(out), "--bits", "2048"], capture_output=True,
+                           text=True, check=False, timeout=120)
+    assert again.returncode == 2 and "exists" in again.stderr
+    assert out.read_bytes() == pem
