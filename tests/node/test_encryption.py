@@ -379,3 +379,26 @@ def test_node_yaml_encryption_section_is_checked(tmp_path: Path, section: dict[s
         load_settings(config)
     assert caught.value.field == "encryption"
     assert reason in caught.value.reason
+
+
+@pytest.mark.parametrize("scheme", [crypto.Scheme.AEAD, crypto.Scheme.V4])
+def test_proxy_encryption_for_containers_round_trips(scheme: crypto.Scheme) -> None:
+    """encryption.subtask_scheme picks the subtask input scheme; a subtask result bound to
+    its task, sender and input opens, one bound to another task does not."""
+    from node.encryption import NodeEncryption
+
+    key = crypto.generate_private_key(2048)
+    node = NodeEncryption(private_key=key, organization_id=1, collaboration_id=5,
+                          subtask_scheme=scheme)
+    sealed = node.seal_input(b'{"method": "echo"}', crypto.public_key_to_wire(key), 1)
+    assert crypto.scheme_of(sealed) is scheme
+    assert crypto.decrypt(sealed, key, crypto.input_binding(
+        collaboration_id=5, sender=1, recipient=1)) == b'{"method": "echo"}'
+    nonce = crypto.aead_nonce(sealed) if scheme is crypto.Scheme.AEAD else "x"
+    result = crypto.encrypt(b"[1]", scheme, key.public_key(), crypto.result_binding(
+        collaboration_id=5, task_id=9, sender=2, recipient=1, input_nonce=nonce))
+    opened = node.open_result(result, task_id=9, run_id=3, sender=2, input_text=sealed)
+    assert opened == b"[1]"
+    if scheme is crypto.Scheme.AEAD:
+        with pytest.raises(TamperedPayload, match="run 3, organization 2"):
+            node.open_result(result, task_id=10, run_id=3, sender=2, input_text=sealed)
