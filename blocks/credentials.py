@@ -1,11 +1,14 @@
-"""Prefect Block holding how to reach and log in to a v6flow server."""
+"""Prefect Block holding how to reach and log in to a v6flow server (and, for encrypted
+collaborations, the organization's private key)."""
 
 from __future__ import annotations
 
-from prefect.blocks.core import Block
-from pydantic import Field, HttpUrl, SecretStr
+from pathlib import Path
 
-from v6flow.client import AsyncClient, Client
+from prefect.blocks.core import Block
+from pydantic import Field, HttpUrl, SecretStr, model_validator
+
+from v6flow.client import AsyncClient, Client, KeySource
 
 from ._project import DOCUMENTATION_URL, LOGO_URL
 
@@ -22,6 +25,9 @@ class V6flowServerCredentials(Block):
         username: user to log in as.
         password: that user's password (stored encrypted, shown masked).
         timeout: seconds allowed for each request.
+        private_key: the PEM of the organization's private key, for encrypted collaborations
+            (stored encrypted, shown masked; never a flow parameter).
+        private_key_path: or the path of that PEM file on the machine that runs the flow.
 
     Examples:
         Save once, then load it in flows by name:
@@ -29,6 +35,10 @@ class V6flowServerCredentials(Block):
         ...                         password="…").save("v6flow-local")      # doctest: +SKIP
         >>> with V6flowServerCredentials.load("v6flow-local").get_client() as client:
         ...     client.collaboration.list()                              # doctest: +SKIP
+
+        With the organization's key, for encrypted collaborations:
+        >>> V6flowServerCredentials(url="…", username="alice", password="…",
+        ...                         private_key_path="/etc/org.pem").save("enc")  # doctest: +SKIP
     """
 
     _block_type_name = "V6flow Server Credentials"
@@ -42,13 +52,34 @@ class V6flowServerCredentials(Block):
                           examples=["root"])
     password: SecretStr = Field(..., description="Password of that user.")
     timeout: float = Field(default=30.0, gt=0, description="Seconds allowed for each request.")
+    private_key: SecretStr | None = Field(
+        default=None, description="PEM of the organization's RSA private key, for encrypted "
+                                  "collaborations (or give private_key_path).")
+    private_key_path: str | None = Field(
+        default=None, description="Path of the organization's private key PEM file on the "
+                                  "machine that runs the flow (or give private_key).",
+        examples=["/etc/v6flow/org.pem"])
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> V6flowServerCredentials:
+        if self.private_key is not None and self.private_key_path:
+            raise ValueError("give private_key or private_key_path, not both")
+        return self
+
+    def key_source(self) -> KeySource | None:
+        """The organization's private key as the clients take it (None: none given)."""
+        if self.private_key is not None:
+            return self.private_key
+        return Path(self.private_key_path) if self.private_key_path else None
 
     def get_client(self) -> Client:
-        """A blocking client (use it as a context manager)."""
+        """A blocking client (use it as a context manager); it carries the private key."""
         return Client(self.url, username=self.username,
-                      password=self.password.get_secret_value(), timeout=self.timeout)
+                      password=self.password.get_secret_value(), timeout=self.timeout,
+                      private_key=self.key_source())
 
     def get_async_client(self) -> AsyncClient:
-        """An asyncio client for flows (``async with``)."""
+        """An asyncio client for flows (``async with``); it carries the private key."""
         return AsyncClient(self.url, username=self.username,
-                           password=self.password.get_secret_value(), timeout=self.timeout)
+                           password=self.password.get_secret_value(), timeout=self.timeout,
+                           private_key=self.key_source())

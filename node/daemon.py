@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import structlog
 
+from node.encryption import NodeEncryption
 from node.errors import NodeError
 from node.exit_codes import ExitCode
 from node.proxy import ProxyServer
@@ -30,12 +31,20 @@ from node.runner import NodeContext, RunHandle, execute_run, report_failure
 from node.runtime.dbforward import DatabaseForwarder, plan_forwards
 from node.runtime.docker import DockerRuntime
 from node.server_link import ServerLink
-from node.settings import NodeSettings
+from node.settings import NodeSettings, load_private_key
 from node.whitelist import WhitelistProxy
 from v6flow._retry import REACH_SERVER
 from v6flow._sse import Event
+from v6flow.crypto import Scheme
 from v6flow.errors import AuthenticationError, ClientError, DeserializationError
-from v6flow.schemas import KillContainersEvent, NewTaskEvent, NodeOut, RunOut, SyncEvent
+from v6flow.schemas import (
+    CollaborationOut,
+    KillContainersEvent,
+    NewTaskEvent,
+    NodeOut,
+    RunOut,
+    SyncEvent,
+)
 from v6flow.status import RunStatus
 
 log = structlog.get_logger(__name__)
@@ -151,12 +160,13 @@ class NodeDaemon:
             return ExitCode.DOCKER
         peers = (PeerRelay(server_url=self.settings.server_url, link=self.link)
                  if self.settings.peer_to_peer else None)
+        e2e = await self._encryption(node)
         self.ctx = NodeContext(settings=self.settings, link=self.link, runtime=runtime,
                                node_dir=node_dir, node_name=name,
-                               organization_id=node.organization.id, peers=peers)
+                               organization_id=node.organization.id, peers=peers, e2e=e2e)
         proxy = ProxyServer(server_url=self.settings.server_url,
                             socket_path=proxy_dir / "proxy.sock", client=self._http,
-                            peers=peers)
+                            peers=peers, e2e=e2e)
         whitelist = (WhitelistProxy(whitelist=self.settings.whitelist,
                                     socket_path=proxy_dir / "whitelist.sock")
                      if self.settings.whitelist is not None else None)
@@ -187,6 +197,37 @@ class NodeDaemon:
             await whitelist.stop()
         log.info("node stopped")
         return ExitCode.OK
+
+    async def _encryption(self, node: NodeOut) -> NodeEncryption:
+        """Set up end-to-end encryption: upload the public key when the server's differs,
+        and say at start what this node will do with the collaboration's runs."""
+        settings = self.settings.encryption
+        key = load_private_key(settings.private_key) if (
+            settings.enabled and settings.private_key is not None) else None
+        e2e = NodeEncryption(private_key=key, organization_id=node.organization.id,
+                             collaboration_id=node.collaboration.id, link=self.link,
+                             subtask_scheme=Scheme(settings.subtask_scheme.value))
+        try:
+            collaboration = await self.link.call(
+                "GET", f"collaboration/{node.collaboration.id}", CollaborationOut)
+            if await e2e.upload_public_key():
+                log.info("uploaded the organization's public key",
+                         organization_id=node.organization.id)
+        except (ClientError, DeserializationError) as exc:
+            log.error("could not set up encryption; encrypted runs may fail", error=str(exc))
+            return e2e
+        if collaboration.encrypted and not e2e.enabled:
+            log.warning("the collaboration is encrypted but this node has no private key: "
+                        "every run will fail until encryption.enabled and "
+                        "encryption.private_key are set in node.yaml",
+                        collaboration_id=collaboration.id)
+        elif e2e.enabled and not collaboration.encrypted:
+            log.warning("encryption is enabled but the collaboration is not encrypted: this "
+                        "node refuses unencrypted input, so every run will fail until "
+                        "encryption.enabled is false", collaboration_id=collaboration.id)
+        elif e2e.enabled:
+            log.info("end-to-end encryption enabled", collaboration_id=collaboration.id)
+        return e2e
 
     # --- events ---------------------------------------------------------------------------
     async def _on_event(self, event: Event) -> None:

@@ -18,13 +18,22 @@ The answer of ``GET vpn/algorithm/addresses`` is handed to an :class:`AddressBoo
 node's peer relay, :mod:`node.relay`) when there is one: it turns each peer's address into a
 loopback address of the caller that the node relays (docs/p2p.md).
 
+In an encrypted collaboration (the node has a key) the proxy does what the v4 proxy does
+for containers, which never hold a key: ``POST task`` encrypts each ``organizations[].input``
+(base64 JSON from the container) for its target organization, and ``GET result`` /
+``GET result/<id>`` hand back each result decrypted, as base64 JSON (:class:`ContainerCrypto`).
+A result that cannot be decrypted is a 502 naming the run, never its ciphertext or a guess.
+
 The proxy listens on a unix socket; the network sidecar forwards ``127.0.0.1:8080`` to it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -41,10 +50,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from node.encryption import NodeEncryption
 from node.errors import ProxyError
 from node.runtime.identity import give_to_algorithm
 from v6flow import _blobstream as blobstream
-from v6flow.errors import DeserializationError
+from v6flow.crypto import Scheme, scheme_of
+from v6flow.errors import DeserializationError, EncryptionError
 
 log = structlog.get_logger(__name__)
 
@@ -84,6 +95,9 @@ _CONNECT_ATTEMPTS = 3
 _STREAMED_PATHS = frozenset({"events"})
 _STREAM_TIMEOUT = httpx.Timeout(10.0, read=None)
 _MAX_UNIX_PATH = 107  # sun_path is 108 bytes including the terminating NUL
+_RESULTS = re.compile(f"result(?:/{_ID})?")
+
+
 #: Blob transfers: per read or write of one chunk, not for the whole stream.
 _BLOB_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 _OCTETS = "application/octet-stream"
@@ -102,7 +116,7 @@ class AddressBook(Protocol):
 
 
 def build_proxy_app(server_url: str, client: httpx.AsyncClient,
-                    peers: AddressBook | None = None, *,
+                    peers: AddressBook | None = None, e2e: NodeEncryption | None = None, *,
                     blob_upload: CodecFactory = blobstream.Base64Encoder,
                     blob_download: CodecFactory = blobstream.Base64Decoder) -> Starlette:
     """Create the proxy ASGI app.
@@ -111,6 +125,8 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
         server_url: the server API base, e.g. ``http://127.0.0.1:7601/api``.
         client: the shared async client used for every upstream call.
         peers: rewrites the answers of ``GET vpn/algorithm/addresses`` (none: as they are).
+        e2e: the node's encryption; with a key, subtask inputs are encrypted and results
+            decrypted for containers.
         blob_upload: the transform of a container's blob on its way to the server
             (default: base64, an unencrypted collaboration's blob).
         blob_download: the transform of a blob on its way to a container.
@@ -120,6 +136,7 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
     """
     base = server_url.rstrip("/")
     refusals = _RefusalLog()
+    crypto = ContainerCrypto(e2e, client, base) if e2e is not None and e2e.enabled else None
 
     async def forward(request: Request) -> Response:
         path = request.path_params.get("path", "")
@@ -138,6 +155,11 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
                 path != "blobstream/status":
             return await _download_blob(url, headers)
         body = await request.body()
+        if crypto is not None and request.method == "POST" and path == "task":
+            try:
+                body = await crypto.task_body(body, headers)
+            except Refused as refused:
+                return refused.response()
         for attempt in range(1, _CONNECT_ATTEMPTS + 1):
             try:
                 upstream = await client.request(
@@ -168,7 +190,14 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
             if answer is not None:
                 rewritten = await peers.rewrite(request.headers.get("authorization"), answer)
                 return JSONResponse(rewritten, status_code=200)
-        return Response(upstream.content, status_code=upstream.status_code, headers=out_headers)
+        content = upstream.content
+        if (crypto is not None and request.method == "GET" and _RESULTS.fullmatch(path)
+                and upstream.status_code == 200):
+            try:
+                content = await crypto.results(content, headers)
+            except Refused as refused:
+                return refused.response()
+        return Response(content, status_code=upstream.status_code, headers=out_headers)
 
     async def _stream(url: str, request: Request, headers: dict[str, str]) -> Response:
         upstream_request = client.build_request(
@@ -232,6 +261,111 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
     return Starlette(routes=[Route("/{path:path}", AnyMethod(forward))])
 
 
+class Refused(Exception):
+    """The proxy answers this itself (JSON ``{"msg"}``) instead of the server's answer."""
+
+    def __init__(self, status_code: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status_code = status_code
+        self.msg = msg
+
+    def response(self) -> JSONResponse:
+        """The JSON answer to the container."""
+        return JSONResponse({"msg": f"node proxy: {self.msg}"}, status_code=self.status_code)
+
+
+class ContainerCrypto:
+    """Encryption on behalf of algorithm containers (CONTRACT §2.3, docs/security.md).
+
+    Subtask inputs are encrypted for each target organization (the node's
+    ``encryption.subtask_scheme``), bound to the node's organization as sender; results
+    are decrypted with the node's key, bound to their task, run organization and input.
+    Upstream reads (public keys, runs) carry the container's own token.
+    """
+
+    def __init__(self, e2e: NodeEncryption, client: httpx.AsyncClient, base: str) -> None:
+        self.e2e = e2e
+        self._client = client
+        self._base = base
+
+    async def _get(self, path: str, headers: dict[str, str]) -> Any:
+        try:
+            response = await self._client.get(f"{self._base}/{path}", headers=headers)
+        except httpx.HTTPError as exc:
+            raise Refused(502, f"server unreachable ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise Refused(response.status_code if response.status_code < 500 else 502,
+                          f"GET /{path} answered {response.status_code}")
+        try:
+            return response.json()
+        except ValueError:
+            raise Refused(502, f"GET /{path} answered no JSON") from None
+
+    async def task_body(self, body: bytes, headers: dict[str, str]) -> bytes:
+        """``POST /task`` with each plain input encrypted for its organization.
+
+        A body that is not a task (no JSON, no ``organizations``) goes on unchanged: the
+        server refuses it with its own message.
+
+        Raises:
+            Refused: an input is not base64, or a target organization has no usable key.
+        """
+        try:
+            task = json.loads(body)
+        except ValueError:
+            return body
+        targets = task.get("organizations") if isinstance(task, dict) else None
+        if not isinstance(targets, list):
+            return body
+        for target in targets:
+            if not (isinstance(target, dict) and isinstance(target.get("input"), str)
+                    and isinstance(target.get("id"), int)):
+                continue
+            if scheme_of(target["input"]) is not Scheme.PLAIN:
+                continue  # already encrypted: the server checks its form
+            try:
+                plain = base64.b64decode(target["input"], validate=True)
+            except (binascii.Error, ValueError):
+                raise Refused(400, f"the input for organization id={target['id']} is not "
+                                   "base64") from None
+            org = await self._get(f"organization/{target['id']}", headers)
+            try:
+                target["input"] = self.e2e.seal_input(plain, str(org.get("public_key") or ""),
+                                                      target["id"])
+            except EncryptionError as exc:
+                raise Refused(400, str(exc)) from None
+        return json.dumps(task).encode()
+
+    async def results(self, content: bytes, headers: dict[str, str]) -> bytes:
+        """A ``/result`` answer (one item or a page) with each result decrypted to base64.
+
+        Raises:
+            Refused: 502 when a result cannot be decrypted (names the run and why).
+        """
+        try:
+            answer = json.loads(content)
+        except ValueError:
+            return content
+        items = answer.get("data") if isinstance(answer, dict) and "data" in answer else [answer]
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and isinstance(item.get("result"), str) and item["result"]:
+                item["result"] = await self._open(item, headers)
+        return json.dumps(answer).encode()
+
+    async def _open(self, item: dict[str, Any], headers: dict[str, str]) -> str:
+        run_id = int((item.get("run") or {}).get("id") or item.get("id") or 0)
+        task_id = int((item.get("task") or {}).get("id") or 0)
+        run = await self._get(f"run/{run_id}", headers)
+        sender = int((run.get("organization") or {}).get("id") or 0)
+        try:
+            plain = self.e2e.open_result(item["result"], task_id=task_id, run_id=run_id,
+                                         sender=sender, input_text=run.get("input"))
+        except EncryptionError as exc:
+            log.warning("subtask result refused", run_id=run_id, error=str(exc))
+            raise Refused(502, f"the result cannot be decrypted: {exc}") from None
+        return base64.b64encode(plain).decode("ascii")
+
+
 class _RefusalLog:
     """Logs refused requests, at most one line per second (an algorithm may loop on them)."""
 
@@ -290,7 +424,8 @@ class ProxyServer:
     """Serves the proxy app on a unix socket inside the running event loop."""
 
     def __init__(self, *, server_url: str, socket_path: Path,
-                 client: httpx.AsyncClient, peers: AddressBook | None = None) -> None:
+                 client: httpx.AsyncClient, peers: AddressBook | None = None,
+                 e2e: NodeEncryption | None = None) -> None:
         """Prepare (not start) the proxy.
 
         Args:
@@ -298,10 +433,11 @@ class ProxyServer:
             socket_path: unix socket to listen on (its folder is mounted by the sidecars).
             client: the shared async client for upstream calls.
             peers: the node's peer relay, which rewrites peer addresses (none: no rewrite).
+            e2e: the node's encryption (see :func:`build_proxy_app`).
         """
         self.socket_path = socket_path
         config = uvicorn.Config(
-            build_proxy_app(server_url, client, peers), uds=str(socket_path), log_config=None,
+            build_proxy_app(server_url, client, peers, e2e), uds=str(socket_path), log_config=None,
             access_log=False, lifespan="off", timeout_keep_alive=30,
         )
         self._server = _QuietServer(config)

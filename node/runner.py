@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 from docker.models.containers import Container
 
+from node.encryption import NodeEncryption, Reply
 from node.errors import ContainerLost, ContainerStartError, ImageUnavailable
 from node.policies import image_allowed
 from node.relay import PeerRelay, peer_session
@@ -33,10 +34,19 @@ from node.server_link import ServerLink, embedded_task
 from node.settings import NodeSettings
 from v6flow import _blobstream as blobstream
 from v6flow._retry import REPORT_RUN
-from v6flow.errors import BadRequest, ClientError, DeserializationError, NotFound, ServerError
+from v6flow.crypto import Scheme
+from v6flow.errors import (
+    BadRequest,
+    ClientError,
+    DecryptionError,
+    DeserializationError,
+    EncryptionError,
+    NotFound,
+    ServerError,
+)
 from v6flow.schemas import RunOut, RunUpdate, is_blob_ref
 from v6flow.status import RunStatus
-from v6flow.wire import b64decode_str, result_to_wire, utcnow
+from v6flow.wire import result_to_wire, utcnow
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +66,14 @@ class NodeContext:
     node_name: str
     organization_id: int | None = None
     peers: PeerRelay | None = None
+    #: End-to-end encryption (None: no key, as if ``encryption.enabled`` were false).
+    e2e: NodeEncryption | None = None
+
+    def encryption(self, task_collaboration: int) -> NodeEncryption:
+        """The node's encryption, or a keyless one when none was set up."""
+        return self.e2e or NodeEncryption(private_key=None,
+                                          organization_id=self.organization_id or 0,
+                                          collaboration_id=task_collaboration)
 
 
 @dataclass
@@ -107,15 +125,6 @@ async def report_failure(ctx: NodeContext, handle: RunHandle, status: RunStatus,
                                         finished_at=utcnow()))
 
 
-def _decode_input(raw: str | None) -> bytes:
-    if not raw:
-        return b""
-    if "$" in raw:
-        raise DeserializationError(
-            "the input is encrypted; this node does not support encrypted collaborations yet")
-    return b64decode_str(raw)
-
-
 async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     """Handle one open run (its task embedded) completely; every outcome is reported.
 
@@ -127,13 +136,15 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     image, task_id, job_id = task.image, task.id, task.job_id or task.id
     structlog.contextvars.bind_contextvars(run_id=run_id, task_id=task_id)
 
+    reply = ctx.encryption(task.collaboration.id).reply_for(run, task)
     existing = await asyncio.to_thread(ctx.runtime.find_run_container, run_id)
     if existing is not None:
         log.info("adopting a container left by an earlier node process")
         handle.container = existing
         try:
             await ctx.runtime.acquire_sidecar(job_id, run_id)
-            await _supervise(ctx, handle, existing, existing_workspace(ctx.node_dir, run_id))
+            await _supervise(ctx, handle, existing, existing_workspace(ctx.node_dir, run_id),
+                             reply)
         finally:
             await ctx.runtime.release_sidecar(job_id, run_id)
         return
@@ -150,7 +161,7 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
     sidecar_task = asyncio.create_task(ctx.runtime.acquire_sidecar(job_id, run_id))
     try:
         await _prepare_and_run(ctx, run, handle, sidecar_task, job_id=job_id, task_id=task_id,
-                               image=image)
+                               image=image, reply=reply)
     finally:
         with contextlib.suppress(Exception):
             await sidecar_task
@@ -159,7 +170,7 @@ async def execute_run(ctx: NodeContext, run: RunOut, handle: RunHandle) -> None:
 
 async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
                            sidecar_task: asyncio.Task[Container], *, job_id: int,
-                           task_id: int, image: str) -> None:
+                           task_id: int, image: str, reply: Reply) -> None:
     """Image, input, token, files, then the container; failures are reported."""
     run_id = handle.run_id
     task = embedded_task(run)
@@ -183,8 +194,13 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
         await report_failure(ctx, handle, RunStatus.NO_DOCKER_IMAGE, str(exc))
         return
     try:
-        input_bytes = b"" if _input_in_blob(run) else _decode_input(run.input)
-    except DeserializationError as exc:
+        input_bytes = (b"" if _input_in_blob(run)
+                       else ctx.encryption(task.collaboration.id).open_input(run, task))
+    except DecryptionError as exc:
+        await report_failure(ctx, handle, RunStatus.FAILED,
+                             f"cannot decrypt the run input: {exc}")
+        return
+    except (EncryptionError, DeserializationError) as exc:
         await report_failure(ctx, handle, RunStatus.FAILED, f"cannot read the run input: {exc}")
         return
     try:
@@ -225,11 +241,11 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
         await _patch(ctx, handle, RunUpdate(status=RunStatus.ACTIVE))
         if handle.deleted:
             await asyncio.to_thread(ctx.runtime.kill, container)
-        await _supervise(ctx, handle, container, workspace)
+        await _supervise(ctx, handle, container, workspace, reply)
 
 
 async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
-                     workspace: Workspace) -> None:
+                     workspace: Workspace, reply: Reply) -> None:
     """Wait for the container, stream its log, report the outcome and clean up."""
     try:
         streamer = asyncio.create_task(_stream_logs(ctx, handle, container))
@@ -258,11 +274,15 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
         if handle.deleted:
             return  # nothing to report to: said so once (note_deleted)
         log.info("run finished", status=status.value, exit_code=exit_code)
-        try:  # a killed run's result is not kept by the server: nothing to upload
-            result = None if handle.killed else await _result_field(ctx, workspace)
-        except ClientError as exc:  # the store refused the upload (e.g. too large)
+        try:  # a killed run's result is not kept by the server: nothing to send
+            result = None if handle.killed else await _result_field(ctx, workspace, reply)
+        except (EncryptionError, DeserializationError) as exc:  # never in clear
+            result, status = "", RunStatus.FAILED
+            full_log += (f"\n{_NOTE} the result was not sent: it could not be encrypted for "
+                         f"organization {reply.recipient}: {exc}")
+        except ClientError as exc:  # the store refused the upload, or no public key came
             result, status = None, RunStatus.FAILED
-            full_log += f"\n{_NOTE} the result could not be uploaded: {exc}"
+            full_log += f"\n{_NOTE} the result could not be sent: {exc}"
         await _patch(ctx, handle, RunUpdate(result=result, log=full_log,
                                             status=status, finished_at=utcnow()))
     finally:
@@ -295,14 +315,21 @@ async def _fetch_input(ctx: NodeContext, blob_id: str, workspace: Workspace) -> 
     log.info("run input fetched from the blob store", blob=blob_id, bytes=size)
 
 
-async def _result_field(ctx: NodeContext, workspace: Workspace) -> str:
+async def _result_field(ctx: NodeContext, workspace: Workspace, reply: Reply) -> str:
     """The ``result`` of the final PATCH: the output inline (base64), or, when the server
     keeps a blob store and that base64 text would be longer than its threshold, the UUID of
     the output streamed there (base64-encoded on the way; never read whole into memory).
+    In an encrypted run, the output sealed for the initiating organization, inline (the
+    blob store carries unencrypted results only).
 
     Raises:
-        ClientError: the server refused the upload (or kept failing for REPORT_RUN's bound).
+        ClientError: the server refused the upload (or kept failing for REPORT_RUN's bound),
+            or would not give the initiating organization's public key.
+        EncryptionError: the result cannot be encrypted for its recipient.
     """
+    if reply.scheme is not Scheme.PLAIN:
+        return await ctx.encryption(reply.collaboration_id).seal_result(
+            workspace.read_output(), reply)
     path = workspace.output_path
     size = path.stat().st_size if path.exists() else 0
     status = await REPORT_RUN.acall(ctx.link.blob_status)

@@ -26,6 +26,9 @@ Example::
       ips: [10.1.2.3, 192.168.10.0/24]     # addresses or networks
       ports: [443]                         # always needed: no listed port, nothing reachable
     peer_to_peer: true                     # runs of one job may connect (docs/p2p.md)
+    encryption:                            # for encrypted collaborations (docs/security.md)
+      enabled: true
+      private_key: /etc/v6flow/org.pem     # the organization's RSA key (`v6flow key generate`)
 
 Values may also come from ``V6FLOW_NODE_<FIELD>`` environment variables (file wins).
 """
@@ -36,6 +39,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -55,6 +59,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from node.runtime.identity import unreadable_reason
 from v6flow import __version__
+from v6flow.crypto import RSAPrivateKey, private_key_from_pem
 from v6flow.databases import (
     DEFAULT_PORTS,
     FILE_TYPES,
@@ -67,7 +72,7 @@ from v6flow.databases import (
     split_password,
     sqlite_path,
 )
-from v6flow.errors import ConfigurationError
+from v6flow.errors import ConfigurationError, InvalidKey
 from v6flow.schemas import is_database_label
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -353,6 +358,67 @@ class Whitelist(BaseModel):
         default_factory=list, description="TCP ports; a request to any other port is refused")
 
 
+class SubtaskScheme(StrEnum):
+    """How the node proxy encrypts the inputs of subtasks its algorithms create."""
+
+    AUTHENTICATED = "v6flow-aead-1"
+    V4 = "v4"
+
+
+class Encryption(BaseModel):
+    """End-to-end encryption (v4's ``encryption`` section; docs/security.md).
+
+    With ``enabled`` the node decrypts every run's input with ``private_key`` (its
+    organization's key; the node uploads the public half when the server's differs), refuses
+    unencrypted input, and encrypts each result for the task's initiating organization.
+    Without it, an encrypted run fails with a reason that says the node has no private key.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(False, description="Decrypt inputs and encrypt results (needed in "
+                                             "encrypted collaborations)")
+    private_key: Path | None = Field(
+        None, description="PEM file of the organization's RSA private key (no passphrase), "
+                          "e.g. from `v6flow key generate`")
+    subtask_scheme: SubtaskScheme = Field(
+        SubtaskScheme.AUTHENTICATED,
+        description="How the proxy encrypts subtask inputs of algorithms: v6flow-aead-1 "
+                    "(authenticated) or v4 (when v4 nodes take part)")
+
+    @field_validator("private_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value == "" else value  # v4 writes private_key: "" when disabled
+
+    @model_validator(mode="after")
+    def _key_when_enabled(self) -> Encryption:
+        if not self.enabled:
+            return self
+        if self.private_key is None:
+            raise ValueError("encryption is enabled, so private_key must name the "
+                             "organization's private key file")
+        self.private_key = self.private_key.expanduser().resolve()
+        load_private_key(self.private_key)
+        return self
+
+
+def load_private_key(path: Path) -> RSAPrivateKey:
+    """The RSA private key in ``path``.
+
+    Raises:
+        ValueError: unreadable, or not a usable key (the message says why, never the key).
+    """
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"private_key {path}: cannot read it ({exc.strerror})") from None
+    try:
+        return private_key_from_pem(pem)
+    except InvalidKey as exc:
+        raise ValueError(f"private_key {path}: {exc}") from None
+
+
 class NodeSettings(BaseSettings):
     """Settings of one node process."""
 
@@ -379,6 +445,8 @@ class NodeSettings(BaseSettings):
     peer_to_peer: bool = Field(
         True, description="Runs of one job may connect to the ports their image EXPOSEs, "
                           "relayed by the server (docs/p2p.md)")
+    encryption: Encryption = Field(default_factory=lambda: Encryption.model_validate({}),
+                                   description="End-to-end encryption of inputs and results")
 
     @field_validator("server_url")
     @classmethod

@@ -3,6 +3,14 @@
     V6FlowError
     ├── DeserializationError        a wire payload could not be decoded
     ├── ConfigurationError          a setting or config file field is wrong (names the field)
+    ├── EncryptionError             end-to-end encryption could not be applied (v6flow.crypto)
+    │   ├── InvalidKey              a key is not a usable RSA key (PEM, at least 2048 bits)
+    │   ├── NoPublicKey             the recipient organization has not uploaded a public key
+    │   ├── NoPrivateKey            an encrypted payload, but no private key is set up
+    │   ├── PublicKeyMismatch       the server holds another public key for our organization
+    │   └── DecryptionError         a payload could not be decrypted (names run/organization)
+    │       ├── WrongKey            it was not encrypted for this private key
+    │       └── TamperedPayload     authentication failed: altered, or moved to another context
     ├── ClientError                 the server answered with an error
     │   ├── AuthenticationError     401: no, bad or expired credentials
     │   ├── PermissionDenied        403 (and v4's 401 "not allowed" answers)
@@ -40,6 +48,75 @@ class ConfigurationError(V6FlowError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
+
+
+class EncryptionError(V6FlowError):
+    """End-to-end encryption of task inputs or results could not be applied."""
+
+
+class InvalidKey(EncryptionError):
+    """A key is not a usable RSA key (PEM, no passphrase, at least 2048 bits)."""
+
+
+class NoPublicKey(EncryptionError):
+    """An organization has no public key on the server, so nothing can be encrypted for it."""
+
+    def __init__(self, organization_id: int) -> None:
+        super().__init__(
+            f"organization {organization_id} has no public key on the server, so nothing can "
+            "be encrypted for it: start its node with encryption enabled (node.yaml "
+            "encryption.private_key), or call setup_encryption() as one of its users")
+        self.organization_id = organization_id
+
+
+class NoPrivateKey(EncryptionError):
+    """A payload is encrypted (or must be), but no private key was given."""
+
+
+class PublicKeyMismatch(EncryptionError):
+    """The server holds a different public key for our organization than our private key's."""
+
+    def __init__(self, organization_id: int) -> None:
+        super().__init__(
+            f"the public key of organization {organization_id} on the server is not the one "
+            "of this private key: results for the organization are encrypted for another key. "
+            "Use the organization's key (the one in its node.yaml), or replace the server's "
+            "key with setup_encryption(..., replace_public_key=True) and give the node the "
+            "same key")
+        self.organization_id = organization_id
+
+
+class DecryptionError(EncryptionError):
+    """A payload could not be decrypted; ``run_id``/``organization_id``/``field`` say which."""
+
+    def __init__(self, reason: str, *, field: str | None = None, run_id: int | None = None,
+                 organization_id: int | None = None) -> None:
+        where = ", ".join(part for part in (
+            f"run {run_id}" if run_id is not None else "",
+            f"organization {organization_id}" if organization_id is not None else "",
+            field or "") if part)
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.reason = reason
+        self.field = field
+        self.run_id = run_id
+        self.organization_id = organization_id
+
+    def about(self, *, field: str | None = None, run_id: int | None = None,
+              organization_id: int | None = None) -> DecryptionError:
+        """The same error (same class) naming the payload it is about."""
+        return type(self)(self.reason, field=field or self.field,
+                          run_id=run_id if run_id is not None else self.run_id,
+                          organization_id=(organization_id if organization_id is not None
+                                           else self.organization_id))
+
+
+class WrongKey(DecryptionError):
+    """The payload was not encrypted for this private key (its key cannot be unwrapped)."""
+
+
+class TamperedPayload(DecryptionError):
+    """The authentication check failed: the payload was altered, moved to another task,
+    organization or collaboration, or is unencrypted where encryption is required."""
 
 
 class ClientError(V6FlowError):

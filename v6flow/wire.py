@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from v6flow.errors import DeserializationError
@@ -107,6 +108,34 @@ def result_to_wire(result_bytes: bytes) -> str:
 def result_from_wire(text: str) -> Any:
     """Decode a run ``result`` string into the JSON value the algorithm returned."""
     return json_from_bytes(b64decode_str(text))
+
+
+#: Tag and version of the authenticated encryption scheme (:mod:`v6flow.crypto`): the first
+#: part of its envelopes and of their associated data.
+AEAD_TAG = "v6flow-aead-1"
+#: What separates the parts of v4's ``key$iv$body`` (CONTRACT §5).
+V4_SEPARATOR = "$"
+
+
+class Scheme(StrEnum):
+    """How an input or result string is written (:mod:`v6flow.crypto` has the details)."""
+
+    PLAIN = "plain"
+    V4 = "v4"
+    AEAD = AEAD_TAG
+
+
+def scheme_of(text: str) -> Scheme:
+    """Which scheme ``text`` is written in, by its form only (no key, nothing checked).
+
+    ``v6flow-aead-1.`` starts an authenticated envelope (``-`` and ``.`` are not base64),
+    a ``$`` marks v4's ``key$iv$body`` (not base64 either), anything else is plain base64.
+    """
+    if text.startswith(AEAD_TAG + "."):
+        return Scheme.AEAD
+    if V4_SEPARATOR in text:
+        return Scheme.V4
+    return Scheme.PLAIN
 
 
 def format_datetime(moment: datetime) -> str:

@@ -6,7 +6,6 @@ rule), narrowed to the organizations the caller may see.
 
 from __future__ import annotations
 
-import binascii
 from base64 import b64decode
 
 from sqlalchemy import ColumnElement, Select, select, true
@@ -21,6 +20,8 @@ from server.services.common import get_or_404
 from server.services.scope import reaches
 from server.services.visibility import NO_PERMISSION as NO_PERMISSION  # re-exported for others
 from server.services.visibility import Visibility
+from v6flow.crypto import public_key_from_wire
+from v6flow.errors import InvalidKey
 from v6flow.schemas import OrganizationCreate, OrganizationUpdate
 
 
@@ -74,12 +75,18 @@ def get_organization(*, session: Session, identity: Identity, organization_id: i
 
 
 def _decode_public_key(value: str | None) -> bytes | None:
+    """The PEM bytes of an API ``public_key`` (base64 of an RSA SubjectPublicKeyInfo PEM).
+
+    A key that no client or node could encrypt with is refused here, not at the first task.
+    """
     if not value:
         return None
     try:
-        return b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
-        raise BadRequestError("public_key must be the base64 encoding of a PEM key") from exc
+        public_key_from_wire(value)
+    except InvalidKey as exc:
+        raise BadRequestError(f"public_key must be the base64 encoding of a PEM RSA public "
+                              f"key: {exc}") from exc
+    return b64decode(value.encode("ascii"), validate=True)
 
 
 def _name_free(session: Session, name: str, *, except_id: int | None = None) -> None:

@@ -21,13 +21,13 @@ from server.services.reach import Reach, job_reach, narrowest, scope_reach
 from server.services.runs import kill_runs
 from server.services.task_state import task_is_finished, task_status
 from server.services.visibility import NO_PERMISSION
-from v6flow.errors import DeserializationError
+from v6flow.crypto import Scheme, check_envelope, scheme_of
+from v6flow.errors import DecryptionError, DeserializationError
 from v6flow.schemas import TaskCreate
 from v6flow.status import RunStatus
 from v6flow.wire import b64decode_str, json_from_bytes, utcnow
 
 CONTAINER_TOKEN_INVALID = "Container-token is not valid"  # noqa: S105 - a message
-ENCRYPTION_UNSUPPORTED = "encrypted collaborations are not supported yet"
 
 
 def task_reach(identity: Identity, *, cap: Scope = Scope.GLOBAL) -> Reach | None:
@@ -92,16 +92,40 @@ def _check_targets(session: Session, collab: Collaboration, data: TaskCreate) ->
     return org_ids
 
 
-def _check_inputs(data: TaskCreate) -> None:
+def _check_inputs(data: TaskCreate, collab: Collaboration) -> None:
+    """What the server can check without keys (CONTRACT §5): an encrypted collaboration
+    takes only encrypted inputs of a well-formed envelope (v4 or v6flow-aead-1), an
+    unencrypted one only base64 JSON."""
     for target in data.organizations:
         if blobs.is_blob_ref(target.input):
             continue  # named blob: its bytes are the creator's business (checked when named)
+        if collab.encrypted:
+            _check_encrypted_input(target.id, target.input, collab.id)
+            continue
+        if scheme_of(target.input) is not Scheme.PLAIN:
+            raise BadRequestError(
+                f"Input for organization id={target.id} is encrypted, but collaboration "
+                f"id={collab.id} is not encrypted: send base64 encoded JSON")
         try:
             json_from_bytes(b64decode_str(target.input))
         except DeserializationError as exc:
             raise BadRequestError(
                 f"Input for organization id={target.id} should be a base64 encoded JSON "
                 f"string (the collaboration is not encrypted): {exc}") from exc
+
+
+def _check_encrypted_input(org_id: int, text: str, collaboration_id: int) -> None:
+    try:
+        scheme = check_envelope(text)
+    except DecryptionError as exc:
+        raise BadRequestError(
+            f"Input for organization id={org_id} is not a well-formed encrypted payload: "
+            f"{exc}") from exc
+    if scheme is Scheme.PLAIN:
+        raise BadRequestError(
+            f"Collaboration id={collaboration_id} requires encryption: the input for "
+            f"organization id={org_id} is not encrypted (set up encryption in the client "
+            "with the organization's private key)")
 
 
 @dataclass(frozen=True)
@@ -143,19 +167,17 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
     Raises:
         NotFoundError: collaboration (or study) unknown.
         BadRequestError: target organization outside the collaboration (or the study) or
-            without a node, a study of another collaboration, bad input, encrypted
-            collaboration.
+            without a node, a study of another collaboration, or an input that is not
+            what the collaboration takes (encrypted or base64 JSON; :func:`_check_inputs`).
         UnauthorizedError: no permission, or an invalid container token (v4 answers 401).
     """
     collab, study = _collaboration(session, data)
     origin = _origin(session, identity, collab, data)
     if origin.parent is not None and origin.parent.study_id is not None:
         study = session.get(Study, origin.parent.study_id)  # a subtask inherits the study
-    if collab.encrypted:
-        raise BadRequestError(ENCRYPTION_UNSUPPORTED)
     org_ids = _check_targets(session, collab, data)
     _check_study(study, org_ids)
-    _check_inputs(data)
+    _check_inputs(data, collab)
     task = Task(
         name=data.name, description=data.description, image=origin.image,
         collaboration_id=collab.id, study_id=study.id if study is not None else None,

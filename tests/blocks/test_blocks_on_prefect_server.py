@@ -25,7 +25,7 @@ SLUGS = {"v6flow-server-credentials", "v6flow-collaboration"}
 
 def test_block_register_command_registers_both_block_types(
         prefect_server: PrefectServer) -> None:
-    """The documented CLI registers every Block of the module, with the password secret."""
+    """The documented CLI registers every Block of the module, password and key secret."""
     from prefect.client.orchestration import get_client
 
     # Execute
@@ -42,7 +42,7 @@ def test_block_register_command_registers_both_block_types(
     assert types["v6flow-server-credentials"].name == "V6flow Server Credentials"
     assert types["v6flow-collaboration"].name == "V6flow Collaboration"
     assert schema is not None
-    assert schema.fields["secret_fields"] == ["password"]
+    assert schema.fields["secret_fields"] == ["password", "private_key"]
     for block_type in types.values():  # what the UI's Blocks catalog shows
         assert str(block_type.logo_url) == LOGO_URL
         assert str(block_type.documentation_url) == DOCUMENTATION_URL

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import math
 import secrets
 from typing import Any
@@ -11,6 +10,7 @@ import httpx
 
 from tests.fixtures.server import ServerProcess
 from tests.server.conftest import World, auth, build_world, login, unique
+from v6flow.crypto import generate_private_key, public_key_to_wire
 
 
 def test_created_resources_have_v4_shapes(world: World) -> None:
@@ -43,8 +43,7 @@ def test_one_node_per_organization_and_collaboration(world: World) -> None:
 
 def test_organization_patch_sets_public_key(world: World) -> None:
     """A node may upload its organization's public key; it comes back base64."""
-    pem = b"-----BEGIN PUBLIC KEY-----\nabc\n-----END PUBLIC KEY-----\n"
-    key = base64.b64encode(pem).decode()
+    key = public_key_to_wire(generate_private_key(2048))
     node = world.node_token(world.org_ids[1])
     patched = world.ok("PATCH", f"/organization/{world.org_ids[1]}", node,
                        json={"public_key": key})

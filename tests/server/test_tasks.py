@@ -173,15 +173,18 @@ def test_task_list_filters(world: World) -> None:
     assert parse_datetime(first["created_at"]) <= utcnow()
 
 
-def test_encrypted_collaborations_refuse_tasks(world: World) -> None:
-    """Not supported yet: a clear 400 rather than unreadable runs."""
+def test_encrypted_collaboration_refuses_readable_input(world: World) -> None:
+    """CONTRACT §5 sanity check: base64 JSON input in an encrypted collaboration is a 400."""
     collab = world.ok("POST", "/collaboration", json={
         "name": f"enc-{world.collaboration_id}-{world.outsider_id}-{utcnow().timestamp()}",
         "organization_ids": world.org_ids, "encrypted": True})
+    for org in world.org_ids:
+        world.ok("POST", "/node", json={"collaboration_id": collab["id"], "organization_id": org})
     response = world.call("POST", "/task", world.researcher_token,
                           json=world.task_body(collaboration_id=collab["id"]))
     assert response.status_code == 400
-    assert response.json()["msg"] == "encrypted collaborations are not supported yet"
+    assert response.json()["msg"].startswith(
+        f"Collaboration id={collab['id']} requires encryption")
 
 
 def test_concurrent_task_creation_gives_distinct_jobs(world: World) -> None:

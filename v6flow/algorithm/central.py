@@ -91,10 +91,14 @@ class ContainerConnection:
                    token=read_token(require_env("TOKEN_FILE", env)))
 
     def get_async_client(self) -> AsyncClient:
-        """A new client on the proxy with the container token; the caller closes it."""
+        """A new client on the proxy with the container token; the caller closes it.
+
+        It never encrypts: in an encrypted collaboration the node proxy encrypts subtask
+        inputs and decrypts their results (the container holds no key).
+        """
         from v6flow.client import AsyncClient
 
-        return AsyncClient(self.base_url, token=self.token)
+        return AsyncClient(self.base_url, token=self.token, by_node_proxy=True)
 
     def identity(self) -> ContainerIdentity:
         """What the container token says (task, collaboration, image...)."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from v6flow.cli import demo_cmd, image_cmd, node_cmd, server_cmd
+from v6flow.cli import demo_cmd, image_cmd, key_cmd, node_cmd, server_cmd
 
 app = typer.Typer(
     name="v6flow",
@@ -17,6 +17,7 @@ app = typer.Typer(
 app.add_typer(server_cmd.app, name="server", help="Run the central server.")
 app.add_typer(node_cmd.app, name="node", help="Run a node at a data station.")
 app.add_typer(image_cmd.app, name="image", help="Build algorithm images offline.")
+app.add_typer(key_cmd.app, name="key", help="Make an organization's key pair for encryption.")
 app.command("demo", help="Run a demo federated analysis on the embedded default.")(demo_cmd.demo)
 
 

@@ -19,6 +19,7 @@ from v6flow._http_errors import error_for_response, raise_for_response
 from v6flow._sse import Event, SSEParser
 from v6flow.client._async import AsyncClient, EventStream
 from v6flow.client._auth import UserAuth
+from v6flow.client._e2e import ClientEncryption, KeySource
 from v6flow.client._ops import DEFAULT_DATABASES
 from v6flow.client._sync import Client
 from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines
@@ -28,8 +29,10 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "AsyncClient",
     "Client",
+    "ClientEncryption",
     "Event",
     "EventStream",
+    "KeySource",
     "LogLines",
     "SSEParser",
     "UserAuth",

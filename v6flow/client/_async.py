@@ -16,6 +16,7 @@ from v6flow._retry import RESUBSCRIBE_EVENTS
 from v6flow._sse import Event, aopen_stream
 from v6flow.client import _ops as ops
 from v6flow.client._auth import UserAuth, token_subject
+from v6flow.client._e2e import ClientEncryption, KeySource, read_private_key
 from v6flow.client._resources import Asyncio, SubClients
 from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines, TaskWatch, log_lines
 from v6flow.errors import ClientError, ServerError, TaskTimeout
@@ -37,8 +38,13 @@ class AsyncClient(SubClients[Asyncio]):
 
     def __init__(self, base_url: str, *, username: str | None = None,
                  password: str | None = None, token: str | None = None,
-                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 timeout: float = 30.0, transport: httpx.AsyncBaseTransport | None = None,
+                 private_key: KeySource | None = None, by_node_proxy: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        self.encryption = ClientEncryption(by_node_proxy=by_node_proxy)
+        self._key_pending = private_key is not None
+        if private_key is not None:
+            self.encryption.private_key = read_private_key(private_key)
         self.auth = UserAuth(self.base_url, username=username, password=password,
                              access_token=token)
         self._http = httpx.AsyncClient(base_url=self.base_url + "/", auth=self.auth,
@@ -79,6 +85,11 @@ class AsyncClient(SubClients[Asyncio]):
             return stop.value  # type: ignore[no-any-return]
 
     async def _answer(self, call: ops.Question) -> Any:
+        if isinstance(call, ops.Keys):
+            if self._key_pending:
+                await self.drive(ops.encryption_setup(self.encryption))
+                self._key_pending = False
+            return self.encryption
         if isinstance(call, ops.Subject):
             if self.auth.access_token is None:
                 await self.login()
@@ -156,6 +167,21 @@ class AsyncClient(SubClients[Asyncio]):
                 request = flow.send(response)
         except StopIteration:
             return
+
+    async def setup_encryption(self, private_key: KeySource | None, *,
+                               replace_public_key: bool = False) -> None:
+        """Use the organization's private key for encrypted collaborations; see
+        :meth:`v6flow.client.Client.setup_encryption`.
+
+        Raises:
+            InvalidKey, PublicKeyMismatch, PermissionDenied.
+        """
+        key = read_private_key(private_key) if private_key is not None else None
+        self.encryption = ClientEncryption(private_key=key,
+                                           by_node_proxy=self.encryption.by_node_proxy)
+        self._key_pending = False
+        await self.drive(ops.encryption_setup(self.encryption,
+                                              replace_public_key=replace_public_key))
 
     async def whoami(self) -> UserOut:
         """The logged-in user (``GET /user/<sub of the access token>``)."""

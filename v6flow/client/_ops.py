@@ -17,7 +17,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from v6flow import wire
-from v6flow.errors import BadRequest, DeserializationError
+from v6flow.client._e2e import ClientEncryption, crypto_module
+from v6flow.errors import (
+    BadRequest,
+    DecryptionError,
+    DeserializationError,
+    NoPrivateKey,
+    NoPublicKey,
+    PublicKeyMismatch,
+    TamperedPayload,
+)
 from v6flow.schemas import (
     BlobStoreStatusOut,
     CollaborationCreate,
@@ -32,6 +41,7 @@ from v6flow.schemas import (
     OrganizationCreate,
     OrganizationInput,
     OrganizationOut,
+    OrganizationUpdate,
     Page,
     ResultOut,
     RoleOut,
@@ -87,7 +97,14 @@ class BlobDownload:
     blob_id: str
 
 
-Question = Call | Subject | BlobStatus | BlobUpload | BlobDownload
+
+@dataclass(frozen=True)
+class Keys:
+    """Ask the client for its :class:`~v6flow.client._e2e.ClientEncryption` (it sets up a
+    private key it was given first, see :func:`encryption_setup`)."""
+
+
+Question = Call | Subject | BlobStatus | BlobUpload | BlobDownload | Keys
 Op = Generator[Question, Any, T]
 """An operation: yields calls (and questions), is sent each answer, returns the value."""
 
@@ -193,6 +210,16 @@ def collaboration_get(id: int) -> Op[CollaborationOut]:
     return single("GET", f"collaboration/{id}", CollaborationOut)
 
 
+def collaboration_encrypted(id: int, e2e: ClientEncryption) -> Op[bool]:
+    """Whether a collaboration is encrypted, as first read by this client (then cached)."""
+    known = e2e.encrypted(id)
+    if known is None:
+        collab = yield from collaboration_get(id)
+        e2e.note_collaboration(id, collab.encrypted)
+        known = e2e.encrypted(id)
+    return bool(known)
+
+
 def collaboration_create(name: str, organization_ids: Sequence[int], *,
                          encrypted: bool = False) -> Op[CollaborationOut]:
     """Create a collaboration of the given organizations."""
@@ -290,19 +317,69 @@ def task_create(collaboration_id: int, organizations: Sequence[int], image: str,
 
     ``flow_run_id`` records the Prefect flow run the task belongs to (the UI links to it).
 
-    An input larger than the server's blob threshold is uploaded to its blob store (once
-    per organization: an upload is named once) and the task names it by UUID.
+    In an encrypted collaboration each organization's input is encrypted for it
+    (``v6flow-aead-1``); the client needs its organization's private key for that
+    (``Client(private_key=...)`` or ``setup_encryption``). Otherwise an input larger than
+    the server's blob threshold is uploaded to its blob store (once per organization: an
+    upload is named once) and the task names it by UUID.
+
+    Raises:
+        NoPrivateKey: the collaboration is encrypted and the client has no key.
+        NoPublicKey: a target organization has no public key.
     """
     body = task_create_body(collaboration_id=collaboration_id, organizations=organizations,
                             image=image, method=method, args=args, kwargs=kwargs,
                             databases=databases, name=name, description=description,
                             flow_run_id=flow_run_id)
+    e2e: ClientEncryption = yield Keys()
+    nonces: dict[int, str] = {}
+    if not e2e.by_node_proxy and (yield from collaboration_encrypted(collaboration_id, e2e)):
+        nonces = yield from encrypt_inputs(body, collaboration_id, e2e)
+    else:
+        yield from _inputs_to_blob_store(body)
+    task = yield from single("POST", "task", TaskOut, json=body)
+    e2e.remember_inputs(task.id, nonces)
+    return task
+
+
+def _inputs_to_blob_store(body: dict[str, Any]) -> Op[None]:
+    """Replace inputs longer than the server's blob threshold by uploaded blobs (in place)."""
     status: BlobStoreStatusOut = yield BlobStatus()
     encoded = body["organizations"][0]["input"] if body["organizations"] else ""
     if status.blob_store_enabled and len(encoded) > (status.threshold_bytes or 0):
         for target in body["organizations"]:
             target["input"] = yield BlobUpload(encoded.encode("ascii"))
-    return (yield from single("POST", "task", TaskOut, json=body))
+
+
+def encrypt_inputs(body: dict[str, Any], collaboration_id: int,
+                   e2e: ClientEncryption) -> Op[dict[int, str]]:
+    """Encrypt each ``organizations[].input`` of a task body for its organization (in place).
+
+    Returns:
+        ``{organization_id: nonce}`` of the envelopes (results are bound to them).
+
+    Raises:
+        NoPrivateKey: no key was set up (it is needed to read the results).
+        NoPublicKey: a target organization has no public key.
+    """
+    if e2e.private_key is None or e2e.organization_id is None:
+        raise NoPrivateKey(
+            f"collaboration {collaboration_id} is encrypted: give the client your "
+            "organization's private key (Client(..., private_key=PATH) or "
+            "client.setup_encryption(PATH)) to encrypt task inputs and read results")
+    crypto = crypto_module()
+    nonces: dict[int, str] = {}
+    for target in body["organizations"]:
+        org = yield from organization_get(target["id"])
+        if not org.public_key:
+            raise NoPublicKey(org.id)
+        plain = wire.b64decode_str(target["input"])
+        target["input"] = crypto.aead_encrypt(
+            plain, crypto.public_key_from_wire(org.public_key), crypto.input_binding(
+                collaboration_id=collaboration_id, sender=e2e.organization_id,
+                recipient=org.id))
+        nonces[org.id] = crypto.aead_nonce(target["input"])
+    return nonces
 
 
 def task_get(id: int, *, include_results: bool = False) -> Op[TaskOut]:
@@ -337,10 +414,11 @@ def task_kill(id: int) -> Op[KillOut]:
 
 
 # -- runs and results -------------------------------------------------------------------
-def run_list(*, task_id: int | None = None,
-             organization_id: int | None = None) -> Op[list[RunOut]]:
-    """All runs (of a task, of an organization)."""
-    return paged("run", RunOut, {"task_id": task_id, "organization_id": organization_id})
+def run_list(*, task_id: int | None = None, organization_id: int | None = None,
+             include_input: bool = False) -> Op[list[RunOut]]:
+    """All runs (of a task, of an organization); ``include_input``: with their inputs."""
+    return paged("run", RunOut, {"task_id": task_id, "organization_id": organization_id,
+                                 "include": "input" if include_input else None})
 
 
 def run_get(id: int, *, include_task: bool = False) -> Op[RunOut]:
@@ -384,15 +462,163 @@ def result_from_task(task_id: int) -> Op[dict[int, Any]]:
     """``{organization_id: decoded JSON result}`` of the task's finished runs.
 
     Runs without a result (failed or unfinished) are left out; results in the blob store
-    are fetched by stream.
+    are fetched by stream, encrypted results are decrypted with the client's key.
+    Raises:
+        DecryptionError: a result cannot be decrypted (WrongKey, TamperedPayload; names the
+            run and the organization).
+        NoPrivateKey: a result is encrypted and the client has no key.
     """
-    runs = yield from run_list(task_id=task_id)
-    org_of_run = {run.id: run.organization.id for run in runs}
+    runs = {run.id: run for run in (yield from run_list(task_id=task_id, include_input=True))}
     results = yield from result_list(task_id=task_id)
+    context = yield from result_context(task_id)
     out: dict[int, Any] = {}
     for item in results:
-        org_id = org_of_run.get(item.run.id)
-        if org_id is None or not item.result:
+        run = runs.get(item.run.id)
+        if run is None or not item.result:
             continue
-        out[org_id] = yield from decoded_result(item)
+        if item.blob_storage_used:  # in the blob store (unencrypted): by stream
+            out[run.organization.id] = yield from decoded_result(item)
+            continue
+        out[run.organization.id] = open_result(
+            item.result, context, run_id=run.id, organization_id=run.organization.id,
+            run_input=run.input)
     return out
+
+
+@dataclass(frozen=True)
+class ResultContext:
+    """What decrypting a task's results needs to know about the task."""
+
+    task_id: int
+    collaboration_id: int
+    init_org_id: int
+    encrypted: bool
+    e2e: ClientEncryption
+
+
+def result_context(task_id: int, *, collaboration_id: int | None = None,
+                   init_org_id: int | None = None) -> Op[ResultContext]:
+    """What decrypting the task's results needs: its collaboration (and whether that is
+    encrypted) and its initiating organization; the task is read only when needed."""
+    e2e: ClientEncryption = yield Keys()
+    if e2e.by_node_proxy:  # the proxy decrypted: nothing to check here
+        return ResultContext(task_id, collaboration_id or 0, init_org_id or 0, False, e2e)
+    if collaboration_id is None:
+        task = yield from task_get(task_id)
+        collaboration_id, init_org_id = task.collaboration.id, task.init_org.id
+    encrypted = yield from collaboration_encrypted(collaboration_id, e2e)
+    if encrypted and init_org_id is None:
+        task = yield from task_get(task_id)
+        init_org_id = task.init_org.id
+    return ResultContext(task_id, collaboration_id, init_org_id or 0, encrypted, e2e)
+
+
+def open_result(text: str, context: ResultContext, *, run_id: int, organization_id: int,
+                run_input: str | None) -> Any:
+    """A run's ``result`` decrypted (when encrypted) and decoded from JSON.
+
+    ``run_input`` (the run's input as the server holds it) is needed for a
+    ``v6flow-aead-1`` result, which is bound to the input it was computed on.
+
+    Raises:
+        TamperedPayload: a plaintext result in an encrypted collaboration, a result bound to
+            another task, organization or input, or one that was altered.
+        WrongKey: it was encrypted for another key.
+        NoPrivateKey: it is encrypted and the client has no key.
+        DeserializationError: the plaintext is not JSON.
+    """
+    e2e, scheme = context.e2e, wire.scheme_of(text)
+    where: dict[str, Any] = {"field": "result", "run_id": run_id,
+                             "organization_id": organization_id}
+    if e2e.by_node_proxy or scheme is wire.Scheme.PLAIN:
+        if context.encrypted:
+            raise TamperedPayload(f"the result is not encrypted, but collaboration "
+                                  f"{context.collaboration_id} is", **where)
+        return wire.result_from_wire(text)
+    if e2e.private_key is None:
+        raise NoPrivateKey(f"the result of run {run_id} (organization {organization_id}) is "
+                           "encrypted: give the client your organization's private key "
+                           "(Client(..., private_key=PATH) or client.setup_encryption(PATH))")
+    crypto = crypto_module()
+    binding = None
+    if scheme is wire.Scheme.AEAD:
+        nonce = _input_nonce(crypto, context, organization_id, run_input, where)
+        binding = crypto.result_binding(
+            collaboration_id=context.collaboration_id, task_id=context.task_id,
+            sender=organization_id, recipient=context.init_org_id, input_nonce=nonce)
+    try:
+        plain = crypto.decrypt(text, e2e.private_key, binding)
+    except DecryptionError as exc:
+        raise exc.about(field="result", run_id=run_id, organization_id=organization_id
+                        ) from None
+    return wire.json_from_bytes(plain)
+
+
+def _input_nonce(crypto: Any, context: ResultContext, organization_id: int,
+                 run_input: str | None, where: dict[str, Any]) -> str:
+    """The nonce of the input a result must be bound to: the one this client sent (when it
+    sent it), which the server's copy of the input must match."""
+    sent = context.e2e.sent_input(context.task_id, organization_id)
+    try:
+        stored = crypto.aead_nonce(run_input or "")
+    except DecryptionError:
+        stored = None
+    if sent is not None and stored is not None and sent != stored:
+        raise TamperedPayload("the run's input on the server is not the input this client "
+                              "sent", **where)
+    nonce = sent or stored
+    if nonce is None:
+        raise TamperedPayload("the run's input is not a v6flow-aead-1 envelope, so its result "
+                              "cannot be checked", **where)
+    return str(nonce)
+
+
+def result_of_run(task_id: int, run_id: int, organization_id: int, *,
+                  collaboration_id: int | None = None,
+                  init_org_id: int | None = None) -> Op[Any]:
+    """The decoded (and, when encrypted, decrypted) result of one run; None when empty.
+
+    Raises:
+        DecryptionError, NoPrivateKey: see :func:`open_result`.
+        DeserializationError: the result is not JSON.
+    """
+    item = yield from result_get(run_id)
+    if not item.result:
+        return None
+    if item.blob_storage_used:  # in the blob store (unencrypted): by stream
+        return (yield from decoded_result(item))
+    context = yield from result_context(task_id, collaboration_id=collaboration_id,
+                                        init_org_id=init_org_id)
+    run_input = None
+    if wire.scheme_of(item.result) is wire.Scheme.AEAD and not context.e2e.by_node_proxy:
+        run_input = (yield from run_get(run_id)).input
+    return open_result(item.result, context, run_id=run_id, organization_id=organization_id,
+                       run_input=run_input)
+
+
+# -- encryption set-up ------------------------------------------------------------------
+def encryption_setup(e2e: ClientEncryption, *, replace_public_key: bool = False
+                     ) -> Op[ClientEncryption]:
+    """Tie ``e2e``'s key to the logged-in user's organization (v4 ``setup_encryption``).
+
+    The organization's public key is uploaded when the server has none; when the server
+    has another one, :class:`~v6flow.errors.PublicKeyMismatch` is raised unless
+    ``replace_public_key`` (v4 replaces it always, which locks out a node with the other key).
+
+    Raises:
+        PublicKeyMismatch: the server holds another public key for the organization.
+        PermissionDenied: the user may not change the organization.
+    """
+    if e2e.private_key is None:
+        return e2e
+    crypto = crypto_module()
+    user = yield from user_get()
+    org = yield from organization_get(user.organization.id)
+    if not (org.public_key and crypto.same_public_key(org.public_key, e2e.private_key)):
+        if org.public_key and not replace_public_key:
+            raise PublicKeyMismatch(org.id)
+        update = OrganizationUpdate(public_key=crypto.public_key_to_wire(e2e.private_key))
+        yield from single("PATCH", f"organization/{org.id}", OrganizationOut,
+                          json=update.model_dump(mode="json", exclude_unset=True))
+    e2e.organization_id = org.id
+    return e2e

@@ -15,6 +15,7 @@ from v6flow._retry import RESUBSCRIBE_EVENTS
 from v6flow._sse import Event, open_stream
 from v6flow.client import _ops as ops
 from v6flow.client._auth import UserAuth, token_subject
+from v6flow.client._e2e import ClientEncryption, KeySource, read_private_key
 from v6flow.client._resources import Blocking, SubClients
 from v6flow.client._watch import DEFAULT_POLL_INTERVAL, LogLines, TaskWatch, log_lines
 from v6flow.errors import ClientError, NotFound, ServerError, TaskTimeout
@@ -41,6 +42,11 @@ class Client(SubClients[Blocking]):
         token: an access token to use instead of a login.
         timeout: seconds for each ordinary request.
         transport: an httpx transport to use instead of the network (tests, proxies).
+        private_key: the organization's private key (a PEM file path, or the PEM as bytes
+            or ``SecretStr``) for encrypted collaborations; checked against the server at
+            first use (:meth:`setup_encryption`).
+        by_node_proxy: inside an algorithm container: the node proxy encrypts inputs and
+            decrypts results, so this client never does.
 
     Examples:
         >>> with Client("http://127.0.0.1:7601/api", username="root", password="…") as c:
@@ -51,8 +57,13 @@ class Client(SubClients[Blocking]):
 
     def __init__(self, base_url: str, *, username: str | None = None,
                  password: str | None = None, token: str | None = None,
-                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None) -> None:
+                 timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
+                 private_key: KeySource | None = None, by_node_proxy: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
+        self.encryption = ClientEncryption(by_node_proxy=by_node_proxy)
+        self._key_pending = private_key is not None
+        if private_key is not None:
+            self.encryption.private_key = read_private_key(private_key)
         self.auth = UserAuth(self.base_url, username=username, password=password,
                              access_token=token)
         self._http = httpx.Client(base_url=self.base_url + "/", auth=self.auth,
@@ -93,6 +104,11 @@ class Client(SubClients[Blocking]):
             return stop.value  # type: ignore[no-any-return]
 
     def _answer(self, call: ops.Question) -> Any:
+        if isinstance(call, ops.Keys):
+            if self._key_pending:
+                self.drive(ops.encryption_setup(self.encryption))
+                self._key_pending = False
+            return self.encryption
         if isinstance(call, ops.Subject):
             if self.auth.access_token is None:
                 self.login()
@@ -169,6 +185,26 @@ class Client(SubClients[Blocking]):
                 request = flow.send(response)
         except StopIteration:
             return
+
+    def setup_encryption(self, private_key: KeySource | None, *,
+                         replace_public_key: bool = False) -> None:
+        """Use the organization's private key for encrypted collaborations (v4's
+        ``setup_encryption``): inputs are encrypted for their organizations, results decrypted.
+
+        The server's public key of the organization must be this key's: it is uploaded when
+        there is none, and replaced only with ``replace_public_key`` (a node with the old key
+        can then no longer decrypt). ``None`` forgets the key.
+
+        Raises:
+            InvalidKey: the key cannot be read or used.
+            PublicKeyMismatch: the server has another public key for the organization.
+            PermissionDenied: uploading the public key was refused.
+        """
+        key = read_private_key(private_key) if private_key is not None else None
+        self.encryption = ClientEncryption(private_key=key,
+                                           by_node_proxy=self.encryption.by_node_proxy)
+        self._key_pending = False
+        self.drive(ops.encryption_setup(self.encryption, replace_public_key=replace_public_key))
 
     def whoami(self) -> UserOut:
         """The logged-in user (``GET /user/<sub of the access token>``)."""

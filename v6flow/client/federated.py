@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 
 from v6flow._shield import uncancellable
+from v6flow.client import _ops as ops
 from v6flow.client._async import AsyncClient
 from v6flow.client._ops import DEFAULT_DATABASES, log_tail
 from v6flow.client._stream_wait import subscribe, wait_on_stream
@@ -175,7 +176,8 @@ async def run_on_organization(client: AsyncClient, request: PartialRequest,
             finally:
                 if tracker is not None:
                     tracker.open_tasks.discard(task_id)
-        value = await _run_result(client, task_id, organization_id, status, outcome)
+        value = await _run_result(client, task_id, organization_id, status, outcome,
+                                  request.collaboration_id)
     except BaseException as exc:
         outcome.status = (exc.status if isinstance(exc, RunFailed) else
                           "cancelled" if isinstance(exc, asyncio.CancelledError) else "error")
@@ -343,8 +345,14 @@ def _mark_failed(tracker: FanOutTracker, org: int, exc: BaseException) -> None:
 
 
 async def _run_result(client: AsyncClient, task_id: int, organization_id: int,
-                      status: RunStatus, outcome: OrganizationOutcome) -> Any:
-    """The organization's decoded result, or the failure as an exception."""
+                      status: RunStatus, outcome: OrganizationOutcome,
+                      collaboration_id: int | None = None) -> Any:
+    """The organization's decoded (decrypted) result, or the failure as an exception.
+
+    Raises:
+        RunFailed: the run failed (ResultNotJSON: its result is not JSON).
+        DecryptionError: an encrypted result cannot be decrypted (altered, wrong key).
+    """
     runs = await client.run.list(task_id=task_id)
     run = next((r for r in runs if r.organization.id == organization_id),
                runs[0] if runs else None)
@@ -358,7 +366,9 @@ async def _run_result(client: AsyncClient, task_id: int, organization_id: int,
         raise failure(run_id=run_id, organization_id=organization_id, status=run_status,
                       task_id=task_id, log_tail=tail)
     try:
-        return await client.result.value(run_id)  # a result in the blob store: by stream
+        return await client.drive(ops.result_of_run(
+            task_id, run_id, organization_id, collaboration_id=collaboration_id,
+            init_org_id=client.encryption.organization_id))
     except DeserializationError as exc:
         raise ResultNotJSON(run_id=run_id, organization_id=organization_id,
                             status=run_status, task_id=task_id, log_tail=tail) from exc

@@ -43,6 +43,7 @@ from v6flow.client.federated import FanOutTracker, PartialRequest
 from v6flow.errors import (
     AuthenticationError,
     BadRequest,
+    EncryptionError,
     NotFound,
     PermissionDenied,
     ResultNotJSON,
@@ -72,9 +73,11 @@ class AsyncClientFactory(Protocol):
 ClientSource = AsyncClient | AsyncClientFactory
 
 
-#: Answers that a retry cannot change: the request itself was refused, or the partial
-#: returned a value that is not JSON (it would do so again).
-PERMANENT_ERRORS = (AuthenticationError, BadRequest, NotFound, PermissionDenied, ResultNotJSON)
+#: Answers that a retry cannot change: the request itself was refused, the partial
+#: returned a value that is not JSON (it would do so again), or encryption failed (a key is
+#: missing or wrong, or the server altered a payload).
+PERMANENT_ERRORS = (AuthenticationError, BadRequest, NotFound, PermissionDenied, ResultNotJSON,
+                    EncryptionError)
 
 
 def worth_retrying(task: Any, task_run: Any, state: State[Any]) -> bool:

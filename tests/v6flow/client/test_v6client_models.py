@@ -171,7 +171,7 @@ def test_task_create_status_kill_and_delete_are_typed(researcher: Client, world:
     task_raw = raw(f"task/{task.id}")
     status = researcher.task.status(task.id)
     status_raw = raw(f"task/{task.id}/status")
-    runs = [researcher.run.get(r.id) for r in researcher.run.list(task_id=task.id)]
+    runs = researcher.run.list(task_id=task.id, include_input=True)
     killed = researcher.task.kill(task.id)
     researcher.task.delete(task.id)
     # Assert
