@@ -53,11 +53,11 @@ def _tasks_after(researcher: Researcher, collaboration_id: int, after: int) -> l
     with Client(researcher.url, username=researcher.username,
                 password=researcher.password) as client:
         return [t for t in client.task.list(collaboration_id=collaboration_id)
-                if int(t["id"]) > after]
+                if t.id > after]
 
 
 def _last_task_id(researcher: Researcher, collaboration_id: int) -> int:
-    return max((int(t["id"]) for t in _tasks_after(researcher, collaboration_id, 0)),
+    return max((t.id for t in _tasks_after(researcher, collaboration_id, 0)),
                default=0)
 
 
@@ -87,9 +87,9 @@ async def test_tasks_record_their_flow_run_and_the_status_table_links_them(
     # Assert
     assert state.is_completed(), state
     assert len(tasks) == len(federation.nodes)
-    assert {t["flow_run_id"] for t in tasks} == {str(flow_run_id)}
+    assert {t.flow_run_id for t in tasks} == {str(flow_run_id)}
     assert sorted(row["task"] for row in artifact_rows(table.data)) == sorted(
-        f"{researcher.url}/task/{t['id']}" for t in tasks)
+        f"{researcher.url}/task/{t.id}" for t in tasks)
 
 
 def test_task_links_go_to_the_web_ui_when_its_address_is_set(
@@ -142,7 +142,7 @@ async def test_failed_organizations_emit_run_failed_and_the_fan_out_missed_its_m
     assert flow_run_id is not None
     events = await flow_run_events(flow_run_id, {V6flowEvent.RUN_FAILED.value: 2,
                                                  V6flowEvent.FANOUT_MISSED_MINIMUM.value: 1})
-    tasks = {t["id"]: t for t in _tasks_after(researcher, federation.collaboration_id, before)}
+    tasks = {t.id: t for t in _tasks_after(researcher, federation.collaboration_id, before)}
     # Assert
     assert state.is_failed(), state
     failed = _named(events, V6flowEvent.RUN_FAILED)
