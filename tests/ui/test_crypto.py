@@ -4,6 +4,7 @@ key files, both schemes both ways where the UI uses them, wrong keys, tampering,
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 from typing import Any
@@ -73,8 +74,6 @@ def test_v4_key_files_load_with_the_server_s_public_key_text(
     pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                               serialization.NoEncryption()).decode()
     wire = crypto.public_key_to_wire(key)
-    import hashlib
-
     expected = hashlib.sha256(wire.encode()).hexdigest()[:16]
     # Execute
     loaded = [run(modules, "c.loadPrivateKey(args.pem).then((k) => [k.publicWire, k.fingerprint,"
@@ -82,6 +81,23 @@ def test_v4_key_files_load_with_the_server_s_public_key_text(
               for pem in (_pem(key), pkcs8)]
     # Assert
     assert loaded == [[wire, expected, 2048, True]] * 2
+
+
+def _unusable_key_file(content: str, key: crypto.RSAPrivateKey) -> str:
+    """A PEM text the UI must refuse, of the kind ``content`` names."""
+    pem = serialization.Encoding.PEM
+    if content == "encrypted":
+        return key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                 serialization.BestAvailableEncryption(b"pw")).decode()
+    if content == "public":
+        return key.public_key().public_bytes(
+            pem, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    if content == "ec":
+        return ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    if content == "small":
+        return _pem(crypto.generate_private_key(1024))
+    return "hello"
 
 
 @pytest.mark.parametrize(("content", "reason"), [
@@ -95,18 +111,7 @@ def test_unusable_key_files_say_why(modules: Any, key: crypto.RSAPrivateKey, con
                                     reason: str) -> None:
     """A key file the UI cannot use is refused with the reason (never its content)."""
     # Prepare
-    pem = {
-        "encrypted": lambda: key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"pw")).decode(),
-        "public": lambda: key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
-        "ec": lambda: ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()).decode(),
-        "small": lambda: _pem(crypto.generate_private_key(1024)),
-        "text": lambda: "hello",
-    }[content]()
+    pem = _unusable_key_file(content, key)
     # Execute
     error = run(modules, "c.loadPrivateKey(args.pem).then(() => null,"
                          " (e) => [e.kind, e.message])", pem=pem)

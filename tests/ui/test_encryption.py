@@ -5,6 +5,7 @@ ciphertext only; wrong keys, tampered results and v4 results show what happened.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import sqlite3
 import uuid
@@ -245,17 +246,22 @@ def test_another_organization_s_key_is_not_loaded(page: Any, enc: Federation) ->
 
 
 def test_the_key_is_never_sent_nor_stored(page: Any, enc: Federation) -> None:
-    """Loading the key sends no request carrying it and leaves nothing in web storage; a
-    reload forgets it."""
+    """Loading the key sends no request carrying it and leaves nothing in web storage; the
+    tab shows the fingerprint `v6flow key generate` prints; a reload forgets it."""
     # Prepare
-    pem = keys_of(enc)[enc.organization_ids[0]].read_text()
+    path = keys_of(enc)[enc.organization_ids[0]]
+    pem = path.read_text()
+    wire = crypto.public_key_to_wire(crypto.private_key_from_pem(pem.encode()))
     body_line = pem.splitlines()[5]
     sent: list[str] = []
     page.on("request", lambda request: sent.append(
         f"{request.url} {request.post_data or ''} {request.headers}"))
     log_in(page, ui_url(enc.server_url), enc.username, enc.password, "/account")
     # Execute
-    _load_key(page, keys_of(enc)[enc.organization_ids[0]])
+    _load_key(page, path)
+    expect(page.locator(".key-status")).to_have_text(
+        f"Key loaded from {path.name} ({crypto.KEY_BITS} bits, fingerprint "
+        f"{hashlib.sha256(wire.encode()).hexdigest()[:16]}).")
     stored = page.evaluate("JSON.stringify([{...localStorage}, {...sessionStorage}])")
     page.reload()
     # Assert

@@ -59,8 +59,8 @@ export function KeyPanel({ reason }) {
       <${ErrorMessage} error=${error} />
       ${state ? html`
         <p class="key-status" role="status">
-          Key loaded${state.fileName ? html` from <code>${state.fileName}</code>` : ""}
-          (${state.key.bits} bits, fingerprint <code>${state.key.fingerprint}</code>).
+          Key loaded${state.fileName ? html` from <code>${state.fileName}</code>` : ""} (${
+            state.key.bits} bits, fingerprint <code>${state.key.fingerprint}</code>).
         </p>
         ${uploaded && html`<${Notice} kind="success">The public key of ${organizationName} is now on
           the server.<//>`}

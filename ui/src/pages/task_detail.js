@@ -237,8 +237,13 @@ function RunCard({ run, result, context }) {
 function EncryptionNotice({ task, keyState, me }) {
   const initOrganizationId = idOf(task.init_org);
   const mine = initOrganizationId === me.organizationId;
+  if (keyState && mine) {
+    return html`<${Notice} kind="info">Encrypted collaboration: the results below are decrypted in
+      this tab with the key of <${Name} kind="organization" id=${initOrganizationId} link=${false}
+      /> (fingerprint <code>${keyState.key.fingerprint}</code>), which never leaves it.<//>`;
+  }
   if (keyState) {
-    return mine ? null : html`<${Notice} kind="warning">The results of this task are encrypted
+    return html`<${Notice} kind="warning">The results of this task are encrypted
       for <${Name} kind="organization" id=${initOrganizationId} link=${false} />, which created it;
       the key in this tab is your organization's.<//>`;
   }
