@@ -7,9 +7,13 @@ What it does:
    subprocess, 3 organizations with synthetic CSVs, 3 node processes);
 3. through the REST API: a study (as root), and tasks (as the researcher) that complete
    (column statistics, row counts), fail, and keep running;
-4. drives headless Chromium (Debian's, through Playwright) over the UI and saves
-   ``ui-login``, ``ui-tasks``, ``ui-task``, ``ui-nodes``, ``ui-admin`` and ``ui-phone``;
-5. stops everything (nodes kill the running task's containers) and prints the files.
+4. an encrypted collaboration of the first two organizations, with a key pair each and one
+   node each running with ``encryption.enabled``, and an encrypted task the researcher makes
+   with v6flow's client;
+5. drives headless Chromium (Debian's, through Playwright) over the UI and saves
+   ``ui-login``, ``ui-tasks``, ``ui-task``, ``ui-nodes``, ``ui-admin`` and ``ui-phone`` (as
+   root), and ``ui-encrypted`` (as the researcher, who loads the key into the tab);
+6. stops everything (nodes kill the running task's containers) and prints the files.
 
 Usage (from the repository root; Docker running, ``apt-get install -y chromium``)::
 
@@ -19,9 +23,14 @@ Usage (from the repository root; Docker running, ``apt-get install -y chromium``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import secrets
+import signal
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +44,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
+#: The organizations of the encrypted collaboration (the first ones), one node each.
+ENCRYPTED_ORGANIZATIONS = 2
 FINISHED = {"completed", "failed", "crashed", "killed by user", "start failed",
             "non-existing Docker image", "not allowed", "unknown error"}
 
@@ -118,6 +129,87 @@ def prepare(fed: Any) -> dict[str, int]:
     return {"stats": stats, "study": int(study["id"])}
 
 
+@contextlib.contextmanager
+def encrypted_task(fed: Any, directory: Path, base_image: str) -> Iterator[tuple[int, Path]]:
+    """An encrypted collaboration of the first two organizations, their keys, one node each
+    with encryption, and a finished encrypted task of the researcher: (task id, key of the
+    researcher's organization). The nodes stop on exit."""
+    import yaml
+
+    from v6flow import crypto
+    from v6flow.client import Client
+
+    root = Api(fed.url, "root", fed.root_password)
+    orgs = fed.organization_ids[:ENCRYPTED_ORGANIZATIONS]
+    collaboration = root.call("POST", "/collaboration", json={
+        "name": "encrypted", "organization_ids": orgs, "encrypted": True})["id"]
+    keys: dict[int, Path] = {}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for index, org in enumerate(orgs):
+            keys[org] = directory / f"org-{org}.pem"
+            keys[org].write_bytes(crypto.private_key_to_pem(crypto.generate_private_key()))
+            keys[org].chmod(0o600)
+            name = f"enc-{secrets.token_hex(3)}-{index}"
+            node = root.call("POST", "/node", json={"organization_id": org, "name": name,
+                                                    "collaboration_id": collaboration})
+            config = directory / f"{name}.yaml"
+            config.write_text(yaml.safe_dump({
+                "server_url": fed.url, "api_key": node["api_key"], "name": name,
+                "task_dir": str(directory / "tasks" / name),
+                "databases": [{"label": "default", "uri": str(fed.csvs[index]), "type": "csv"}],
+                "policies": {"allowed_algorithms": list(POLICY), "require_algorithm_pull": False},
+                "share_algorithm_logs": True, "sidecar_image": base_image,
+                "encryption": {"enabled": True, "private_key": str(keys[org])}}),
+                encoding="utf-8")
+            with (directory / f"{name}.log").open("ab") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "v6flow.cli.main", "node", "start", "--config",
+                     str(config)], stdout=log, stderr=subprocess.STDOUT))
+            deadline = time.monotonic() + 60
+            while root.call("GET", f"/node/{node['id']}")["status"] != "online":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"encrypted node {name} did not come online")
+                time.sleep(0.3)
+        say("encrypted collaboration: 2 nodes online")
+        with Client(fed.url, username=fed.username, password=fed.password,
+                    private_key=keys[orgs[0]]) as client:
+            task = client.task.create(collaboration, orgs, TEST_IMAGE, "column_stats",
+                                      kwargs={"column": "bmi"}, name="bmi statistics")
+        Api(fed.url, fed.username, fed.password).wait(
+            task.id, lambda statuses: all(s in FINISHED for s in statuses))
+        yield task.id, keys[orgs[0]]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+
+
+def shoot_encrypted(base: str, fed: Any, task_id: int, key: Path, out: Path) -> Path:
+    """Log in as the researcher, load the key into the tab, save the encrypted task's page."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        page.goto(base + "/account")
+        page.get_by_label("Username").fill(fed.username)
+        page.get_by_label("Password").fill(fed.password)
+        page.get_by_role("button", name="Log in").click()
+        page.get_by_label("Private key file (PEM)").set_input_files(str(key))
+        expect(page.locator(".key-status")).to_contain_text("Key loaded")
+        # navigate inside the page: a reload would forget the key (by design)
+        page.evaluate("(href) => { history.pushState(null, '', href);"
+                      " dispatchEvent(new PopStateEvent('popstate')); }", f"/tasks/{task_id}")
+        expect(page.locator(".result-table")).to_have_count(ENCRYPTED_ORGANIZATIONS)
+        expect(page.locator(".loading")).to_have_count(0)
+        path = out / "ui-encrypted.png"
+        page.screenshot(path=str(path), full_page=True)
+        browser.close()
+    return path
+
+
 def shoot(base: str, fed: Any, ids: dict[str, int], out: Path) -> list[Path]:
     """Log in as root and save the pages."""
     from playwright.sync_api import expect, sync_playwright
@@ -147,7 +239,8 @@ def shoot(base: str, fed: Any, ids: dict[str, int], out: Path) -> list[Path]:
         expect(page.locator(".result-table")).to_have_count(3)
         save("task", full_page=True)
         page.goto(base + "/nodes")
-        expect(page.locator('.badge[data-status="online"]')).to_have_count(3)
+        expect(page.locator('.badge[data-status="online"]')).to_have_count(
+            len(fed.node_names) + ENCRYPTED_ORGANIZATIONS)
         save("nodes")
         page.goto(f"{base}/collaborations/{fed.collaboration_id}")
         expect(page.locator(".related")).to_have_count(3)
@@ -173,8 +266,11 @@ def main(argv: list[str] | None = None) -> int:
             local_federation(Path(tmp), sidecar_image=base_image, policy=POLICY,
                              say=say) as fed:
         ids = prepare(fed)
-        say("taking screenshots")
-        saved = shoot(fed.url.removesuffix("/api"), fed, ids, options.out)
+        with encrypted_task(fed, Path(tmp), base_image) as (task_id, key):
+            say("taking screenshots")
+            base = fed.url.removesuffix("/api")
+            saved = shoot(base, fed, ids, options.out)
+            saved.append(shoot_encrypted(base, fed, task_id, key, options.out))
     for path in saved:
         print(f"{path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path} "
               f"({path.stat().st_size // 1024} KB)")

@@ -10,6 +10,7 @@ Unknown keys are refused, so a typo is reported instead of silently ignored.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -147,6 +148,13 @@ class ServerSettings(BaseSettings):
         description="Comma-separated addresses of reverse proxies whose X-Forwarded-For header "
                     "names the client. Unset: the peer address of the connection is the client "
                     "(rate limits key on it; no header can change it).")
+
+    prefect_ui_url: str | None = Field(
+        default=None,
+        description="Root address of the Prefect UI (e.g. https://prefect.example.org), for "
+                    "the web UI's links from a task to the flow run that created it "
+                    "(GET /api/ui/config). Each person may still set their own address on "
+                    "their account page. Unset: no link unless they do.")
 
     # accounts: passwords, second factor, lockout, recovery, rate limits
     password_min_length: int = Field(
@@ -318,6 +326,17 @@ class ServerSettings(BaseSettings):
             if database and database != ":memory:":
                 return Path(database + ".blobs")
         return Path("v6flow-server-blobs")
+
+    @field_validator("prefect_ui_url")
+    @classmethod
+    def _http_address(cls, value: str | None) -> str | None:
+        """An http(s) address without trailing slash; empty text is unset."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError("must be an http:// or https:// address without query")
+        return value
 
     @field_validator("log_level")
     @classmethod

@@ -23,6 +23,7 @@ from server.api.routes import (
     study,
     task,
     token,
+    ui,
     user,
     vpn,
 )
@@ -48,4 +49,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     relay.router,
     blobstream.router,
     audit.router,
+    ui.router,
 )

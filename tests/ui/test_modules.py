@@ -143,7 +143,7 @@ def test_inputs_and_results_travel_as_base64_json(modules: Any) -> None:
                    result_to_wire(json.dumps(result).encode()))
     # Assert
     assert input_from_wire(encoded) == value
-    assert decoded == {"ok": True, "value": result}
+    assert decoded == {"ok": True, "value": result, "scheme": "plain"}
 
 
 def test_json_is_shown_compactly_and_losslessly(modules: Any) -> None:

@@ -79,7 +79,8 @@ export async function send(method, path, { body, headers = {}, params, signal } 
 
 /**
  * The API bound to a session. Methods: get, post, patch, del (JSON or null), page (one page
- * with the total from the `total-count` header) and all (every page).
+ * with the total from the `total-count` header), all (every page) and stream (the Response
+ * of a GET, its body unread: for blobs).
  */
 export function createApi(session) {
   async function request(method, path, options = {}, retried = false) {
@@ -127,6 +128,7 @@ export function createApi(session) {
     del: (path, params, options) => json("DELETE", path, { ...options, params }),
     page,
     all,
+    stream: (path, options) => request("GET", path, options),
   };
 }
 

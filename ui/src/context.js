@@ -5,7 +5,7 @@ import { buildPermissions } from "./permissions.js";
 
 export const AppContext = createContext(null);
 
-/** {api, session, events, me, perms, announce} */
+/** {api, session, events, keyring, me, perms, config} */
 export function useApp() {
   return useContext(AppContext);
 }
@@ -36,15 +36,19 @@ export function useLiveStatus() {
 
 const none = () => [];
 
-/** Who is logged in and what they may do: user, organization, rules, collaborations. */
+/**
+ * Who is logged in and what they may do (user, organization, rules, collaborations), and the
+ * server's settings for the UI (`GET /ui/config`; {} from a server without it).
+ */
 export async function loadMe(api, userId) {
   const user = await api.get(`user/${userId}`);
   const organizationId = idOf(user.organization);
-  const [rules, organization, collaborations, roles] = await Promise.all([
+  const [rules, organization, collaborations, roles, config] = await Promise.all([
     api.all("rule", { user_id: userId }).catch(none),
     api.get(`organization/${organizationId}`).catch(() => null),
     api.all("collaboration", { organization_id: organizationId }).catch(none),
     api.all("role", { user_id: userId }).catch(none),
+    api.get("ui/config").catch(() => ({})),
   ]);
   const partners = await Promise.all(collaborations.map(
     (c) => api.all("organization", { collaboration_id: c.id }).catch(none)));
@@ -58,5 +62,5 @@ export async function loadMe(api, userId) {
     collaborationIds: new Set(collaborations.map((c) => c.id)),
     partnerOrganizationIds: new Set(partners.flat().map((o) => o.id)),
   };
-  return { me, perms: buildPermissions(rules, me) };
+  return { me, perms: buildPermissions(rules, me), config: config ?? {} };
 }

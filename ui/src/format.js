@@ -12,6 +12,20 @@ export function formatTime(text) {
   return value ? value.toLocaleString() : "—";
 }
 
+/** A size in bytes as people read it: "812 bytes", "3.4 MB" (decimal units). */
+export function formatBytes(size) {
+  if (!Number.isFinite(size) || size < 0) return "unknown size";
+  if (size < 1000) return `${size} bytes`;
+  const units = ["kB", "MB", "GB", "TB"];
+  let value = size / 1000;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
 const UNITS = [["day", 86_400], ["hour", 3_600], ["minute", 60], ["second", 1]];
 
 /** "3 minutes ago" (or "just now"); `now` is for tests and re-renders. */

@@ -3,6 +3,7 @@ import { html, render, useEffect, useMemo, useState } from "./lib.js";
 import { createApi } from "./api.js";
 import { createSession } from "./session.js";
 import { createEventStream } from "./events.js";
+import { createKeyring } from "./keyring.js";
 import { AppContext, loadMe, useApp } from "./context.js";
 import { matchRoute, navigate, useLocation } from "./router.js";
 import { Shell, NAVIGATION } from "./shell.js";
@@ -64,6 +65,9 @@ function Routes() {
 function LoggedIn({ session, userId }) {
   const api = useMemo(() => createApi(session), [session]);
   const events = useMemo(() => createEventStream(session), [session, userId]);
+  // the private key lives only as long as this login (and this page)
+  const keyring = useMemo(() => createKeyring(), [session, userId]);
+  useEffect(() => () => keyring.forget(), [keyring]);
   const [state, setState] = useState({ loading: true });
   useEffect(() => {
     let live = true;
@@ -77,7 +81,8 @@ function LoggedIn({ session, userId }) {
       <button type="button" onClick=${() => session.logout()}>Log out</button></main>`;
   }
   if (state.loading) return html`<main id="main" class="page"><${Loading} /></main>`;
-  const value = { api, session, events, me: state.me, perms: state.perms };
+  const value = { api, session, events, keyring, me: state.me, perms: state.perms,
+                  config: state.config };
   return html`<${AppContext.Provider} value=${value}>
     <${Shell}><${Routes} /><//>
   <//>`;

@@ -1,9 +1,11 @@
-// The logged-in user's own page: who they are, their roles, changing the password, and this
-// browser's Prefect UI address (for links from tasks to their flow runs).
+// The logged-in user's own page: who they are, their roles, changing the password, the
+// organization's private key in this tab (encrypted collaborations), and this browser's
+// Prefect UI address (for links from tasks to their flow runs).
 import { html, useState } from "../lib.js";
 import { useApp } from "../context.js";
 import { Details, Notice, Page } from "../components/ui.js";
 import { Form, TextField, useForm } from "../components/forms.js";
+import { KeyPanel } from "../components/keys.js";
 import { getPrefectUiUrl, setPrefectUiUrl } from "./task_detail.js";
 
 function PasswordForm() {
@@ -48,6 +50,8 @@ function PasswordForm() {
 }
 
 function PrefectForm() {
+  const { config } = useApp();
+  const announced = config?.prefect_ui_url ?? "";
   const [saved, setSaved] = useState(false);
   const form = useForm({ url: getPrefectUiUrl() }, (v) => ({
     url: !v.url.trim() || /^https?:\/\/\S+$/.test(v.url.trim())
@@ -61,11 +65,12 @@ function PrefectForm() {
     <section aria-labelledby="prefect-title" class="panel">
       <h2 id="prefect-title">Prefect UI</h2>
       <p>Tasks created by a Prefect flow link to their flow run in the Prefect UI at this
-         address (kept in this browser only).</p>
+         address (kept in this browser only).${announced
+           ? html` Leave it empty to use the server's: <code>${announced}</code>.` : ""}</p>
       ${saved && html`<${Notice} kind="success">Saved.<//>`}
       <${Form} form=${form} onSubmit=${submit} submitLabel="Save" label="Prefect UI address">
         <${TextField} form=${form} name="url" label="Prefect UI address" type="url"
-                      placeholder="http://127.0.0.1:4200" />
+                      placeholder=${announced || "http://127.0.0.1:4200"} />
       <//>
     </section>`;
 }
@@ -73,6 +78,7 @@ function PrefectForm() {
 export function AccountPage() {
   const { me } = useApp();
   const { user } = me;
+  const encrypted = me.collaborations.some((c) => c.encrypted);
   return html`
     <${Page} title="Your account">
       <${Details} items=${[
@@ -86,5 +92,8 @@ export function AccountPage() {
         <${PasswordForm} />
         <${PrefectForm} />
       </div>
+      <${KeyPanel} reason=${encrypted
+        ? "Encrypted collaborations need it to encrypt task inputs and to read results."
+        : "Needed only in encrypted collaborations (none of yours is)."} />
     <//>`;
 }

@@ -4,10 +4,12 @@ import { html, useEffect, useId, useState } from "../lib.js";
 import { navigate, Link } from "../router.js";
 import { useApp } from "../context.js";
 import { ErrorMessage, Notice, Page } from "../components/ui.js";
+import { KeyPanel } from "../components/keys.js";
+import { useKeyState } from "../keyring.js";
 import {
   CheckboxGroup, Form, SelectField, TextArea, TextField, errorFor, useForm,
 } from "../components/forms.js";
-import { encodeInput, encryptInput } from "../wire.js";
+import { encryptInput } from "../wire.js";
 
 /** The parse error of a JSON field that must hold `kind` ("array" | "object"), or null. */
 export function jsonError(text, kind) {
@@ -87,8 +89,15 @@ function validate(values) {
   };
 }
 
+/** The organizations' public keys as the server has them now (an encrypted task needs them). */
+async function withPublicKeys(api, organizations) {
+  return Promise.all(organizations.map((organization) => api.get(`organization/${organization.id}`)
+    .catch(() => organization)));
+}
+
 export function TaskCreatePage({ query }) {
-  const { api, perms } = useApp();
+  const { api, perms, keyring, me } = useApp();
+  const keyState = useKeyState(keyring);
   const [collaborations, setCollaborations] = useState([]);
   const [loadError, setLoadError] = useState(null);
   const form = useForm({
@@ -123,22 +132,31 @@ export function TaskCreatePage({ query }) {
 
   const collaboration = collaborations.find((c) => c.id === collaborationId);
   const submit = async (values) => {
-    const input = encodeInput({ method: values.method.trim(), args: JSON.parse(values.args || "[]"),
-                                kwargs: JSON.parse(values.kwargs || "{}") });
-    const chosen = organizations.filter((o) => values.organizations.includes(o.id));
+    const input = { method: values.method.trim(), args: JSON.parse(values.args || "[]"),
+                    kwargs: JSON.parse(values.kwargs || "{}") };
+    let chosen = organizations.filter((o) => values.organizations.includes(o.id));
+    if (collaboration?.encrypted) {
+      if (!keyring.state) {
+        throw new Error("This collaboration is encrypted: load your organization's private key "
+          + "above first. It is needed to read the results.");
+      }
+      chosen = await withPublicKeys(api, chosen);
+    }
+    const sealed = await Promise.all(chosen.map((organization) => encryptInput(input, {
+      collaboration, organization, senderId: me.organizationId })));
     const body = {
       name: values.name.trim() || undefined,
       description: values.description.trim() || undefined,
       image: values.image.trim(),
       collaboration_id: collaborationId,
-      organizations: await Promise.all(chosen.map(async (organization) => ({
-        id: organization.id, input: await encryptInput(input, { collaboration, organization }),
-      }))),
+      organizations: chosen.map((organization, i) => ({ id: organization.id, input: sealed[i].text })),
       databases: values.databases.map((d) => (d.query.trim()
         ? { label: d.label.trim(), query: d.query.trim() } : { label: d.label.trim() })),
     };
     if (studyId) body.study_id = studyId;
     const task = await api.post("task", body);
+    keyring.rememberInputs(task.id, Object.fromEntries(
+      chosen.map((organization, i) => [organization.id, sealed[i].nonce])));
     navigate(`/tasks/${task.id}`);
   };
 
@@ -146,9 +164,11 @@ export function TaskCreatePage({ query }) {
     <${Page} title="New task">
       <p class="breadcrumb"><${Link} href="/tasks">All tasks<//></p>
       <${ErrorMessage} error=${loadError} />
-      ${collaboration?.encrypted && html`<${Notice} kind="warning">
-        This collaboration is encrypted. The web UI cannot encrypt task input yet; use a client
-        with the organization's key.<//>`}
+      ${collaboration?.encrypted && html`
+        <${Notice} kind="info">This collaboration is encrypted: this browser encrypts each
+          organization's input for that organization's public key before it is sent, and only
+          your organization's key can read the results.<//>
+        <${KeyPanel} reason=${keyState ? null : "Load it to create a task here."} />`}
       <${Form} form=${form} onSubmit=${submit} submitLabel="Create task" label="New task"
                onCancel=${() => navigate("/tasks")} className="panel">
         <div class="form-grid">
