@@ -477,6 +477,8 @@ def result_from_task(task_id: int) -> Op[dict[int, Any]]:
         if run is None or not item.result:
             continue
         if item.blob_storage_used:  # in the blob store (unencrypted): by stream
+            _refuse_plain_in_encrypted(context, run_id=run.id,
+                                       organization_id=run.organization.id)
             out[run.organization.id] = yield from decoded_result(item)
             continue
         out[run.organization.id] = open_result(
@@ -513,6 +515,19 @@ def result_context(task_id: int, *, collaboration_id: int | None = None,
     return ResultContext(task_id, collaboration_id, init_org_id or 0, encrypted, e2e)
 
 
+def _refuse_plain_in_encrypted(context: ResultContext, *, run_id: int,
+                               organization_id: int) -> None:
+    """An unencrypted result (a blob) where the collaboration encrypts: tampering.
+
+    Raises:
+        TamperedPayload: the collaboration is encrypted.
+    """
+    if context.encrypted and not context.e2e.by_node_proxy:
+        raise TamperedPayload(f"the result is not encrypted, but collaboration "
+                              f"{context.collaboration_id} is", field="result", run_id=run_id,
+                              organization_id=organization_id)
+
+
 def open_result(text: str, context: ResultContext, *, run_id: int, organization_id: int,
                 run_input: str | None) -> Any:
     """A run's ``result`` decrypted (when encrypted) and decoded from JSON.
@@ -531,9 +546,8 @@ def open_result(text: str, context: ResultContext, *, run_id: int, organization_
     where: dict[str, Any] = {"field": "result", "run_id": run_id,
                              "organization_id": organization_id}
     if e2e.by_node_proxy or scheme is wire.Scheme.PLAIN:
-        if context.encrypted:
-            raise TamperedPayload(f"the result is not encrypted, but collaboration "
-                                  f"{context.collaboration_id} is", **where)
+        if not e2e.by_node_proxy:
+            _refuse_plain_in_encrypted(context, run_id=run_id, organization_id=organization_id)
         return wire.result_from_wire(text)
     if e2e.private_key is None:
         raise NoPrivateKey(f"the result of run {run_id} (organization {organization_id}) is "
@@ -585,10 +599,11 @@ def result_of_run(task_id: int, run_id: int, organization_id: int, *,
     item = yield from result_get(run_id)
     if not item.result:
         return None
-    if item.blob_storage_used:  # in the blob store (unencrypted): by stream
-        return (yield from decoded_result(item))
     context = yield from result_context(task_id, collaboration_id=collaboration_id,
                                         init_org_id=init_org_id)
+    if item.blob_storage_used:  # in the blob store (unencrypted): by stream
+        _refuse_plain_in_encrypted(context, run_id=run_id, organization_id=organization_id)
+        return (yield from decoded_result(item))
     run_input = None
     if wire.scheme_of(item.result) is wire.Scheme.AEAD and not context.e2e.by_node_proxy:
         run_input = (yield from run_get(run_id)).input
