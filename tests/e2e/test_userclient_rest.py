@@ -30,6 +30,7 @@ from tests.fixtures.server import ServerProcess
 from tests.server.api.cast import ids, listed, new_collaboration, new_node, new_organization
 from tests.server.api.staff import ORG_ADMIN, RESEARCHER, person
 from tests.server.conftest import World, build_world, unique
+from v6flow.errors import DeserializationError
 from v6flow.wire import input_from_wire, make_input, result_from_wire
 
 SCRIPT = (Path(__file__).parent / "reference_calls.py").read_text(encoding="utf-8")
@@ -211,12 +212,59 @@ def test_task_kill(v4: V4, federation: Federation) -> None:
 
 def test_task_delete(v4: V4, federation: Federation) -> None:
     """``task.delete`` removes the task and its runs."""
-    task = federation.create_task("row_count", name=unique("v4-delete"),
-                                  organization_ids=federation.organization_ids[:1])
-    (run,) = federation.wait_for_runs(task["id"])
+    fed = federation
+    orgs = fed.organization_ids[:1]
+    task = fed.create_task("row_count", name=unique("v4-delete"), organization_ids=orgs)
+    # A newer task keeps the deleted ids from being handed out again on SQLite (see
+    # test_task_delete_leaves_no_id_to_reuse), which would leave a later run unstarted.
+    newer = fed.create_task("row_count", name=unique("v4-keep"), organization_ids=orgs)
+    (run,) = fed.wait_for_runs(task["id"])
+    fed.wait_for_runs(newer["id"])
     assert v4.call("task.delete", task["id"]) is None
-    assert federation.request("GET", f"task/{task['id']}").status_code == 404
-    assert federation.request("GET", f"run/{run['id']}").status_code == 404
+    assert fed.request("GET", f"task/{task['id']}").status_code == 404
+    assert fed.request("GET", f"run/{run['id']}").status_code == 404
+    assert fed.get(f"task/{newer['id']}")["id"] == newer["id"]
+
+
+@pytest.mark.xfail(strict=True, reason="server: on SQLite a deleted newest task's ids are "
+                   "handed out again, and a node that ran the old run skips the new one; see "
+                   "docs/userclient-compat.md")
+def test_task_delete_leaves_no_id_to_reuse(v4: V4, federation: Federation) -> None:
+    """After ``task.delete`` of the newest task, the next task and its run get new ids (a
+    node remembers the run ids it handled, and skips a run whose id it has seen)."""
+    fed = federation
+    orgs = fed.organization_ids[:1]
+    task = fed.create_task("row_count", name=unique("v4-delete"), organization_ids=orgs)
+    (run,) = fed.wait_for_runs(task["id"])
+    v4.call("task.delete", task["id"])
+    after = fed.create_task("row_count", name=unique("v4-after"), organization_ids=orgs)
+    try:
+        (new_run,) = fed.runs(after["id"])
+        assert after["id"] > task["id"] and new_run["id"] > run["id"]
+        assert fed.wait_for_runs(after["id"])[0]["status"] == "completed"
+    finally:  # a run the node skips stays pending; killing it keeps its ids taken
+        fed.request("POST", "kill/task", json={"id": after["id"]})
+
+
+# -- user ----------------------------------------------------------------------------------
+
+
+def test_user_delete_leaves_no_token_alive(v4: V4, world: World, server: ServerProcess) -> None:
+    """After ``user.delete``, the deleted user's access token stays refused, also once
+    ``user.create`` has made the next user: tokens name users by id, and on SQLite a freed
+    newest id would otherwise be handed out again (tasks: see the test above)."""
+    org = world.org_ids[0]
+    leaver = person(world, org, RESEARCHER)
+    root = v4.as_("root", server.root_password)
+    name = unique("newcomer")
+    _, newcomer = root.calls([
+        ("user.delete", [leaver.id], {}),
+        ("user.create", [], {"username": name, "firstname": "New", "lastname": "Comer",
+                             "email": f"{name}@example.org", "password": "a long passphrase 9",
+                             "organization": org, "roles": []}),
+    ])
+    assert newcomer["id"] != leaver.id
+    assert world.call("GET", f"/user/{newcomer['id']}", leaver.token).status_code == 401
 
 
 # -- node ----------------------------------------------------------------------------------
@@ -294,21 +342,22 @@ def test_run_list(v4: V4, federation: Federation, done: Done) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason="server: GET /run ignores assigned/started/finished "
-                   "_from/_till and port (v4 filters them); see docs/userclient-compat.md")
-def test_run_list_time_and_port_filters(v4: V4, federation: Federation, done: Done) -> None:
-    """``run.list`` with ``started``/``assigned``/``finished`` ranges and ``port`` narrows the
-    runs as the v4 server does."""
+                   "_from/_till (v4 filters on them); see docs/userclient-compat.md")
+def test_run_list_time_filters(v4: V4, federation: Federation, done: Done) -> None:
+    """``run.list`` with ``assigned``/``started``/``finished`` date ranges narrows the runs
+    as the v4 server does. (Its ``port`` filter is left out: the 4.15.2 server answers 500
+    to it, ``Run`` has no ``port`` column.)"""
     tid = done.task["id"]
     today = datetime.now(UTC).date()
     later = (str(today + timedelta(days=1)), str(today + timedelta(days=2)))
     around = (str(today - timedelta(days=1)), str(today + timedelta(days=1)))
-    everything, none_later, none_port = v4.calls([
-        ("run.list", [], {"task": tid, "finished": around, "started": around}),
+    everything, none_later = v4.calls([
+        ("run.list", [], {"task": tid, "assigned": around, "started": around,
+                          "finished": around}),
         ("run.list", [], {"task": tid, "finished": later}),
-        ("run.list", [], {"task": tid, "port": 1}),
     ])
     assert ids(everything["data"]) == rest_ids(federation, "run", task_id=tid)
-    assert none_later["data"] == [] and none_port["data"] == []
+    assert none_later["data"] == []
 
 
 @pytest.mark.xfail(strict=True, reason="server: GET /run sends input only with "
@@ -432,6 +481,14 @@ def _public_key_of(pem: bytes) -> str:
     return base64.b64encode(public).decode("ascii")
 
 
+def _plain_input(text: str) -> dict[str, Any] | None:
+    """The input if ``text`` is an unencrypted (base64 JSON) one, else None."""
+    try:
+        return input_from_wire(text)
+    except DeserializationError:
+        return None
+
+
 def _new_key(path: Path) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
@@ -484,7 +541,7 @@ def test_setup_encryption_in_an_encrypted_collaboration(v4: V4, world: World,
     new_node(world, collab, org)
     user = person(world, org, ORG_ADMIN, RESEARCHER)
     key = _new_key(tmp_path / "key.pem")
-    wanted = {"method": "row_count", "kwargs": {"secret": unique("plain")}}
+    wanted: dict[str, Any] = {"method": "row_count", "kwargs": {"secret": unique("plain")}}
     _, made = v4.as_(user.username, user.password).calls([
         ("setup_encryption", [str(key)], {}),
         ("task.create", [], {"organizations": [org], "name": unique("v4-enc"),
@@ -494,8 +551,7 @@ def test_setup_encryption_in_an_encrypted_collaboration(v4: V4, world: World,
     ])
     assert "id" in made, made
     (run,) = world.runs(made["id"])
-    assert wanted["kwargs"]["secret"] not in base64.b64decode(run["input"] + "==").decode(
-        "latin-1")
+    assert _plain_input(run["input"]) is None  # not base64 JSON: encrypted for the org
     decrypted = v4.as_(user.username, user.password).calls([
         ("setup_encryption", [str(key)], {}), ("run.get", [run["id"]], {})])[1]
     assert json.loads(decrypted["input"]) == wanted
