@@ -73,7 +73,8 @@ GAPS: dict[str, str] = {
         "public key. This is the end-to-end encryption work, not an administration gap."),
 }
 
-OUTCOME_WORDS = {"passed": "passes", "xfail": "fails (xfail)", "failed": "FAILS",
+STORE_GROUPS = {"store", "algorithm"}
+OUTCOME_WORDS = {"passed": "passes", "xfail": "fails: strict xfail", "failed": "FAILS",
                  "skipped": "skipped", "not run": "not run"}
 
 
@@ -87,6 +88,12 @@ def run_tests(tests: list[str], junit: Path) -> None:
     say(f"running {len(tests)} tests (pytest --junitxml={junit})")
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                     f"--junitxml={junit}", *tests], cwd=REPO_ROOT, check=False)
+
+
+def duration(junit: Path) -> float:
+    """Seconds the test run took (the JUnit ``testsuite`` time)."""
+    return sum(float(suite.get("time", 0)) for suite in ET.parse(junit).getroot().iter(
+        "testsuite"))
 
 
 def outcomes(junit: Path) -> dict[str, str]:
@@ -133,11 +140,14 @@ def short(test: str) -> str:
     return test.removeprefix("tests/e2e/")
 
 
-def render(version: str, methods: list[str], results: dict[str, str]) -> str:
+def render(version: str, methods: list[str], results: dict[str, str], seconds: float) -> str:
     """The Markdown page."""
     rows: list[str] = []
     counts: Counter[str] = Counter()
-    for method in sorted(methods, key=lambda m: (m.count("."), m)):
+    def order(method: str) -> tuple[bool, int, str]:  # the algorithm store last
+        return (method.split(".")[0] in STORE_GROUPS, method.count("."), method)
+
+    for method in sorted(methods, key=order):
         entry = INVENTORY[method]
         if isinstance(entry, Excluded):
             state, cell = "excluded", entry.reason
@@ -168,7 +178,7 @@ def render(version: str, methods: list[str], results: dict[str, str]) -> str:
         f"**{len(methods)} methods:** "
         + ", ".join(f"{counts[k]} {k}" for k in ("works", "partly", "fails", "not run",
                                                   "excluded") if counts[k]) + ". "
-        f"**{len(tests)} tests:** "
+        f"**{len(tests)} tests** (one pytest run, {seconds:.0f} s): "
         + ", ".join(f"{ran[k]} {OUTCOME_WORDS[k]}" for k in OUTCOME_WORDS if ran[k]) + ".",
         "",
         "*works*: every test passes; *partly*: some cases are expected to fail until the "
@@ -186,7 +196,7 @@ def render(version: str, methods: list[str], results: dict[str, str]) -> str:
     if not gaps:
         lines.append("Nothing: every named test passes.")
     for test in gaps:
-        lines.append(f"- `{short(test)}` ({OUTCOME_WORDS[outcome_of(test, results)]}): "
+        lines.append(f"- `{short(test)}` ({outcome_of(test, results)}): "
                      + GAPS.get(test, "not expected; see the test's output."))
     return "\n".join(lines) + "\n"
 
@@ -205,7 +215,8 @@ def main() -> None:
     if junit is None:
         junit = Path(tempfile.mkdtemp(prefix="userclient-inventory-")) / "junit.xml"
         run_tests(driving_tests(), junit)
-    args.out.write_text(render(version, methods, outcomes(junit)), encoding="utf-8")
+    page = render(version, methods, outcomes(junit), duration(junit))
+    args.out.write_text(page, encoding="utf-8")
     say(f"wrote {args.out}")
 
 
