@@ -38,40 +38,7 @@ from tests.e2e.test_userclient_inventory import (  # noqa: E402
 from tests.fixtures.reference import VENV_DIR, ReferencePython  # noqa: E402
 
 #: What the server lacks, per test that is expected to fail (strict xfail) until it is fixed.
-GAPS: dict[str, str] = {
-    "tests/e2e/test_userclient_rest.py::test_run_list_time_filters": (
-        "`GET /run` has no `assigned_from`/`assigned_till`, `started_from`/`started_till`, "
-        "`finished_from`/`finished_till` parameters, so FastAPI drops them and "
-        "`run.list(assigned=, started=, finished=)` answers every run. Fix: add them to "
-        "`list_runs` in `server/api/routes/run.py` and `server/services/runs.py` (dates or "
-        "ISO datetimes, filtering `Run.assigned_at`, `started_at`, `finished_at`). "
-        "`run.list(port=)` is not a v6flow gap: the 4.15.2 server answers it with a 500 "
-        "(`Run` has no `port` column); v6flow ignores it."),
-    "tests/e2e/test_userclient_rest.py::test_run_list_decodes_inputs": (
-        "`GET /run` sends `input` only with `include=input` (to keep pages small); the 4.15.2 "
-        "server always sends it, so `run.list` and `run.from_task` give `input: None` "
-        "(`run.get` has it). Fix: in `list_runs` of `server/api/routes/run.py`, read and send "
-        "the input by default (`RunFields(input=True)`, `include_input=True`); the page is "
-        "already streamed within `page_bytes`."),
-    "tests/e2e/test_userclient_rest.py::test_task_delete_leaves_no_id_to_reuse": (
-        "On SQLite (the default database) the `task` and `run` tables have no `AUTOINCREMENT`, "
-        "so after `task.delete` of the newest task the next task and its runs get the same "
-        "ids again. A node remembers the run ids it handled (`node/daemon.py`, `_finished`) "
-        "and skips the new run, which stays `pending` for ever; links, events and audit "
-        "entries that name the old ids now point at the new task. (Users and nodes are safe: "
-        "their ids are retired, `RetiredAccount`.) PostgreSQL sequences never reuse ids. Fix: "
-        "`__table_args__ = {\"sqlite_autoincrement\": True}` on `Task` and `Run` in "
-        "`server/db/models.py` with a migration that rebuilds those two tables on SQLite "
-        "(`op.batch_alter_table(..., recreate=\"always\", "
-        "table_kwargs={\"sqlite_autoincrement\": True})`), or retire deleted task and run ids "
-        "as accounts are."),
-    "tests/e2e/test_userclient_rest.py::test_setup_encryption_in_an_encrypted_collaboration": (
-        "`POST /task` in a collaboration with `encrypted: true` answers 400 \"encrypted "
-        "collaborations are not supported yet\" (`server/services/tasks.py`), and the node "
-        "refuses encrypted input (`node/runner.py`). The client side works: "
-        "`setup_encryption` and `util.generate_private_key` upload the organization's "
-        "public key. This is the end-to-end encryption work, not an administration gap."),
-}
+GAPS: dict[str, str] = {}
 
 STORE_GROUPS = {"store", "algorithm"}
 OUTCOME_WORDS = {"passed": "passes", "xfail": "fails: strict xfail", "failed": "FAILS",

@@ -31,6 +31,11 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from server.auth.password_policy import (
+    DEFAULT_PASSWORD_POLICY,
+    PasswordPolicy,
+    PasswordPolicyError,
+)
 from server.auth.permissions import ROOT_RULES
 from server.auth.principals import ClientType, UserIdentity
 from server.db.models import Collaboration, Node, Organization, Role, User
@@ -155,8 +160,8 @@ def _first_seen(problems: list[Problem], seen: dict[str, int], value: str, where
 class _Planner:
     """Checks a validated file against the database (read-only) and builds the plan."""
 
-    def __init__(self, session: Session, spec: ImportFile) -> None:
-        self.session, self.spec = session, spec
+    def __init__(self, session: Session, spec: ImportFile, policy: PasswordPolicy) -> None:
+        self.session, self.spec, self.policy = session, spec, policy
         self.problems: list[Problem] = []
         self.steps: list[Step] = []
         names = ([o.name for o in spec.organizations] + [u.organization for u in spec.users]
@@ -256,13 +261,19 @@ class _Planner:
                                    detail=", ".join(user.roles)))
 
     def _check_user_body(self, where: str, user: UserEntry) -> None:
-        """The API's own rules for a new user (``UserCreate``), reported at ``users[i].x``."""
+        """The API's own rules for a new user (``UserCreate`` and the server's password
+        policy), reported at ``users[i].x``."""
         try:
             UserCreate(username=user.username, password=user.password.get_secret_value(),
                        firstname=user.firstname, lastname=user.lastname, email=user.email)
         except ValidationError as exc:
             for problem in validation_problems(exc, UserCreate):
                 self.problem(f"{where}.{problem.field}", problem.reason)
+            return
+        try:
+            self.policy.check(user.password.get_secret_value(), username=user.username)
+        except PasswordPolicyError as exc:
+            self.problem(f"{where}.password", exc.msg)
 
     def _role_ids(self, where: str, user: UserEntry, roles: list[Role],
                   org: Organization | None) -> list[int]:
@@ -324,13 +335,15 @@ class _Planner:
                                                       Node.collaboration_id == collab.id))
 
 
-def plan_import(*, session: Session, spec: ImportFile, path: Path | None = None) -> Plan:
-    """Check ``spec`` against the database (reads only) and decide create/exists per entry.
+def plan_import(*, session: Session, spec: ImportFile, path: Path | None = None,
+                policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY) -> Plan:
+    """Check ``spec`` against the database (reads only) and decide create/exists per entry;
+    passwords against ``policy`` (the server's).
 
     Raises:
         SettingsError: every problem found, each naming its entry and field.
     """
-    planner = _Planner(session, spec)
+    planner = _Planner(session, spec, policy)
     planner.organizations()
     planner.collaborations()
     planner.users()
@@ -349,7 +362,8 @@ class ImportFailed(Exception):
         self.where = where
 
 
-def apply_plan(*, session: Session, plan: Plan) -> list[CreatedNode]:
+def apply_plan(*, session: Session, plan: Plan,
+               policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY) -> list[CreatedNode]:
     """Create every *create* step through the services, in the caller's transaction.
 
     Returns:
@@ -381,7 +395,8 @@ def apply_plan(*, session: Session, plan: Plan) -> list[CreatedNode]:
                 create_user(session=session, identity=identity, data=UserCreate(
                     username=user.username, password=user.password.get_secret_value(),
                     firstname=user.firstname, lastname=user.lastname, email=user.email,
-                    organization_id=org_ids[user.organization], roles=step.role_ids))
+                    organization_id=org_ids[user.organization], roles=step.role_ids),
+                    password_policy=policy)
             else:
                 node, api_key = create_node(session=session, identity=identity, data=NodeCreate(
                     collaboration_id=collab_ids[step.collaboration],

@@ -6,6 +6,7 @@ is a 400 naming the parameter instead of a database overflow.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import Path as PathParam
@@ -20,6 +21,7 @@ TextQuery = Annotated[SingleLine | None, Query(
 """A text filter: one line, so a NUL or a control character is a 400 naming the parameter."""
 OpenStateQuery = Annotated[Literal["open"] | None, Query(
     description="``open``: only runs that are not finished.")]
+DateQuery = Annotated[date | None, Query(description="A day, yyyy-mm-dd.")]
 IncludeQuery = Annotated[list[str] | None, Query(description="Embed related objects.")]
 DeleteDependents = Annotated[bool, Query(
     description="Also delete what depends on the object (named in the 400 answered without "

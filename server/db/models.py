@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -122,6 +123,8 @@ class Authenticatable(Base):
     """Shared id space and presence of users and nodes."""
 
     __tablename__ = "authenticatable"
+    #: SQLite: ids never reused (subclass tables may name constraints of their own).
+    __table_args__: Any = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy reads it
     id: Mapped[int] = mapped_column(primary_key=True)
     type: Mapped[str] = mapped_column(String(16))
     ip: Mapped[str | None] = mapped_column(String(64))
@@ -225,6 +228,7 @@ class Task(Base):
     """A request to run an algorithm image at some organizations."""
 
     __tablename__ = "task"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - ids never reused
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str | None] = mapped_column(String(255))
     description: Mapped[str | None] = mapped_column(Text)
@@ -260,6 +264,7 @@ class Run(Base):
     """The execution of a task at one organization."""
 
     __tablename__ = "run"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - ids never reused
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("task.id", ondelete="CASCADE"), index=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)

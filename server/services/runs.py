@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -130,8 +130,9 @@ def visible_runs(identity: Identity, task: Task) -> list[Run]:
 def list_runs(*, session: Session, identity: Identity, task_id: int | None = None,
               organization_id: int | None = None, node_id: int | None = None,
               collaboration_id: int | None = None, state: str | None = None,
-              status: str | None = None) -> Select[Run]:
-    """Query of the visible runs, newest first, filtered (``state=open``: not finished).
+              status: str | None = None, days: RunDays | None = None) -> Select[Run]:
+    """Query of the visible runs, newest first, filtered (``state=open``: not finished;
+    ``days``: assigned/started/finished within day ranges, both ends included).
 
     The query loads nothing by itself: page its ids, then :func:`load_runs`.
     """
@@ -155,7 +156,27 @@ def list_runs(*, session: Session, identity: Identity, task_id: int | None = Non
         raise BadRequestError("state must be 'open'")
     if status is not None:
         stmt = stmt.where(Run.status == status)
+    if days is not None:
+        for column, (since, till) in ((Run.assigned_at, days.assigned),
+                                      (Run.started_at, days.started),
+                                      (Run.finished_at, days.finished)):
+            if since is not None:
+                stmt = stmt.where(column >= datetime.combine(since, time()))
+            if till is not None:
+                stmt = stmt.where(column < datetime.combine(till + timedelta(days=1), time()))
     return stmt
+
+
+DayRange = tuple[date | None, date | None]
+
+
+@dataclass(frozen=True)
+class RunDays:
+    """Day ranges (``from``, ``till``; None: open) on a run's assigned/started/finished time."""
+
+    assigned: DayRange = (None, None)
+    started: DayRange = (None, None)
+    finished: DayRange = (None, None)
 
 
 @dataclass(frozen=True)

@@ -127,10 +127,10 @@ INVENTORY: dict[str, Driven | Excluded] = {
     "task.get": by(REST + "test_task_get"),
     "task.kill": by(REST + "test_task_kill"),
     "task.list": by(REST + "test_task_list", ADMIN_A + "test_task_create_in_a_study"),
-    "run.from_task": by(REST + "test_run_from_task", REST + "test_run_list_decodes_inputs"),
+    "run.from_task": by(REST + "test_run_from_task", REST + "test_run_lists_leave_inputs_out_and_run_get_decodes_them"),
     "run.get": by(REST + "test_run_get"),
     "run.list": by(REST + "test_run_list", REST + "test_run_list_time_filters",
-                   REST + "test_run_list_decodes_inputs"),
+                   REST + "test_run_lists_leave_inputs_out_and_run_get_decodes_them"),
     "result.from_task": by(REST + "test_result_from_task"),
     "result.get": by(REST + "test_result_get"),
     # -- util

@@ -226,9 +226,6 @@ def test_task_delete(v4: V4, federation: Federation) -> None:
     assert fed.get(f"task/{newer['id']}")["id"] == newer["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="server: on SQLite a deleted newest task's ids are "
-                   "handed out again, and a node that ran the old run skips the new one; see "
-                   "docs/userclient-compat.md")
 def test_task_delete_leaves_no_id_to_reuse(v4: V4, federation: Federation) -> None:
     """After ``task.delete`` of the newest task, the next task and its run get new ids (a
     node remembers the run ids it handled, and skips a run whose id it has seen)."""
@@ -341,8 +338,6 @@ def test_run_list(v4: V4, federation: Federation, done: Done) -> None:
     assert {r["task"]["id"] for r in pages[-1]["data"]} == {tid}
 
 
-@pytest.mark.xfail(strict=True, reason="server: GET /run ignores assigned/started/finished "
-                   "_from/_till (v4 filters on them); see docs/userclient-compat.md")
 def test_run_list_time_filters(v4: V4, federation: Federation, done: Done) -> None:
     """``run.list`` with ``assigned``/``started``/``finished`` date ranges narrows the runs
     as the v4 server does. (Its ``port`` filter is left out: the 4.15.2 server answers 500
@@ -360,15 +355,18 @@ def test_run_list_time_filters(v4: V4, federation: Federation, done: Done) -> No
     assert none_later["data"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="server: GET /run sends input only with "
-                   "include=input (v4 always sends it); see docs/userclient-compat.md")
-def test_run_list_decodes_inputs(v4: V4, federation: Federation, done: Done) -> None:
-    """``run.from_task`` and ``run.list`` give each run's input, decoded, as v4 does."""
+def test_run_lists_leave_inputs_out_and_run_get_decodes_them(v4: V4, federation: Federation,
+                                                             done: Done) -> None:
+    """``run.from_task`` and ``run.list`` answer runs without their input (security finding 3:
+    lists never embed inputs unless asked, ``include=input``; the 4.15.2 client tolerates an
+    absent field), and ``run.get`` gives each run's input decoded, as v4 does."""
     tid = done.task["id"]
     by_task, listed_runs = v4.calls([("run.from_task", [tid], {}),
                                      ("run.list", [], {"task": tid})])
-    inputs = [r["input"] for r in by_task["data"] + listed_runs["data"]]
-    assert [json.loads(i) if i else None for i in inputs] == [done.input] * len(inputs)
+    listed = by_task["data"] + listed_runs["data"]
+    assert listed and all(r.get("input") is None for r in listed)
+    singles = v4.calls([("run.get", [r["id"]], {}) for r in by_task["data"]])
+    assert [json.loads(r["input"]) for r in singles] == [done.input] * len(singles)
 
 
 # -- result --------------------------------------------------------------------------------
@@ -529,8 +527,6 @@ def test_setup_encryption(v4: V4, world: World, tmp_path: Path) -> None:
     assert stored() == _public_key_of(second.read_bytes())
 
 
-@pytest.mark.xfail(strict=True, reason="server: POST /task in an encrypted collaboration "
-                   "answers 400 'not supported yet'; see docs/userclient-compat.md")
 def test_setup_encryption_in_an_encrypted_collaboration(v4: V4, world: World,
                                                         tmp_path: Path) -> None:
     """With a key set up, ``task.create`` in an encrypted collaboration stores the input

@@ -344,3 +344,20 @@ def test_written_node_configs_start_nodes_that_come_online(
             proc.send_signal(signal.SIGTERM)
         codes = [proc.wait(timeout=60) for proc in processes.values()]
     assert codes == [0] * len(processes)
+
+
+def test_a_password_the_server_policy_refuses_is_named_by_the_dry_run(target: Target) -> None:
+    """The file check applies the server's password policy, so --dry-run already names a
+    password that the import would refuse (it contains its username), and prints neither."""
+    # Prepare
+    body = federation(uuid.uuid4().hex[:6])
+    user = body["users"][0]
+    user["password"] = f"x-{user['username']}-x"
+    before = target.counts()
+    # Execute
+    result = target.import_(_write(target.directory, body), "--dry-run")
+    # Assert
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "users[0].password" in result.stderr
+    assert user["password"] not in result.stdout + result.stderr
+    assert target.counts() == before

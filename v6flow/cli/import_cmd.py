@@ -192,6 +192,7 @@ def import_file(
     """Create organizations, collaborations, users and nodes from FILE (see docs/import.md)."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+    from server.auth.password_policy import PasswordPolicy
     from server.db.migrate import upgrade_to_head
     from server.db.session import make_engine, make_session_factory
     from server.importer import (
@@ -225,13 +226,14 @@ def import_file(
             with sessions.begin() as session:
                 seed_rules_and_roles(session=session)
         with sessions.begin() as session:
-            plan = plan_import(session=session, spec=spec, path=file)
+            policy = PasswordPolicy(min_length=settings.password_min_length)
+            plan = plan_import(session=session, spec=spec, path=file, policy=policy)
             creates_nodes = bool(plan.of("nodes", Action.CREATE))
             if creates_nodes and node_configs is None and not dry_run:
                 raise _exit("--node-configs DIR is needed: nodes are created and their "
                             "API keys exist only in the node.yaml files written there")
             if not dry_run:
-                created = apply_plan(session=session, plan=plan)
+                created = apply_plan(session=session, plan=plan, policy=policy)
                 if created and node_configs is not None:
                     staged = stage_node_configs(created, node_configs, server_url=server_url
                                                 or _server_url(settings.host, settings.port))

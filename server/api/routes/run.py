@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from server.api.deps import AnyPrincipal, NodePrincipal, StateDep, WorkDep
 from server.api.openapi import errors
 from server.api.pagination import PageDep, StreamedRows, stream_query
-from server.api.params import IdPath, IdQuery, IncludeQuery, OpenStateQuery
+from server.api.params import DateQuery, IdPath, IdQuery, IncludeQuery, OpenStateQuery
 from server.api.serializers import run_out
 from server.db.models import Run
 from server.services import runs
@@ -34,16 +34,25 @@ def list_runs(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: S
               include: IncludeQuery = None, task_id: IdQuery = None,
               organization_id: IdQuery = None, node_id: IdQuery = None,
               collaboration_id: IdQuery = None, state: OpenStateQuery = None,
-              status: RunStatus | None = None) -> StreamingResponse:
+              status: RunStatus | None = None,
+              assigned_from: DateQuery = None, assigned_till: DateQuery = None,
+              started_from: DateQuery = None, started_till: DateQuery = None,
+              finished_from: DateQuery = None, finished_till: DateQuery = None,
+              ) -> StreamingResponse:
     """List visible runs, newest first; ``state=open`` gives the unfinished ones.
 
-    ``input`` is sent only with ``include=input``; ``include=task`` embeds the task. The
-    page is streamed (see :func:`~server.api.pagination.stream_query`).
+    ``assigned``/``started``/``finished`` ``_from``/``_till`` keep the runs of those days
+    (v4's filters; both ends included). ``input`` is sent only with ``include=input``;
+    ``include=task`` embeds the task. The page is streamed
+    (see :func:`~server.api.pagination.stream_query`).
     """
     stmt = runs.list_runs(session=work.session, identity=identity, task_id=task_id,
                           organization_id=organization_id, node_id=node_id,
                           collaboration_id=collaboration_id, state=state,
-                          status=status.value if status is not None else None)
+                          status=status.value if status is not None else None,
+                          days=runs.RunDays(assigned=(assigned_from, assigned_till),
+                                            started=(started_from, started_till),
+                                            finished=(finished_from, finished_till)))
     fields = runs.RunFields(input="input" in (include or []), log=True,
                             task="task" in (include or []))
 

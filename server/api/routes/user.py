@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query
 from server.api.deps import StateDep, UserPrincipal, WorkDep
 from server.api.openapi import errors
 from server.api.pagination import PageDep, paginate_query
-from server.api.params import IdPath, IdQuery, TextQuery
+from server.api.params import DateQuery, IdPath, IdQuery, TextQuery
 from server.api.serializers import user_out
 from server.auth.password_policy import PasswordPolicy
 from server.services import users
@@ -18,7 +17,6 @@ from v6flow.schemas import Msg, Page, UserCreate, UserOut, UserUpdate
 
 router = APIRouter(tags=["user"])
 
-DateQuery = Annotated[date | None, Query(description="A day, yyyy-mm-dd.")]
 
 
 @router.get("/user", responses=errors(403, 404))

@@ -1,10 +1,10 @@
 """Studies: a study table, its organizations (study_member) and task.study_id → study.id.
 
-SQLite cannot add a foreign key to an existing column, and Alembic's batch mode would copy
-the ``task`` table and drop the original: with ``PRAGMA foreign_keys=ON`` (always on here,
-and it cannot be switched off inside the migration's transaction) dropping ``task`` deletes
-every run through ``ON DELETE CASCADE``. So on SQLite the column is dropped and added again
-with its ``REFERENCES`` clause (``ALTER TABLE … DROP/ADD COLUMN`` touch no other row).
+SQLite cannot add a foreign key to an existing column. On SQLite the upgrade drops the column
+and adds it again with its ``REFERENCES`` clause (``ALTER TABLE … DROP/ADD COLUMN`` touch no
+other row); the downgrade copies the table (once 0009 rebuilt it, the key is a table
+constraint, which DROP COLUMN refuses). Foreign keys are off while migrations run (env.py),
+so a copied table's drop deletes nothing through ``ON DELETE CASCADE``.
 Revision 0001 never wrote ``task.study_id`` (it was always NULL), so nothing is lost.
 
 Revision ID: 0002_studies
@@ -59,8 +59,9 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this revision (tasks keep their rows; their study link is dropped)."""
     op.drop_index("ix_task_study_id", table_name="task")
-    if _sqlite():
-        op.execute("ALTER TABLE task DROP COLUMN study_id")
+    if _sqlite():  # a copy of the table (foreign keys are off during migrations: env.py)
+        with op.batch_alter_table("task", recreate="always") as batch:
+            batch.drop_column("study_id")
         op.execute("ALTER TABLE task ADD COLUMN study_id INTEGER")
     else:
         op.drop_constraint(_FK_NAME, "task", type_="foreignkey")
