@@ -147,7 +147,8 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
                bus: EventBus | None = None) -> FastAPI:
     """Build the app; the database is prepared in the lifespan (or earlier by the CLI)."""
     engine = engine or make_engine(settings.database_url,
-                                   sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+                                   sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                                   sqlite_synchronous=settings.sqlite_synchronous)
     state = AppState(settings=settings, engine=engine,
                      session_factory=make_session_factory(engine),
                      bus=bus or make_bus(settings, engine), blob_store=open_blob_store(settings))

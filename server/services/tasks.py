@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from server.auth.permissions import Operation, Resource, Scope
@@ -156,39 +156,46 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
     org_ids = _check_targets(session, collab, data)
     _check_study(study, org_ids)
     _check_inputs(data)
-    task = Task(
-        name=data.name, description=data.description, image=origin.image,
-        collaboration_id=collab.id, study_id=study.id if study is not None else None,
-        job_id=origin.parent.job_id if origin.parent is not None else 0,
-        parent_id=origin.parent.id if origin.parent else None,
-        init_org_id=origin.init_org_id, init_user_id=origin.init_user_id,
-        algorithm_store_id=origin.store_id, created_at=utcnow(),
-        flow_run_id=data.flow_run_id,
-    )
-    task.databases = [
-        TaskDatabase(database=db.label, parameters=json.dumps(
-            db.model_dump(exclude_none=True, exclude={"label"}), separators=(",", ":")))
-        for db in data.databases
-    ]
     now = utcnow()
-    inputs = {o.id: o.input for o in data.organizations}
-    in_blob = {oid: blobs.is_blob_ref(inputs[oid]) for oid in org_ids}
-    task.runs = [Run(organization_id=oid, status=RunStatus.PENDING.value, assigned_at=now,
-                     input=inputs[oid].lower() if in_blob[oid] else inputs[oid],
-                     blob_storage_used=in_blob[oid]) for oid in org_ids]
-    session.add(task)
-    session.flush()
-    for run in task.runs:
-        if run.blob_storage_used and run.input is not None:
-            blobs.reference(session=session, identity=identity, blob_id=run.input,
-                            run_id=run.id, field="input")
+    values = {
+        "name": data.name, "description": data.description, "image": origin.image,
+        "collaboration_id": collab.id, "study_id": study.id if study is not None else None,
+        "job_id": origin.parent.job_id if origin.parent is not None else 0,
+        "parent_id": origin.parent.id if origin.parent else None,
+        "init_org_id": origin.init_org_id, "init_user_id": origin.init_user_id,
+        "algorithm_store_id": origin.store_id, "created_at": now,
+        "flow_run_id": data.flow_run_id,
+    }
+    # Core inserts (no unit of work): this is the hottest write of the server.
+    task_id = session.execute(insert(Task).values(values).returning(Task.id)).scalar_one()
     if origin.parent is None:
         # A new job is numbered by its first task's id: unique without a race between
         # concurrent requests (v4's max(job_id)+1 can hand out one number twice).
-        task.job_id = task.id
-        session.flush()
-    outbox.emit(EventName.NEW_TASK, collaboration_id=collab.id, id=task.id,
-                parent_id=task.parent_id, job_id=task.job_id, init_org_id=task.init_org_id)
+        values["job_id"] = task_id
+        session.execute(update(Task).where(Task.id == task_id).values(job_id=task_id))
+    databases = [{"task_id": task_id, "database": db.label, "parameters": json.dumps(
+        db.model_dump(exclude_none=True, exclude={"label"}), separators=(",", ":"))}
+        for db in data.databases]
+    if databases:
+        session.execute(insert(TaskDatabase), databases)
+    inputs = {o.id: o.input for o in data.organizations}
+    in_blob = {oid: blobs.is_blob_ref(inputs[oid]) for oid in org_ids}
+    rows = [{"task_id": task_id, "organization_id": oid, "status": RunStatus.PENDING.value,
+             "assigned_at": now, "input": inputs[oid].lower() if in_blob[oid] else inputs[oid],
+             "blob_storage_used": in_blob[oid], "result_in_blob": False} for oid in org_ids]
+    run_ids = list(session.scalars(
+        insert(Run).returning(Run.id, sort_by_parameter_order=True), rows))
+    for run_id, row in zip(run_ids, rows, strict=True):
+        if row["blob_storage_used"]:
+            blobs.reference(session=session, identity=identity, blob_id=str(row["input"]),
+                            run_id=run_id, field="input")
+    outbox.emit(EventName.NEW_TASK, collaboration_id=collab.id, id=task_id,
+                parent_id=values["parent_id"], job_id=values["job_id"],
+                init_org_id=origin.init_org_id)
+    # What the answer is built from: the stored values, not read back (not in the session).
+    task = Task(id=task_id, **values)
+    task.databases = [TaskDatabase(id=None, **db) for db in databases]
+    task.runs = [Run(id=run_id, **row) for run_id, row in zip(run_ids, rows, strict=True)]
     return task
 
 
