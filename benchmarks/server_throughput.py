@@ -6,6 +6,7 @@ PostgreSQL database of the local cluster (``runuser -u postgres -- psql``). It c
 organizations, a collaboration, a node per organization and a researcher, then measures, with
 ``--clients`` concurrent keep-alive connections (httpx, asyncio):
 
+- ``GET /version`` (the floor: HTTP, middleware, no token, no database);
 - ``POST /task`` of a 1-organization task (``--creates`` times): requests per second, the
   latency median/p95, and the server's CPU milliseconds per call (``/proc/<pid>/stat``: what
   one core could do if the load generator did not share the machine);
@@ -15,10 +16,11 @@ organizations, a collaboration, a node per organization and a researcher, then m
   when told about a new task): median/p95 milliseconds.
 
     python benchmarks/server_throughput.py [--creates 2000] [--clients 16] [--postgres]
-        [--profile OUT.svg]
+        [--profile OUT.svg] [--profile-phase create|result|pickup]
 
-``--profile`` records the create phase with py-spy (``pip install py-spy``) into a flame
-graph (``.svg``) or collapsed stacks (any other suffix). Every row is printed with the machine's load average (``/proc/loadavg``) at its end.
+``--profile`` records one phase (``--profile-phase``, default the creates) with py-spy
+(``pip install py-spy``) into a flame graph (``.svg``) or collapsed stacks (any other
+suffix). Every row is printed with the machine's load average (``/proc/loadavg``) at its end.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from typing import Any
 import httpx
 
 PG_ROLE = "v6flow_bench"
-PG_PASSWORD = "v6flow_bench_pw"  # noqa: S105 - a throwaway role of the local test cluster
+PG_PASSWORD = "v6flow_bench_pw"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -202,7 +204,7 @@ async def run_phase(name: str, pid: int, total: int, clients: int,
 
 
 async def measure(server: Server, world: World, creates: int, clients: int,
-                  profile: Path | None) -> list[Phase]:
+                  profile: Path | None, profile_phase: str) -> list[Phase]:
     """Warm up, then the three phases."""
     pid = server.process.pid
     user = {"Authorization": f"Bearer {world.researcher}"}
@@ -226,24 +228,30 @@ async def measure(server: Server, world: World, creates: int, clients: int,
         response.raise_for_status()
         assert len(response.json()["data"]) == 1
 
+    async def health(http: httpx.AsyncClient, _index: int) -> None:
+        (await http.get("version")).raise_for_status()
+
     await run_phase("warm-up", pid, 200, clients, create, server.url)
-    spy = None
-    if profile is not None:
-        kind = "flamegraph" if profile.suffix == ".svg" else "raw"  # raw: collapsed stacks
-        spy = subprocess.Popen(["py-spy", "record", "-o", str(profile), "-p", str(pid),
-                                "-r", "200", "--nonblocking", "-f", kind],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        await asyncio.sleep(1.0)
-    phases = [await run_phase(f"POST /task (1 organization), {clients} clients", pid,
-                              creates, clients, create, server.url)]
-    if spy is not None:
-        spy.send_signal(2)
-        spy.wait(timeout=60)
-    sample = min(500, len(task_ids))
-    phases.append(await run_phase("GET /result?task_id= (researcher), 1 client", pid,
-                                  sample, 1, results, server.url))
-    phases.append(await run_phase("GET /run?state=open&task_id=… (node), 1 client", pid,
-                                  sample, 1, pickup, server.url))
+    floor = await run_phase(f"GET /version (no token, no database), {clients} cl.", pid,
+                            creates, clients, health, server.url)
+    sample = min(500, creates)
+    plan = [("create", f"POST /task (1 organization), {clients} clients", creates, clients,
+             create),
+            ("result", "GET /result?task_id= (researcher), 1 client", sample, 1, results),
+            ("pickup", "GET /run?state=open&task_id=… (node), 1 client", sample, 1, pickup)]
+    phases = [floor]
+    for key, name, total, concurrency, call in plan:
+        spy = None
+        if profile is not None and key == profile_phase:
+            kind = "flamegraph" if profile.suffix == ".svg" else "raw"  # raw: collapsed stacks
+            spy = subprocess.Popen(["py-spy", "record", "-o", str(profile), "-p", str(pid),
+                                    "-r", "200", "--nonblocking", "-f", kind],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.sleep(1.0)
+        phases.append(await run_phase(name, pid, total, concurrency, call, server.url))
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(timeout=60)
     return phases
 
 
@@ -254,7 +262,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL")
     parser.add_argument("--only-postgres", action="store_true")
-    parser.add_argument("--profile", type=Path, help="py-spy flame graph of the creates")
+    parser.add_argument("--profile", type=Path, help="py-spy profile of one phase")
+    parser.add_argument("--profile-phase", choices=("create", "result", "pickup"),
+                        default="create")
     options = parser.parse_args()
     backends = [] if options.only_postgres else ["sqlite"]
     if options.postgres or options.only_postgres:
@@ -274,7 +284,7 @@ def main() -> None:
                 world = build_world(server)
                 idle = rss_mb(server.process.pid)
                 phases = asyncio.run(measure(server, world, options.creates, options.clients,
-                                             options.profile))
+                                             options.profile, options.profile_phase))
                 lines += [f"| {backend:<10} {p.row()}" for p in phases]
                 lines.append(f"| {backend:<10} | server VmRSS: {idle:.0f} MB after start, "
                              f"{rss_mb(server.process.pid):.0f} MB after the phases |")
