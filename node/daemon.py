@@ -144,7 +144,8 @@ class NodeDaemon:
                 sidecar_image=self.settings.sidecar_image, limits=self.settings.limits,
                 database_forwards=forwarder.plan,
                 whitelist=self.settings.whitelist is not None,
-                peer_to_peer=self.settings.peer_to_peer)
+                peer_to_peer=self.settings.peer_to_peer,
+                spare_sidecars=self.settings.spare_sidecars)
             await asyncio.to_thread(runtime.client.ping)
         except Exception as exc:  # docker.errors.DockerException and socket errors
             log.error("docker engine unreachable", error=str(exc))
@@ -168,6 +169,7 @@ class NodeDaemon:
         except (NodeError, OSError, SystemExit) as exc:
             log.error("proxy could not start", error=str(exc))
             return ExitCode.PROXY
+        runtime.fill_spares()
         log.info("node started", node_id=self.link.node_id,
                  organization_id=self.ctx.organization_id)
         if not self.ctx.settings.policies.allowed_algorithms:
@@ -180,6 +182,7 @@ class NodeDaemon:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await self._stop_runs()
+        await runtime.stop_spares()
         await asyncio.to_thread(runtime.remove_everything)
         await forwarder.stop()
         await proxy.stop()

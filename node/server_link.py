@@ -53,6 +53,8 @@ _STREAM_TIMEOUT = httpx.Timeout(5.0, read=35.0)  # the server pings every 10 s
 #: Blob transfers: per read or write of one chunk, not for the whole stream.
 _BLOB_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 _OCTETS = "application/octet-stream"
+#: How long the server's blob store status is reused (a restarted server may change it).
+_BLOB_STATUS_SECONDS = 30.0
 
 
 def _read(model: type[M], body: Any, what: str) -> M:
@@ -96,6 +98,7 @@ class ServerLink:
         self._expires_at = 0.0
         self._login_lock = asyncio.Lock()
         self.node_id: int | None = None
+        self._blob_status: tuple[BlobStoreStatusOut | None, float] = (None, 0.0)
 
     # --- authentication -------------------------------------------------------------------
     async def login(self) -> int:
@@ -223,17 +226,23 @@ class ServerLink:
     async def blob_status(self) -> BlobStoreStatusOut:
         """Whether the server keeps a blob store, and its threshold (``GET /blobstream/status``).
 
-        A server that refuses the question (an older one: 404) has none, as v4 decides.
+        A server that refuses the question (an older one: 404) has none, as v4 decides. The
+        answer is kept :data:`_BLOB_STATUS_SECONDS` (every finished run asks).
 
         Raises:
             ServerError: the server cannot be reached or failed.
         """
+        cached, at = self._blob_status
+        if cached is not None and time.monotonic() - at < _BLOB_STATUS_SECONDS:
+            return cached
         try:
-            return await self.call("GET", "blobstream/status", BlobStoreStatusOut)
+            status = await self.call("GET", "blobstream/status", BlobStoreStatusOut)
         except ServerError:
-            raise
+            raise  # unreachable or failing: ask again next time
         except ClientError:
-            return BlobStoreStatusOut(blob_store_enabled=False)
+            status = BlobStoreStatusOut(blob_store_enabled=False)
+        self._blob_status = (status, time.monotonic())
+        return status
 
     async def upload_blob(self, chunks: AsyncIterable[bytes]) -> str:
         """Stream ``chunks`` to ``POST /blobstream``; the UUID that names the upload.

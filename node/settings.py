@@ -379,6 +379,10 @@ class NodeSettings(BaseSettings):
     peer_to_peer: bool = Field(
         True, description="Runs of one job may connect to the ports their image EXPOSEs, "
                           "relayed by the server (docs/p2p.md)")
+    spare_sidecars: int = Field(
+        1, ge=0, le=16,
+        description="Network sidecars kept started ahead, so a new job's algorithm does not "
+                    "wait for its sidecar to start (each serves one job; 0: start per job)")
 
     @field_validator("server_url")
     @classmethod

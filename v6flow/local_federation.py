@@ -101,12 +101,13 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
                 proc.wait()
 
 
-def _start_server(directory: Path, procs: list[subprocess.Popen[bytes]]) -> tuple[str, str]:
+def _start_server(directory: Path, procs: list[subprocess.Popen[bytes]],
+                  log_level: str = "warning") -> tuple[str, str]:
     port = free_port()
     password = secrets.token_urlsafe(18)
     env = {**os.environ, "V6FLOW_SERVER_ROOT_PASSWORD": password,
            "V6FLOW_SERVER_DATABASE_URL": f"sqlite:///{directory / 'server.sqlite'}",
-           "V6FLOW_SERVER_LOG_LEVEL": "warning"}
+           "V6FLOW_SERVER_LOG_LEVEL": log_level}
     log = directory / "server.log"
     with log.open("ab") as out:
         procs.append(subprocess.Popen(_cli("server", "start", "--port", str(port)),
@@ -173,8 +174,11 @@ def _start_nodes(root: Client, *, url: str, directory: Path, csvs: Sequence[Path
 def local_federation(directory: Path, *, sidecar_image: str,
                      sizes: Sequence[int] = DEFAULT_SIZES,
                      policy: Sequence[str] = LOCAL_POLICY,
-                     say: Say = lambda _m: None) -> Iterator[LocalFederation]:
+                     say: Say = lambda _m: None,
+                     server_log_level: str = "warning") -> Iterator[LocalFederation]:
     """Start a server and one node per organization in ``directory``; stop them on exit.
+
+    ``server_log_level="info"`` keeps the server's access log (``server.log``; benchmarks).
 
     Raises:
         FederationStartError: the server or a node did not come up.
@@ -182,7 +186,7 @@ def local_federation(directory: Path, *, sidecar_image: str,
     directory.mkdir(parents=True, exist_ok=True)
     with _processes() as procs:
         say(f"server starting (SQLite in {directory})")
-        url, root_password = _start_server(directory, procs)
+        url, root_password = _start_server(directory, procs, server_log_level)
         csvs = write_federation_csvs(directory / "data", sizes)
         with Client(url, username="root", password=root_password) as root:
             orgs = [root.organization.create(f"hospital-{chr(65 + i)}").id
