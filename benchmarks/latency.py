@@ -6,10 +6,11 @@ imports pandas) at 1 and at 3 organizations and measures from ``POST /task`` unt
 result is decoded on the client (push wake-up, no polling). The nodes' own log splits each
 run into *preparing* (run report, image check, container token, files, network sidecar),
 *starting the container* (Docker create + start), *in the container* (until it exited) and
-*reporting* (logs, result, final PATCH): the medians over the tasks of their slowest run are printed under each
-figure, with what is left for the server, the event stream and the client (*rest*). In the same run it
-times ``docker run --rm`` of the base image (``true``) and of the summary image
-(``python -c "import pandas"``: the floor of any task of that image). Last, it times the
+*reporting* (logs, result, final PATCH): the medians over the tasks of their slowest run
+are printed under each figure, with what is left for the server, the event stream and the
+client (*rest*). In the same run it times ``docker run --rm`` of the base image (``true``)
+and of the summary image (``python -c "import pandas"``: the floor of any task of that
+image). Last, it times the
 summary *flow* run as a central task inside a node container (``method=
 "summary_statistics"`` at one organization: ephemeral Prefect in the container, subtasks to
 all 3 organizations through the proxy), ``--central`` times (default 3; 0 skips it). Each
