@@ -38,6 +38,7 @@ from v6flow import images
 from v6flow.client import Client
 from v6flow.demo import docker_engine, ensure_images
 from v6flow.local_federation import LocalFederation, local_federation
+from v6flow.sidecar import READY_LINE
 
 TRIVIAL_IMAGE = "v6flow/bench-trivial:0.1.0"
 _PACKAGE = '''"""A partial that does nothing: what is left is the platform's cost."""
@@ -92,8 +93,10 @@ def wait_for_spares(engine: docker.DockerClient, fed: LocalFederation,
     while time.monotonic() < deadline:
         running = engine.containers.list(filters={"name": "-sidecar-spare-",
                                                   "status": "running"})
-        ready = {c.labels.get("v6flow.node") for c in running}
+        ready = {c.labels.get("v6flow.node") for c in running
+                 if READY_LINE.encode() in c.logs()}
         if names <= ready:
+            time.sleep(0.2)  # the node hears of it right after the line
             return
         time.sleep(0.5)
 
