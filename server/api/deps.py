@@ -7,13 +7,15 @@ the events the route queued in its outbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from server.auth.principals import (
     ClientType,
@@ -36,7 +38,12 @@ class Work:
     outbox: Outbox = field(default_factory=Outbox)
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies without I/O are ``async def``: FastAPI runs a sync dependency in the thread
+# pool, and each such trip cost more than the dependency itself (a request went through the
+# pool up to eight times).
+
+
+async def get_state(request: Request) -> AppState:
     """The running app's state."""
     state: AppState = request.app.state.v6flow
     return state
@@ -45,18 +52,32 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_work(state: StateDep) -> Iterator[Work]:
-    """One transaction per request; events go out only after a successful commit."""
-    session = state.session_factory()
-    work = Work(session)
+def _finish(work: Work, failed: bool) -> None:
+    """Commit (or roll back) and close the request's session (in a worker thread)."""
+    try:
+        if failed:
+            work.session.rollback()
+        else:
+            work.session.commit()
+    finally:
+        work.session.close()
+
+
+async def get_work(state: StateDep) -> AsyncIterator[Work]:
+    """One transaction per request; events go out only after a successful commit.
+
+    The session is made in the event loop (it connects lazily, at its first statement);
+    the commit or rollback runs in a worker thread.
+    """
+    work = Work(state.session_factory())
     try:
         yield work
-        session.commit()
     except BaseException:
-        session.rollback()
+        with anyio.CancelScope(shield=True):  # a cancelled request still ends its transaction
+            await run_in_threadpool(_finish, work, True)
         raise
-    finally:
-        session.close()
+    with anyio.CancelScope(shield=True):
+        await run_in_threadpool(_finish, work, False)
     work.outbox.flush_to(state.bus)
 
 
@@ -71,7 +92,7 @@ _BEARER_SCHEME = HTTPBearer(auto_error=False, scheme_name="bearer",
 _SchemeDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)]
 
 
-def bearer_token(request: Request, _scheme: _SchemeDep) -> str:
+async def bearer_token(request: Request, _scheme: _SchemeDep) -> str:
     """The token of the ``Authorization: Bearer <token>`` header.
 
     Raises:
@@ -97,10 +118,10 @@ def get_identity(state: StateDep, work: WorkDep, token: BearerDep) -> Identity:
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
-def _only(*types: type[Identity]) -> Callable[[Identity], Identity]:
+def _only(*types: type[Identity]) -> Callable[[Identity], Awaitable[Identity]]:
     allowed = ", ".join(sorted(t.__name__.removesuffix("Identity").lower() for t in types))
 
-    def check(identity: IdentityDep) -> Identity:
+    async def check(identity: IdentityDep) -> Identity:
         if not isinstance(identity, types):
             raise ForbiddenError(
                 f"This endpoint is not available to {identity.client_type.value} tokens "

@@ -51,7 +51,7 @@ class PageParams:
         return replace(self, per_page=per_page)
 
 
-def page_params(
+async def page_params(
     request: Request,
     response: Response,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.")] = 1,

@@ -6,12 +6,20 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, UserIdentity
-from server.db.models import Collaboration, Node, Run, Study, Task, TaskDatabase
+from server.db.models import (
+    Collaboration,
+    Node,
+    Run,
+    Study,
+    Task,
+    TaskDatabase,
+    member_table,
+)
 from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from server.events import EventName, Outbox
 from server.services import audit, blobs
@@ -73,18 +81,28 @@ def _check_study(study: Study | None, org_ids: list[int]) -> None:
         raise BadRequestError(f"Organization(s) {outside} are not part of study id={study.id}")
 
 
-def _check_targets(session: Session, collab: Collaboration, data: TaskCreate) -> list[int]:
+def _members(session: Session, collab: Collaboration) -> dict[int, bool]:
+    """The organizations of the collaboration, each with whether it has a node in it (one
+    query)."""
+    nodes = Node.__table__
+    return {org: node is not None for org, node in session.execute(
+        select(member_table.c.organization_id, nodes.c.id)
+        .select_from(member_table.outerjoin(nodes, and_(
+            nodes.c.organization_id == member_table.c.organization_id,
+            nodes.c.collaboration_id == member_table.c.collaboration_id)))
+        .where(member_table.c.collaboration_id == collab.id))}
+
+
+def _check_targets(collab: Collaboration, members: dict[int, bool],
+                   data: TaskCreate) -> list[int]:
     org_ids = [o.id for o in data.organizations]
     if len(set(org_ids)) != len(org_ids):
         raise BadRequestError("organizations lists an organization more than once")
-    members = {o.id for o in collab.organizations}
     outside = [oid for oid in org_ids if oid not in members]
     if outside:
         raise BadRequestError(
             f"Organization(s) {outside} are not part of collaboration id={collab.id}")
-    with_node = set(session.scalars(select(Node.organization_id).where(
-        Node.collaboration_id == collab.id, Node.organization_id.in_(org_ids))))
-    missing = [oid for oid in org_ids if oid not in with_node]
+    missing = [oid for oid in org_ids if not members[oid]]
     if missing:
         raise BadRequestError(
             f"Cannot create this task because there are no nodes registered for "
@@ -114,7 +132,7 @@ class _Origin:
 
 
 def _origin(session: Session, identity: Identity, collab: Collaboration,
-            data: TaskCreate) -> _Origin:
+            members: dict[int, bool], data: TaskCreate) -> _Origin:
     if isinstance(identity, ContainerIdentity):
         parent = session.get(Task, identity.task_id)
         valid = (parent is not None and identity.collaboration_id == collab.id
@@ -127,7 +145,7 @@ def _origin(session: Session, identity: Identity, collab: Collaboration,
                        parent.algorithm_store_id)
     if not isinstance(identity, UserIdentity):
         raise ForbiddenError("Only users and algorithm containers can create tasks")
-    if identity.organization_id not in {o.id for o in collab.organizations}:
+    if identity.organization_id not in members:
         raise UnauthorizedError(
             f"Your organization is not part of collaboration id={collab.id}")
     needed = Scope.COLLABORATION if collab.id in identity.collaboration_ids else Scope.GLOBAL
@@ -148,12 +166,13 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
         UnauthorizedError: no permission, or an invalid container token (v4 answers 401).
     """
     collab, study = _collaboration(session, data)
-    origin = _origin(session, identity, collab, data)
+    members = _members(session, collab)
+    origin = _origin(session, identity, collab, members, data)
     if origin.parent is not None and origin.parent.study_id is not None:
         study = session.get(Study, origin.parent.study_id)  # a subtask inherits the study
     if collab.encrypted:
         raise BadRequestError(ENCRYPTION_UNSUPPORTED)
-    org_ids = _check_targets(session, collab, data)
+    org_ids = _check_targets(collab, members, data)
     _check_study(study, org_ids)
     _check_inputs(data)
     now = utcnow()
