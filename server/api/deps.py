@@ -2,7 +2,8 @@
 
 ``WorkDep`` opens one session per request, commits when the route returned (before the
 response is sent, ``scope="function"``), rolls back on any error, and only then publishes
-the events the route queued in its outbox.
+the events the route queued in its outbox (a bus that keeps events in the database writes
+them in that very transaction instead).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from server.auth.principals import (
     UserIdentity,
 )
 from server.errors import ForbiddenError, UnauthorizedError
-from server.events import Outbox
+from server.events import EventBus, Outbox, TransactionalBus
 from server.services.auth import resolve_identity
 from server.state import AppState
 
@@ -52,12 +53,19 @@ async def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def _finish(work: Work, failed: bool) -> None:
-    """Commit (or roll back) and close the request's session (in a worker thread)."""
+def _finish(work: Work, failed: bool, bus: EventBus) -> None:
+    """Commit (or roll back) and close the request's session (in a worker thread).
+
+    A bus that keeps events in the database gets them in this transaction (see
+    :class:`~server.events.TransactionalBus`); other buses after the commit.
+    """
     try:
         if failed:
             work.session.rollback()
         else:
+            if work.outbox.events and isinstance(bus, TransactionalBus):
+                bus.write_in(work.session, work.outbox.events)
+                work.outbox.events = []
             work.session.commit()
     finally:
         work.session.close()
@@ -74,10 +82,10 @@ async def get_work(state: StateDep) -> AsyncIterator[Work]:
         yield work
     except BaseException:
         with anyio.CancelScope(shield=True):  # a cancelled request still ends its transaction
-            await run_in_threadpool(_finish, work, True)
+            await run_in_threadpool(_finish, work, True, state.bus)
         raise
     with anyio.CancelScope(shield=True):
-        await run_in_threadpool(_finish, work, False)
+        await run_in_threadpool(_finish, work, False, state.bus)
     work.outbox.flush_to(state.bus)
 
 
