@@ -15,11 +15,16 @@ organizations, a collaboration, a node per organization and a researcher, then m
 - ``GET /run?state=open&task_id=&node_id=&include=task,input`` as the node (what a node does
   when told about a new task): median/p95 milliseconds.
 
+``cpu ms`` is the server process's CPU per call; ``db ms`` (PostgreSQL) the CPU of the
+database backends serving it per call: on this 2-core machine both share the cores with the
+load generator, so ``1000 / (cpu ms + db ms)`` is what the cores could do for the server.
+
     python benchmarks/server_throughput.py [--creates 2000] [--clients 16] [--postgres]
         [--profile OUT.svg] [--profile-phase create|result|pickup]
 
 ``--profile`` records one phase (``--profile-phase``, default the creates) with py-spy
-(``pip install py-spy``) into a flame graph (``.svg``) or collapsed stacks (any other
+(``pip install py-spy``; samples holding the GIL: CPU) into a flame graph (``.svg``) or
+collapsed stacks (any other
 suffix). Every row is printed with the machine's load average (``/proc/loadavg``) at its end.
 """
 
@@ -79,6 +84,14 @@ def _psql(sql: str, database: str = "postgres") -> None:
     subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-d", database, "-v",
                     "ON_ERROR_STOP=1", "-qtAc", sql], check=True, capture_output=True,
                    timeout=60)
+
+
+def backend_pids(database: str) -> list[int]:
+    """The PostgreSQL backend processes serving ``database``."""
+    out = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-qtAc",
+                          f"SELECT pid FROM pg_stat_activity WHERE datname = '{database}'"],
+                         check=True, capture_output=True, text=True, timeout=60).stdout
+    return [int(line) for line in out.split() if line.isdigit()]
 
 
 def postgres_database() -> tuple[str, Callable[[], None]]:
@@ -165,27 +178,30 @@ def build_world(server: Server) -> World:
 
 @dataclass
 class Phase:
-    """Latencies of one phase and the server's CPU over it."""
+    """Latencies of one phase and the server's (and database backends') CPU over it."""
 
     name: str
     latencies: list[float]
     wall: float
     server_cpu: float
     load: str
+    database_cpu: float | None = None
 
     def row(self) -> str:
         """A table row."""
         lat = sorted(self.latencies)
+        db = "" if self.database_cpu is None else f"{self.database_cpu / len(lat) * 1000:.2f}"
         p95 = lat[min(len(lat) - 1, int(len(lat) * 0.95))]
         return (f"| {self.name:<46} | {len(lat):5d} | {len(lat) / self.wall:8.1f} | "
                 f"{statistics.median(lat) * 1000:7.2f} | {p95 * 1000:7.2f} | "
-                f"{self.server_cpu / len(lat) * 1000:7.2f} | {self.load:>5} |")
+                f"{self.server_cpu / len(lat) * 1000:7.2f} | {db:>7} | {self.load:>5} |")
 
 
 async def run_phase(name: str, pid: int, total: int, clients: int,
                     call: Callable[[httpx.AsyncClient, int], Awaitable[None]],
-                    url: str) -> Phase:
-    """``total`` calls spread over ``clients`` connections, each client one at a time."""
+                    url: str, database: str | None = None) -> Phase:
+    """``total`` calls spread over ``clients`` connections, each client one at a time
+    (``database``: also the CPU of the PostgreSQL backends serving it)."""
     latencies: list[float] = []
     counter = iter(range(total))
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -197,14 +213,24 @@ async def run_phase(name: str, pid: int, total: int, clients: int,
                 await call(http, index)
                 latencies.append(time.perf_counter() - began)
 
+        backends = {b: cpu_seconds(b) for b in backend_pids(database)} if database else {}
         cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(clients)))
         wall, cpu = time.perf_counter() - wall0, cpu_seconds(pid) - cpu0
-    return Phase(name, latencies, wall, cpu, load())
+        database_cpu = None
+        if database:
+            database_cpu = 0.0
+            for backend in backend_pids(database):
+                try:
+                    database_cpu += cpu_seconds(backend) - backends.get(backend, 0.0)
+                except OSError:
+                    continue
+    return Phase(name, latencies, wall, cpu, load(), database_cpu)
 
 
 async def measure(server: Server, world: World, creates: int, clients: int,
-                  profile: Path | None, profile_phase: str) -> list[Phase]:
+                  profile: Path | None, profile_phase: str,
+                  database: str | None = None) -> list[Phase]:
     """Warm up, then the three phases."""
     pid = server.process.pid
     user = {"Authorization": f"Bearer {world.researcher}"}
@@ -245,10 +271,11 @@ async def measure(server: Server, world: World, creates: int, clients: int,
         if profile is not None and key == profile_phase:
             kind = "flamegraph" if profile.suffix == ".svg" else "raw"  # raw: collapsed stacks
             spy = subprocess.Popen(["py-spy", "record", "-o", str(profile), "-p", str(pid),
-                                    "-r", "200", "--nonblocking", "-f", kind],
+                                    "-r", "200", "--nonblocking", "--gil", "-f", kind],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(1.0)
-        phases.append(await run_phase(name, pid, total, concurrency, call, server.url))
+        phases.append(await run_phase(name, pid, total, concurrency, call, server.url,
+                                      database))
         if spy is not None:
             spy.send_signal(2)
             spy.wait(timeout=60)
@@ -275,16 +302,19 @@ def main() -> None:
     for backend in backends:
         with tempfile.TemporaryDirectory(prefix="v6flow-throughput-") as folder:
             drop: Callable[[], None] = lambda: None  # noqa: E731
+            database = None
             if backend == "sqlite":
                 url = f"sqlite:///{folder}/server.sqlite"
             else:
                 url, drop = postgres_database()
+                database = url.rsplit("/", 1)[1]
             server = start_server(Path(folder), url)
             try:
                 world = build_world(server)
                 idle = rss_mb(server.process.pid)
                 phases = asyncio.run(measure(server, world, options.creates, options.clients,
-                                             options.profile, options.profile_phase))
+                                             options.profile, options.profile_phase,
+                                             database))
                 lines += [f"| {backend:<10} {p.row()}" for p in phases]
                 lines.append(f"| {backend:<10} | server VmRSS: {idle:.0f} MB after start, "
                              f"{rss_mb(server.process.pid):.0f} MB after the phases |")
@@ -293,8 +323,9 @@ def main() -> None:
                 server.process.wait(timeout=30)
                 drop()
     print(f"\n| {'database':<10} | {'what':<46} | calls |    per s | med ms  | p95 ms  "
-          f"| cpu ms  | load  |")
-    print(f"|{'-' * 12}|{'-' * 48}|-------|----------|---------|---------|---------|-------|")
+          f"| cpu ms  | db ms   | load  |")
+    print(f"|{'-' * 12}|{'-' * 48}|-------|----------|---------|---------|---------|---------"
+          f"|-------|")
     print("\n".join(lines))
 
 

@@ -32,7 +32,7 @@ import psycopg
 import structlog
 from psycopg import sql
 from psycopg.rows import TupleRow
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, Text, cast, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -137,12 +137,12 @@ class PostgresEventBus:
         """
         if self._loop is None:  # not started (no listener): nothing to tell
             return
-        for event in events:
-            row_id = session.execute(insert(EventRow).values(
+        for event in events:  # one statement each: the row, and the notification of its id
+            stored = insert(EventRow).values(
                 created_at=utcnow(), name=event.name.value,
                 collaboration_id=event.collaboration_id, data=json.dumps(event.data),
-            ).returning(EventRow.id)).scalar_one()
-            session.execute(select(func.pg_notify(self._channel, str(row_id))))
+            ).returning(EventRow.id).cte("stored")
+            session.execute(select(func.pg_notify(self._channel, cast(stored.c.id, Text))))
 
     def _write(self, event: Event) -> None:
         try:
