@@ -147,6 +147,7 @@ class NodeDaemon:
                 peer_to_peer=self.settings.peer_to_peer,
                 spare_sidecars=self.settings.spare_sidecars)
             await asyncio.to_thread(runtime.client.ping)
+            await asyncio.to_thread(runtime.list_leftover_runs)  # what a restart may adopt
         except Exception as exc:  # docker.errors.DockerException and socket errors
             log.error("docker engine unreachable", error=str(exc))
             return ExitCode.DOCKER

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -195,6 +196,11 @@ class DockerRuntime:
         self._spares: list[Container] = []
         self._filling: asyncio.Task[None] | None = None
         self._spare_serial = 0
+        #: inspect data of images just checked by ensure_image (read once by exposed_ports)
+        self._image_attrs: dict[str, dict[str, Any]] = {}
+        #: ids of runs whose algorithm containers exist (None: not listed yet); only these
+        #: can be adopted, so other runs need no look-up
+        self._leftover_runs: set[int] | None = None
 
     # --- naming ---------------------------------------------------------------------------
     def labels(self, kind: str, **extra: int) -> dict[str, str]:
@@ -242,17 +248,20 @@ class DockerRuntime:
 
     def exposed_ports(self, image: str) -> list[ExposedPort]:
         """The TCP ports ``image`` (available locally) exposes, with their labels."""
-        try:
-            attrs = self.client.images.get(image).attrs
-        except docker.errors.DockerException:
-            return []
+        attrs = self._image_attrs.pop(image, None)  # read by ensure_image just before
+        if attrs is None:
+            try:
+                attrs = self.client.images.get(image).attrs
+            except docker.errors.DockerException:
+                return []
         return exposed_ports(attrs)
 
     def _local_image_exists(self, image: str) -> bool:
         try:
-            self.client.images.get(image)
+            found = self.client.images.get(image)
         except docker.errors.ImageNotFound:
             return False
+        self._image_attrs[image] = found.attrs
         return True
 
     # --- sidecars -------------------------------------------------------------------------
@@ -435,8 +444,6 @@ class DockerRuntime:
         if ports:
             sidecar = self._start_run_sidecar(spec, ports)
         name = self.container_name(spec.run_id)
-        with contextlib.suppress(docker.errors.NotFound):
-            self.client.containers.get(name).remove(force=True)
         last: docker.errors.DockerException | None = None
         for _attempt in (1, 2):
             try:
@@ -447,6 +454,12 @@ class DockerRuntime:
                     network_mode=f"container:{sidecar.id}", detach=True,
                     **container_options(self.limits, tmp=True),
                 )
+            except docker.errors.APIError as exc:
+                last = exc
+                if exc.status_code == 409:  # a container of that name is left: replace it
+                    with contextlib.suppress(docker.errors.DockerException):
+                        self.client.containers.get(name).remove(force=True)
+                continue
             except docker.errors.DockerException as exc:
                 last = exc
                 continue
@@ -501,8 +514,23 @@ class DockerRuntime:
             container.reload()
             self._pid_watch.watch(str(container.id), int(container.attrs["State"]["Pid"] or 0))
 
+    def list_leftover_runs(self) -> set[int]:
+        """List (once) the runs whose algorithm containers an earlier node process left."""
+        if self._leftover_runs is None:
+            found = self.client.containers.list(all=True, ignore_removed=True, filters={
+                "label": [f"{LABEL_NODE}={self.node}", f"{LABEL_TYPE}=algorithm"]})
+            labels = [(c.labels or {}).get(LABEL_RUN, "") for c in found]
+            self._leftover_runs = {int(label) for label in labels if label.isdigit()}
+        return self._leftover_runs
+
     def find_run_container(self, run_id: int) -> Container | None:
-        """The container of ``run_id`` on this node, if one exists (any state)."""
+        """The container of ``run_id`` left by an earlier node process, if one exists (any
+        state). This process's own containers are never looked up: only the runs listed once
+        at start (:meth:`list_leftover_runs`) can have one."""
+        leftovers = self.list_leftover_runs()
+        if run_id not in leftovers:
+            return None
+        leftovers.discard(run_id)
         found = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [
             f"{LABEL_NODE}={self.node}", f"{LABEL_RUN}={run_id}", f"{LABEL_TYPE}=algorithm"]})
         if found and found[0].status == "running":
