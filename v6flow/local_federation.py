@@ -142,31 +142,38 @@ def _write_node_config(path: Path, *, url: str, api_key: str, name: str, directo
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
+#: Nodes started at once: each start costs a second or two of CPU (and a spare sidecar), so
+#: dozens at once on a small machine starve the server past the clients' timeouts.
+NODE_START_BATCH = 10
+
+
 def _start_nodes(root: Client, *, url: str, directory: Path, csvs: Sequence[Path],
                  organization_ids: Sequence[int], collaboration_id: int,
                  policy: Sequence[str], sidecar_image: str,
                  procs: list[subprocess.Popen[bytes]], say: Say) -> list[str]:
     names: list[str] = []
-    node_ids: list[int] = []
-    for index, (org, csv) in enumerate(zip(organization_ids, csvs, strict=True)):
-        name = f"local-{secrets.token_hex(3)}-{index}"
-        created = root.node.create(collaboration_id, org, name=name)
-        config = directory / f"{name}.yaml"
-        _write_node_config(config, url=url, api_key=created.api_key, name=name,
-                           directory=directory, csv=csv, policy=policy,
-                           sidecar_image=sidecar_image)
-        with (directory / f"{name}.log").open("ab") as out:
-            procs.append(subprocess.Popen(_cli("node", "start", "--config", str(config)),
-                                          stdout=out, stderr=subprocess.STDOUT))
-        names.append(name)
-        node_ids.append(created.id)
-    say(f"{len(names)} nodes starting ({', '.join(names)})")
-    for node_id, name in zip(node_ids, names, strict=True):
+    pairs = list(zip(organization_ids, csvs, strict=True))
+    for first in range(0, len(pairs), NODE_START_BATCH):
+        batch: list[tuple[int, str]] = []
+        for index, (org, csv) in enumerate(pairs[first:first + NODE_START_BATCH], first):
+            name = f"local-{secrets.token_hex(3)}-{index}"
+            created = root.node.create(collaboration_id, org, name=name)
+            config = directory / f"{name}.yaml"
+            _write_node_config(config, url=url, api_key=created.api_key, name=name,
+                               directory=directory, csv=csv, policy=policy,
+                               sidecar_image=sidecar_image)
+            with (directory / f"{name}.log").open("ab") as out:
+                procs.append(subprocess.Popen(_cli("node", "start", "--config", str(config)),
+                                              stdout=out, stderr=subprocess.STDOUT))
+            batch.append((created.id, name))
+        say(f"{len(batch)} nodes starting ({', '.join(name for _, name in batch)})")
+        for node_id, name in batch:
 
-        def online(node_id: int = node_id) -> bool:
-            return root.node.get(node_id).status == "online"
+            def online(node_id: int = node_id) -> bool:
+                return root.node.get(node_id).status == "online"
 
-        wait_until(online, 60, f"node {name}", directory / f"{name}.log")
+            wait_until(online, 60, f"node {name}", directory / f"{name}.log")
+        names += [name for _, name in batch]
     return names
 
 

@@ -109,7 +109,15 @@ def paginate_query(session: Session, stmt: Select[T], params: PageParams,
     rows = session.scalars(
         stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
     ).all()
-    return page_of(shape(rows), total=count(session, stmt), params=params)
+    return page_of(shape(rows), total=_total(session, stmt, params, len(rows)), params=params)
+
+
+def _total(session: Session, stmt: Select[Any], params: PageParams, on_page: int) -> int:
+    """How many rows ``stmt`` selects; a first page that is not full holds them all (no
+    ``COUNT`` query)."""
+    if params.page == 1 and on_page < params.per_page:
+        return on_page
+    return count(session, stmt)
 
 
 def paginate_list(items: Sequence[T], params: PageParams,
@@ -164,8 +172,10 @@ def stream_query(session: Session, stmt: Select[Any], params: PageParams, rows: 
     """
     ids = list(session.scalars(stmt.with_only_columns(rows.id_column).limit(params.per_page)
                                .offset((params.page - 1) * params.per_page)))
-    return stream_ids(session, ids, count(session, stmt) if total is None else total, params,
-                      rows, session_factory=session_factory, budget=budget)
+    if total is None:
+        total = _total(session, stmt, params, len(ids))
+    return stream_ids(session, ids, total, params, rows, session_factory=session_factory,
+                      budget=budget)
 
 
 def stream_ids(session: Session, ids: Sequence[int], total: int, params: PageParams,
