@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.api import ROUTERS
 from server.api.access_log import AccessLogMiddleware
+from server.api.deps import install_unit_of_work
 from server.api.error_handlers import method_table, register_error_handlers
 from server.api.limits import install_body_limits
 from server.api.openapi import install_openapi
@@ -186,6 +187,7 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
                   docs_url=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json",
                   redoc_url=None)
     app.state.v6flow = state
+    install_unit_of_work(ROUTERS)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.state.method_table = method_table(ROUTERS, API_PREFIX)

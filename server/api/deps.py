@@ -8,12 +8,15 @@ them in that very transaction instead).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +40,15 @@ class Work:
 
     session: Session
     outbox: Outbox = field(default_factory=Outbox)
+    bus: EventBus | None = None
+
+    def commit(self) -> None:
+        """Commit the request's transaction; a bus that keeps events in the database gets
+        them in it (see :class:`~server.events.TransactionalBus`), others after it."""
+        if self.outbox.events and isinstance(self.bus, TransactionalBus):
+            self.bus.write_in(self.session, self.outbox.events)
+            self.outbox.events = []
+        self.session.commit()
 
 
 # Dependencies without I/O are ``async def``: FastAPI runs a sync dependency in the thread
@@ -53,40 +65,72 @@ async def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def _finish(work: Work, failed: bool, bus: EventBus) -> None:
-    """Commit (or roll back) and close the request's session (in a worker thread).
-
-    A bus that keeps events in the database gets them in this transaction (see
-    :class:`~server.events.TransactionalBus`); other buses after the commit.
-    """
-    try:
-        if failed:
-            work.session.rollback()
-        else:
-            if work.outbox.events and isinstance(bus, TransactionalBus):
-                bus.write_in(work.session, work.outbox.events)
-                work.outbox.events = []
-            work.session.commit()
-    finally:
-        work.session.close()
+def _end(work: Work, failed: bool) -> None:
+    """Roll back or commit what is still open (in a worker thread)."""
+    if failed:
+        work.session.rollback()
+    else:
+        work.commit()
 
 
 async def get_work(state: StateDep) -> AsyncIterator[Work]:
     """One transaction per request; events go out only after a successful commit.
 
-    The session is made in the event loop (it connects lazily, at its first statement);
-    the commit or rollback runs in a worker thread.
+    The session is made in the event loop (it connects lazily, at its first statement). A
+    sync route's transaction is committed (or rolled back) in the very worker thread that
+    ran the route (:func:`install_unit_of_work`): a transaction never waits for a free
+    worker thread while it holds SQLite's write lock (with every worker thread waiting for
+    that lock, it waited forever). What is still open here (async routes) ends in a worker
+    thread.
     """
-    work = Work(state.session_factory())
+    work = Work(state.session_factory(), bus=state.bus)
     try:
         yield work
     except BaseException:
-        with anyio.CancelScope(shield=True):  # a cancelled request still ends its transaction
-            await run_in_threadpool(_finish, work, True, state.bus)
+        if work.session.in_transaction():
+            with anyio.CancelScope(shield=True):  # a cancelled request still ends it
+                await run_in_threadpool(_end, work, True)
+        work.session.close()
         raise
-    with anyio.CancelScope(shield=True):
-        await run_in_threadpool(_finish, work, False, state.bus)
+    if work.session.in_transaction():
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end, work, False)
+    work.session.close()  # nothing open: no I/O
     work.outbox.flush_to(state.bus)
+
+
+def _committing(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` (a sync route) followed, in the same thread, by the end of its transaction."""
+
+    @functools.wraps(call)
+    def route(**arguments: Any) -> Any:
+        work = next((value for value in arguments.values() if isinstance(value, Work)), None)
+        try:
+            result = call(**arguments)
+        except BaseException:
+            if work is not None and work.session.in_transaction():
+                work.session.rollback()
+            raise
+        if work is not None and work.session.in_transaction():
+            work.commit()
+        return result
+
+    route.commits_its_work = True  # type: ignore[attr-defined]
+    return route
+
+
+def install_unit_of_work(routers: Iterable[APIRouter]) -> None:
+    """Let every sync route of ``routers`` end its own transaction (see :func:`get_work`).
+
+    The routers' own routes are changed, once, before an app includes them (an app builds
+    its routes from their endpoints).
+    """
+    for router in routers:
+        for route in router.routes:
+            if (isinstance(route, APIRoute) and not inspect.iscoroutinefunction(route.endpoint)
+                    and not getattr(route.endpoint, "commits_its_work", False)):
+                route.endpoint = _committing(route.endpoint)
+                route.dependant.call = route.endpoint
 
 
 WorkDep = Annotated[Work, Depends(get_work, scope="function")]
@@ -118,9 +162,15 @@ async def bearer_token(request: Request, _scheme: _SchemeDep) -> str:
 BearerDep = Annotated[str, Depends(bearer_token)]
 
 
-def get_identity(state: StateDep, work: WorkDep, token: BearerDep) -> Identity:
-    """Resolve the bearer access token into an identity (once per request)."""
-    return resolve_identity(session=work.session, issuer=state.token_issuer(), token=token)
+def _identity_of(state: AppState, token: str) -> Identity:
+    with state.session_factory.begin() as session:
+        return resolve_identity(session=session, issuer=state.token_issuer(), token=token)
+
+
+async def get_identity(state: StateDep, token: BearerDep) -> Identity:
+    """Resolve the bearer access token into an identity (once per request), in a short
+    transaction of its own (begun and ended in one worker thread)."""
+    return await run_in_threadpool(_identity_of, state, token)
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]
