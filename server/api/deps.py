@@ -28,6 +28,7 @@ from server.auth.principals import (
     NodeIdentity,
     UserIdentity,
 )
+from server.db.session import READ_ONLY_OPTION
 from server.errors import ForbiddenError, UnauthorizedError
 from server.events import EventBus, Outbox, TransactionalBus
 from server.services.auth import resolve_identity
@@ -164,6 +165,7 @@ BearerDep = Annotated[str, Depends(bearer_token)]
 
 def _identity_of(state: AppState, token: str) -> Identity:
     with state.session_factory.begin() as session:
+        session.connection(execution_options={READ_ONLY_OPTION: True})  # it only reads
         return resolve_identity(session=session, issuer=state.token_issuer(), token=token)
 
 

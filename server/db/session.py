@@ -9,6 +9,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+#: Execution option of a transaction that only reads (``session.connection(execution_options=
+#: {READ_ONLY_OPTION: True})`` before its first statement): on SQLite it begins deferred,
+#: without the write lock, and runs beside the writers (WAL). Writing in it is a bug.
+READ_ONLY_OPTION = "v6flow_read_only"
+
 #: Connections kept open per PostgreSQL engine (and opened beyond it under load): the
 #: request threadpool has 40 threads; every request holds one connection for its transaction.
 PG_POOL_SIZE = 20
@@ -116,6 +121,9 @@ def make_engine(database_url: str, *, sqlite_busy_timeout_ms: int = 30000,
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN")  # a snapshot; it never writes, so never waits
+            return
         dbapi_conn = conn.connection.dbapi_connection
         if isinstance(dbapi_conn, LockingConnection):
             dbapi_conn.begin_immediate()
