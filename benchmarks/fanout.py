@@ -19,7 +19,7 @@ Where the time goes, per task (medians over the repeats):
   container, in the container, reporting), and the rest of the window between the last
   pickup and the last report (containers queueing for the 2 cores).
 
-    python benchmarks/fanout.py [--nodes 10 25 50] [--repeats 3]
+    python benchmarks/fanout.py [--nodes 10 25 50] [--repeats 3] [--no-build]
 """
 
 from __future__ import annotations
@@ -184,10 +184,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--nodes", type=int, nargs="+", default=[10, 25, 50])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the images as they are (no staleness check, no build)")
     options = parser.parse_args()
     engine = docker_engine()
-    ensure_images(engine, say=lambda message: print(f"  {message}"))
-    build_trivial_image()
+    if not options.no_build:
+        ensure_images(engine, say=lambda message: print(f"  {message}"))
+        build_trivial_image()
     lines: list[str] = []
     for count in options.nodes:
         lines += measure(count, options.repeats, engine)

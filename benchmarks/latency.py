@@ -16,7 +16,7 @@ summary *flow* run as a central task inside a node container (``method=
 all 3 organizations through the proxy), ``--central`` times (default 3; 0 skips it). Each
 figure is printed with the 1-minute load average when it ended.
 
-    python benchmarks/latency.py [--repeats 7] [--central 3]
+    python benchmarks/latency.py [--repeats 7] [--central 3] [--no-build]
 """
 
 from __future__ import annotations
@@ -79,11 +79,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--central", type=int, default=3)
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the images as they are (no staleness check, no build)")
     options = parser.parse_args()
     repeats = options.repeats
 
-    engine = docker_engine()
-    ensure_images(engine, say=lambda message: print(f"  {message}"))
+    if not options.no_build:
+        ensure_images(docker_engine(), say=lambda message: print(f"  {message}"))
     rows = [
         _row("docker run --rm base true", _timed(_docker_run(images.BASE_IMAGE, "true"),
                                                  repeats)),

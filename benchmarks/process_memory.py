@@ -5,7 +5,7 @@ processes) and reads ``VmRSS`` from ``/proc/<pid>/status`` of the server and of 
 right after start, after ``--tasks`` summary tasks at all organizations (pandas in the
 container, not in the node), and the peak (``VmHWM``) over all of it.
 
-    python benchmarks/process_memory.py [--tasks 5]
+    python benchmarks/process_memory.py [--tasks 5] [--no-build]
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ def main() -> None:
     """Start, measure, run tasks, measure again; print the table."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tasks", type=int, default=5)
+    parser.add_argument("--no-build", action="store_true",
+                        help="use the images as they are (no staleness check, no build)")
     options = parser.parse_args()
-    ensure_images(docker_engine(), say=lambda message: print(f"  {message}"))
+    if not options.no_build:
+        ensure_images(docker_engine(), say=lambda message: print(f"  {message}"))
     with tempfile.TemporaryDirectory(prefix="v6flow-memory-") as tmp, local_federation(
         Path(tmp), sidecar_image=images.BASE_IMAGE
     ) as fed, Client(fed.url, username=fed.username, password=fed.password) as client:

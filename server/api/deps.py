@@ -164,8 +164,13 @@ BearerDep = Annotated[str, Depends(bearer_token)]
 
 
 def _identity_of(state: AppState, token: str) -> Identity:
+    # It only reads: deferred on SQLite (no write lock), without BEGIN/COMMIT on PostgreSQL
+    # (each statement reads committed data, as it would in a READ COMMITTED transaction).
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if state.engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
     with state.session_factory.begin() as session:
-        session.connection(execution_options={READ_ONLY_OPTION: True})  # it only reads
+        session.connection(execution_options=options)
         return resolve_identity(session=session, issuer=state.token_issuer(), token=token)
 
 
