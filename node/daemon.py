@@ -153,8 +153,10 @@ class NodeDaemon:
                 sidecar_image=self.settings.sidecar_image, limits=self.settings.limits,
                 database_forwards=forwarder.plan,
                 whitelist=self.settings.whitelist is not None,
-                peer_to_peer=self.settings.peer_to_peer)
+                peer_to_peer=self.settings.peer_to_peer,
+                spare_sidecars=self.settings.spare_sidecars)
             await asyncio.to_thread(runtime.client.ping)
+            await asyncio.to_thread(runtime.list_leftover_runs)  # what a restart may adopt
         except Exception as exc:  # docker.errors.DockerException and socket errors
             log.error("docker engine unreachable", error=str(exc))
             return ExitCode.DOCKER
@@ -178,6 +180,7 @@ class NodeDaemon:
         except (NodeError, OSError, SystemExit) as exc:
             log.error("proxy could not start", error=str(exc))
             return ExitCode.PROXY
+        runtime.fill_spares()
         log.info("node started", node_id=self.link.node_id,
                  organization_id=self.ctx.organization_id)
         if not self.ctx.settings.policies.allowed_algorithms:
@@ -190,6 +193,7 @@ class NodeDaemon:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await self._stop_runs()
+        await runtime.stop_spares()
         await asyncio.to_thread(runtime.remove_everything)
         await forwarder.stop()
         await proxy.stop()

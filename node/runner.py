@@ -87,6 +87,8 @@ class RunHandle:
     stopping: bool = False
     #: The server answered 404 for the run: its task was deleted (see :func:`note_deleted`).
     deleted: bool = False
+    #: When its container started (``time.monotonic()``; 0: not started by this process).
+    started: float = 0.0
 
 
 def note_deleted(handle: RunHandle) -> None:
@@ -227,14 +229,20 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
                          environment=env, volumes=volumes)
     try:
         sidecar = await sidecar_task
+        prepared = time.monotonic()
         container = await asyncio.to_thread(ctx.runtime.start_algorithm, spec, sidecar)
     except ContainerStartError as exc:
         workspace.remove()
         await report_failure(ctx, handle, RunStatus.START_FAILED, str(exc))
         return
     handle.container = container
+    handle.started = time.monotonic()
+    # The split: preparation (run report, image, token, files, sidecar) vs Docker's
+    # create + start of the algorithm container.
     log.info("algorithm container started", image=image, image_source=source,
-             seconds_to_start=round(time.monotonic() - began, 3))
+             seconds_to_start=round(handle.started - began, 3),
+             seconds_preparing=round(prepared - began, 3),
+             seconds_starting_container=round(handle.started - prepared, 3))
     if handle.killed or handle.stopping:
         ctx.runtime.kill(container)
     async with peer_session(ctx, run_id=run_id, token=token):  # ports, relay (node/relay.py)
@@ -273,7 +281,10 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
             full_log = "Node does not allow sharing algorithm logs"
         if handle.deleted:
             return  # nothing to report to: said so once (note_deleted)
-        log.info("run finished", status=status.value, exit_code=exit_code)
+        exited = time.monotonic()
+        log.info("run finished", status=status.value, exit_code=exit_code,
+                 seconds_in_container=round(exited - handle.started, 3)
+                 if handle.started else None)
         try:  # a killed run's result is not kept by the server: nothing to send
             result = None if handle.killed else await _result_field(ctx, workspace, reply)
         except (EncryptionError, DeserializationError) as exc:  # never in clear
@@ -285,6 +296,7 @@ async def _supervise(ctx: NodeContext, handle: RunHandle, container: Container,
             full_log += f"\n{_NOTE} the result could not be sent: {exc}"
         await _patch(ctx, handle, RunUpdate(result=result, log=full_log,
                                             status=status, finished_at=utcnow()))
+        log.info("run reported", seconds_to_report=round(time.monotonic() - exited, 3))
     finally:
         await asyncio.to_thread(ctx.runtime.remove, container)
         workspace.remove()

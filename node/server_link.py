@@ -10,13 +10,15 @@ run is lost to an event missed while disconnected.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
-import jwt
 import structlog
 from pydantic import BaseModel, ValidationError
 
@@ -53,6 +55,8 @@ _STREAM_TIMEOUT = httpx.Timeout(5.0, read=35.0)  # the server pings every 10 s
 #: Blob transfers: per read or write of one chunk, not for the whole stream.
 _BLOB_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 _OCTETS = "application/octet-stream"
+#: How long the server's blob store status is reused (a restarted server may change it).
+_BLOB_STATUS_SECONDS = 30.0
 
 
 def _read(model: type[M], body: Any, what: str) -> M:
@@ -63,6 +67,24 @@ def _read(model: type[M], body: Any, what: str) -> M:
                            for e in exc.errors())
         raise DeserializationError(f"{what} answered something that is not a "
                                    f"{model.__name__}: {fields}") from None
+
+
+def unverified_claims(token: str) -> dict[str, Any]:
+    """The claims of a JWT, unverified (the node reads its own token's ``sub`` and ``exp``).
+
+    Stdlib only: PyJWT would load ``cryptography`` (~10 MB of the node's memory) for this.
+
+    Raises:
+        ValueError: not a JWT with a JSON object as payload.
+    """
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"not a JWT: {type(exc).__name__}") from None
+    if not isinstance(claims, dict):
+        raise ValueError("not a JWT: its payload is no JSON object")
+    return claims
 
 
 def embedded_task(run: RunOut) -> TaskOut:
@@ -96,6 +118,7 @@ class ServerLink:
         self._expires_at = 0.0
         self._login_lock = asyncio.Lock()
         self.node_id: int | None = None
+        self._blob_status: tuple[BlobStoreStatusOut | None, float] = (None, 0.0)
 
     # --- authentication -------------------------------------------------------------------
     async def login(self) -> int:
@@ -114,14 +137,14 @@ class ServerLink:
             response = await self._client.post(url, json=body.model_dump(mode="json"))
         raise_for_response(response)
         self._store_tokens(_read(TokenPairOut, response.json(), "POST /token/node"))
-        claims = jwt.decode(self._access_token, options={"verify_signature": False})
+        claims = unverified_claims(self._access_token)
         self.node_id = int(claims["sub"])
         return self.node_id
 
     def _store_tokens(self, pair: TokenPairOut) -> None:
         self._access_token = pair.access_token
         self._refresh_token = pair.refresh_token
-        claims = jwt.decode(self._access_token, options={"verify_signature": False})
+        claims = unverified_claims(self._access_token)
         exp = claims.get("exp")
         self._expires_at = float(exp) if exp else float("inf")
 
@@ -223,17 +246,23 @@ class ServerLink:
     async def blob_status(self) -> BlobStoreStatusOut:
         """Whether the server keeps a blob store, and its threshold (``GET /blobstream/status``).
 
-        A server that refuses the question (an older one: 404) has none, as v4 decides.
+        A server that refuses the question (an older one: 404) has none, as v4 decides. The
+        answer is kept :data:`_BLOB_STATUS_SECONDS` (every finished run asks).
 
         Raises:
             ServerError: the server cannot be reached or failed.
         """
+        cached, at = self._blob_status
+        if cached is not None and time.monotonic() - at < _BLOB_STATUS_SECONDS:
+            return cached
         try:
-            return await self.call("GET", "blobstream/status", BlobStoreStatusOut)
+            status = await self.call("GET", "blobstream/status", BlobStoreStatusOut)
         except ServerError:
-            raise
+            raise  # unreachable or failing: ask again next time
         except ClientError:
-            return BlobStoreStatusOut(blob_store_enabled=False)
+            status = BlobStoreStatusOut(blob_store_enabled=False)
+        self._blob_status = (status, time.monotonic())
+        return status
 
     async def upload_blob(self, chunks: AsyncIterable[bytes]) -> str:
         """Stream ``chunks`` to ``POST /blobstream``; the UUID that names the upload.

@@ -447,6 +447,10 @@ class NodeSettings(BaseSettings):
                           "relayed by the server (docs/p2p.md)")
     encryption: Encryption = Field(default_factory=lambda: Encryption.model_validate({}),
                                    description="End-to-end encryption of inputs and results")
+    spare_sidecars: int = Field(
+        1, ge=0, le=16,
+        description="Network sidecars kept started ahead, so a new job's algorithm does not "
+                    "wait for its sidecar to start (each serves one job; 0: start per job)")
 
     @field_validator("server_url")
     @classmethod

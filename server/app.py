@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.api import ROUTERS
 from server.api.access_log import AccessLogMiddleware
+from server.api.deps import install_unit_of_work
 from server.api.error_handlers import method_table, register_error_handlers
 from server.api.limits import install_body_limits
 from server.api.openapi import install_openapi
@@ -147,7 +148,8 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
                bus: EventBus | None = None) -> FastAPI:
     """Build the app; the database is prepared in the lifespan (or earlier by the CLI)."""
     engine = engine or make_engine(settings.database_url,
-                                   sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+                                   sqlite_busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                                   sqlite_synchronous=settings.sqlite_synchronous)
     state = AppState(settings=settings, engine=engine,
                      session_factory=make_session_factory(engine),
                      bus=bus or make_bus(settings, engine), blob_store=open_blob_store(settings))
@@ -185,6 +187,7 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
                   docs_url=f"{API_PREFIX}/docs", openapi_url=f"{API_PREFIX}/openapi.json",
                   redoc_url=None)
     app.state.v6flow = state
+    install_unit_of_work(ROUTERS)
     for router in ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.state.method_table = method_table(ROUTERS, API_PREFIX)

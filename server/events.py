@@ -23,9 +23,12 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 from v6flow.schemas.events import EventName as EventName  # re-exported for routes, services
 
@@ -79,6 +82,15 @@ class EventBus(Protocol):
 
     def subscribe(self, accept: EventFilter) -> AbstractAsyncContextManager[Subscription]:
         """Receive the events ``accept`` passes until the context exits."""
+
+
+@runtime_checkable
+class TransactionalBus(Protocol):
+    """A bus that stores events in the database: they can be written by the request's own
+    transaction (visible, and notified, exactly when it commits; gone when it rolls back)."""
+
+    def write_in(self, session: Session, events: list[Event]) -> None:
+        """Store ``events`` through ``session``, before its commit."""
 
 
 class QueueSubscription:

@@ -2,7 +2,9 @@
 
 ``publish`` inserts the event into the ``event`` table and, in the same transaction,
 ``NOTIFY v6flow_events, '<row id>'``; PostgreSQL delivers the notification to every
-listening replica when that transaction commits. Each replica keeps one connection (psycopg
+listening replica when that transaction commits. A request's own events are written the same
+way inside the request's transaction (``write_in``, called by the unit of work before its
+commit), so they exist exactly when its change does. Each replica keeps one connection (psycopg
 3, async) that ``LISTEN``s, reads the bodies of the notified ids in one ``SELECT`` and hands
 them to its local subscribers (:class:`server.events.Subscribers`). A notification thus
 carries a few digits whatever the event's size, and NOTIFY's 8000-byte payload limit never
@@ -30,8 +32,9 @@ import psycopg
 import structlog
 from psycopg import sql
 from psycopg.rows import TupleRow
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, Text, cast, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from server.db.models import EventRow
 from server.events import (
@@ -124,6 +127,22 @@ class PostgresEventBus:
             loop.run_in_executor(None, self._write, event)
         else:
             self._write(event)
+
+    def write_in(self, session: Session, events: list[Event]) -> None:
+        """Store ``events`` and NOTIFY in the request's transaction (before its commit).
+
+        PostgreSQL delivers the notifications when that transaction commits, and discards
+        rows and notifications when it rolls back: a request publishes no event of its own
+        in another transaction (one connection, one commit less per write request).
+        """
+        if self._loop is None:  # not started (no listener): nothing to tell
+            return
+        for event in events:  # one statement each: the row, and the notification of its id
+            stored = insert(EventRow).values(
+                created_at=utcnow(), name=event.name.value,
+                collaboration_id=event.collaboration_id, data=json.dumps(event.data),
+            ).returning(EventRow.id).cte("stored")
+            session.execute(select(func.pg_notify(self._channel, cast(stored.c.id, Text))))
 
     def _write(self, event: Event) -> None:
         try:

@@ -142,6 +142,11 @@ class ServerSettings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         default=30000, ge=0, description="How long SQLite waits for a lock before failing."
     )
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = Field(
+        default="NORMAL",
+        description="SQLite's synchronous setting (WAL mode): NORMAL syncs at checkpoints (a "
+                    "server crash loses nothing, a power cut may lose the last commits); FULL "
+                    "syncs every commit (slower writes).")
     log_level: str = Field(default="info", description="Log level (debug, info, warning, error).")
     forwarded_allow_ips: str | None = Field(
         default=None,

@@ -101,12 +101,13 @@ def _processes() -> Iterator[list[subprocess.Popen[bytes]]]:
                 proc.wait()
 
 
-def _start_server(directory: Path, procs: list[subprocess.Popen[bytes]]) -> tuple[str, str]:
+def _start_server(directory: Path, procs: list[subprocess.Popen[bytes]],
+                  log_level: str = "warning") -> tuple[str, str]:
     port = free_port()
     password = secrets.token_urlsafe(18)
     env = {**os.environ, "V6FLOW_SERVER_ROOT_PASSWORD": password,
            "V6FLOW_SERVER_DATABASE_URL": f"sqlite:///{directory / 'server.sqlite'}",
-           "V6FLOW_SERVER_LOG_LEVEL": "warning"}
+           "V6FLOW_SERVER_LOG_LEVEL": log_level}
     log = directory / "server.log"
     with log.open("ab") as out:
         procs.append(subprocess.Popen(_cli("server", "start", "--port", str(port)),
@@ -141,31 +142,38 @@ def _write_node_config(path: Path, *, url: str, api_key: str, name: str, directo
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
 
 
+#: Nodes started at once: each start costs a second or two of CPU (and a spare sidecar), so
+#: dozens at once on a small machine starve the server past the clients' timeouts.
+NODE_START_BATCH = 10
+
+
 def _start_nodes(root: Client, *, url: str, directory: Path, csvs: Sequence[Path],
                  organization_ids: Sequence[int], collaboration_id: int,
                  policy: Sequence[str], sidecar_image: str,
                  procs: list[subprocess.Popen[bytes]], say: Say) -> list[str]:
     names: list[str] = []
-    node_ids: list[int] = []
-    for index, (org, csv) in enumerate(zip(organization_ids, csvs, strict=True)):
-        name = f"local-{secrets.token_hex(3)}-{index}"
-        created = root.node.create(collaboration_id, org, name=name)
-        config = directory / f"{name}.yaml"
-        _write_node_config(config, url=url, api_key=created.api_key, name=name,
-                           directory=directory, csv=csv, policy=policy,
-                           sidecar_image=sidecar_image)
-        with (directory / f"{name}.log").open("ab") as out:
-            procs.append(subprocess.Popen(_cli("node", "start", "--config", str(config)),
-                                          stdout=out, stderr=subprocess.STDOUT))
-        names.append(name)
-        node_ids.append(created.id)
-    say(f"{len(names)} nodes starting ({', '.join(names)})")
-    for node_id, name in zip(node_ids, names, strict=True):
+    pairs = list(zip(organization_ids, csvs, strict=True))
+    for first in range(0, len(pairs), NODE_START_BATCH):
+        batch: list[tuple[int, str]] = []
+        for index, (org, csv) in enumerate(pairs[first:first + NODE_START_BATCH], first):
+            name = f"local-{secrets.token_hex(3)}-{index}"
+            created = root.node.create(collaboration_id, org, name=name)
+            config = directory / f"{name}.yaml"
+            _write_node_config(config, url=url, api_key=created.api_key, name=name,
+                               directory=directory, csv=csv, policy=policy,
+                               sidecar_image=sidecar_image)
+            with (directory / f"{name}.log").open("ab") as out:
+                procs.append(subprocess.Popen(_cli("node", "start", "--config", str(config)),
+                                              stdout=out, stderr=subprocess.STDOUT))
+            batch.append((created.id, name))
+        say(f"{len(batch)} nodes starting ({', '.join(name for _, name in batch)})")
+        for node_id, name in batch:
 
-        def online(node_id: int = node_id) -> bool:
-            return root.node.get(node_id).status == "online"
+            def online(node_id: int = node_id) -> bool:
+                return root.node.get(node_id).status == "online"
 
-        wait_until(online, 60, f"node {name}", directory / f"{name}.log")
+            wait_until(online, 60, f"node {name}", directory / f"{name}.log")
+        names += [name for _, name in batch]
     return names
 
 
@@ -173,8 +181,11 @@ def _start_nodes(root: Client, *, url: str, directory: Path, csvs: Sequence[Path
 def local_federation(directory: Path, *, sidecar_image: str,
                      sizes: Sequence[int] = DEFAULT_SIZES,
                      policy: Sequence[str] = LOCAL_POLICY,
-                     say: Say = lambda _m: None) -> Iterator[LocalFederation]:
+                     say: Say = lambda _m: None,
+                     server_log_level: str = "warning") -> Iterator[LocalFederation]:
     """Start a server and one node per organization in ``directory``; stop them on exit.
+
+    ``server_log_level="info"`` keeps the server's access log (``server.log``; benchmarks).
 
     Raises:
         FederationStartError: the server or a node did not come up.
@@ -182,7 +193,7 @@ def local_federation(directory: Path, *, sidecar_image: str,
     directory.mkdir(parents=True, exist_ok=True)
     with _processes() as procs:
         say(f"server starting (SQLite in {directory})")
-        url, root_password = _start_server(directory, procs)
+        url, root_password = _start_server(directory, procs, server_log_level)
         csvs = write_federation_csvs(directory / "data", sizes)
         with Client(url, username="root", password=root_password) as root:
             orgs = [root.organization.create(f"hospital-{chr(65 + i)}").id

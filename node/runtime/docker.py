@@ -14,6 +14,11 @@ Peer-to-peer (docs/p2p.md): a run whose image ``EXPOSE``s ports gets a sidecar o
 ``<node dir>/p2p/<run id>`` mounted at ``/p2p``, where the node and the sidecar exchange the
 connections :mod:`node.relay` relays.
 
+Spare sidecars (``spare_sidecars`` in node.yaml, default 1): job sidecars are all alike, so
+the node keeps one started ahead; a new job takes it by renaming it to the job's sidecar name
+instead of waiting ~0.5 s for one to start, and the next spare starts once a job's sidecar is
+released. A spare serves one job only and is removed with it.
+
 The sidecar runs the node's own copy of ``v6flow/sidecar.py`` (stdlib only, mounted
 read-only), so the image only needs python3 and never lags behind the node's protocol.
 
@@ -33,6 +38,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
@@ -155,7 +161,7 @@ class DockerRuntime:
                  limits: Limits | None = None, scratch_dir: Path | None = None,
                  client: docker.DockerClient | None = None,
                  database_forwards: ForwardPlan | None = None, whitelist: bool = False,
-                 peer_to_peer: bool = False) -> None:
+                 peer_to_peer: bool = False, spare_sidecars: int = 0) -> None:
         """Connect to the engine.
 
         Args:
@@ -170,6 +176,7 @@ class DockerRuntime:
                 sockets are in ``proxy_dir``; :mod:`node.runtime.dbforward`).
             whitelist: the node runs a whitelist proxy: give containers ``HTTP_PROXY``.
             peer_to_peer: runs whose image exposes ports get their own p2p sidecar.
+            spare_sidecars: job sidecars kept started ahead (see :meth:`fill_spares`).
         """
         self.node = node
         self.proxy_dir = proxy_dir
@@ -185,6 +192,15 @@ class DockerRuntime:
         self._run_sidecars: dict[int, _RunSidecar] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self._pid_watch = PidLimitWatch()
+        self.spare_sidecars = spare_sidecars
+        self._spares: list[Container] = []
+        self._filling: asyncio.Task[None] | None = None
+        self._spare_serial = 0
+        #: inspect data of images just checked by ensure_image (read once by exposed_ports)
+        self._image_attrs: dict[str, dict[str, Any]] = {}
+        #: ids of runs whose algorithm containers exist (None: not listed yet); only these
+        #: can be adopted, so other runs need no look-up
+        self._leftover_runs: set[int] | None = None
 
     # --- naming ---------------------------------------------------------------------------
     def labels(self, kind: str, **extra: int) -> dict[str, str]:
@@ -232,17 +248,20 @@ class DockerRuntime:
 
     def exposed_ports(self, image: str) -> list[ExposedPort]:
         """The TCP ports ``image`` (available locally) exposes, with their labels."""
-        try:
-            attrs = self.client.images.get(image).attrs
-        except docker.errors.DockerException:
-            return []
+        attrs = self._image_attrs.pop(image, None)  # read by ensure_image just before
+        if attrs is None:
+            try:
+                attrs = self.client.images.get(image).attrs
+            except docker.errors.DockerException:
+                return []
         return exposed_ports(attrs)
 
     def _local_image_exists(self, image: str) -> bool:
         try:
-            self.client.images.get(image)
+            found = self.client.images.get(image)
         except docker.errors.ImageNotFound:
             return False
+        self._image_attrs[image] = found.attrs
         return True
 
     # --- sidecars -------------------------------------------------------------------------
@@ -256,10 +275,67 @@ class DockerRuntime:
         async with lock:
             sidecar = self._sidecars.get(job_id)
             if sidecar is None:
-                container = await asyncio.to_thread(self._start_sidecar, job_id)
+                container = await self._take_spare(job_id)
+                if container is None:
+                    container = await asyncio.to_thread(self._start_sidecar, job_id)
                 sidecar = self._sidecars[job_id] = _Sidecar(container)
             sidecar.users.add(run_id)
             return sidecar.container
+
+    # --- spare sidecars -------------------------------------------------------------------
+    # A job's sidecar is the same for every job (the node's sockets and forwards), only its
+    # name differs: a few are started ahead, and a job takes one by renaming it to its own
+    # name (a rename is ~10 ms; starting one took ~0.5 s before the algorithm could start).
+    # Each spare serves exactly one job and is removed with it, like any job sidecar. The
+    # next spare is started when a job's sidecar is released, not while a job starts.
+
+    def fill_spares(self) -> None:
+        """Start spares in the background until ``spare_sidecars`` are ready (async context)."""
+        if self.spare_sidecars <= 0 or (self._filling is not None and not self._filling.done()):
+            return
+        self._filling = asyncio.get_running_loop().create_task(self._fill(), name="spares")
+
+    async def spares_ready(self) -> list[Container]:
+        """Wait for the spares being started; the ready ones."""
+        if self._filling is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._filling)
+        return list(self._spares)
+
+    async def _fill(self) -> None:
+        while len(self._spares) < self.spare_sidecars:
+            self._spare_serial += 1
+            name = f"v6flow-{self.node}-sidecar-spare-{self._spare_serial}"
+            try:
+                container = await asyncio.to_thread(self._start_sidecar, 0, name=name)
+            except ContainerStartError as exc:
+                log.warning("spare sidecar could not start; jobs start their own",
+                            error=exc.reason)
+                return
+            self._spares.append(container)
+
+    async def _take_spare(self, job_id: int) -> Container | None:
+        """A ready spare renamed to ``job_id``'s sidecar (None when there is none)."""
+        while self._spares:
+            container = self._spares.pop(0)
+            try:
+                await asyncio.to_thread(self._adopt_spare, container, job_id)
+            except docker.errors.DockerException as exc:  # gone meanwhile: try the next
+                log.warning("spare sidecar unusable", error=str(exc))
+                with contextlib.suppress(docker.errors.DockerException):
+                    await asyncio.to_thread(container.remove, force=True)
+                continue
+            return container
+        return None
+
+    def _adopt_spare(self, container: Container, job_id: int) -> None:
+        name = self._sidecar_name(job_id)
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.containers.get(name).remove(force=True)  # a dead one of an old process
+        container.rename(name)
+        container.reload()
+        if container.status != "running":
+            raise docker.errors.NotFound(f"spare sidecar {name} is {container.status}")
 
     async def release_sidecar(self, job_id: int, run_id: int) -> None:
         """Drop ``run_id``'s use; the job's last run on this node removes sidecar and volume."""
@@ -273,6 +349,7 @@ class DockerRuntime:
                 return
             del self._sidecars[job_id]
             await asyncio.to_thread(self._remove_job_objects, job_id, sidecar.container)
+        self.fill_spares()  # after the run, so the next spare never slows a starting one
 
     def _sidecar_name(self, job_id: int) -> str:
         return f"v6flow-{self.node}-sidecar-job-{job_id}"
@@ -289,9 +366,13 @@ class DockerRuntime:
         return command
 
     def _start_sidecar(self, job_id: int, *, run_id: int | None = None,
-                       p2p_folder: Path | None = None) -> Container:
-        """Start the job's shared sidecar, or (``run_id``) a run's own p2p sidecar."""
-        if run_id is None:
+                       p2p_folder: Path | None = None, name: str | None = None) -> Container:
+        """Start the job's shared sidecar, or (``run_id``) a run's own p2p sidecar, or
+        (``name``) a spare (no job label: its name says which job took it)."""
+        spare = name is not None
+        if name is not None:
+            labels = self.labels("sidecar")
+        elif run_id is None:
             name, labels = self._sidecar_name(job_id), self.labels("sidecar", job_id=job_id)
         else:
             name = f"v6flow-{self.node}-sidecar-run-{run_id}"
@@ -302,7 +383,7 @@ class DockerRuntime:
             volumes[str(p2p_folder)] = {"bind": SIDECAR_P2P_DIR, "mode": "rw"}
         with contextlib.suppress(docker.errors.NotFound):
             old = self.client.containers.get(name)
-            if old.status == "running" and run_id is None:
+            if old.status == "running" and run_id is None and not spare:
                 return old  # left by a previous node process: the socket path is the same
             old.remove(force=True)
         with docker_errors(f"the network sidecar {name} (image {self.sidecar_image})"):
@@ -363,8 +444,6 @@ class DockerRuntime:
         if ports:
             sidecar = self._start_run_sidecar(spec, ports)
         name = self.container_name(spec.run_id)
-        with contextlib.suppress(docker.errors.NotFound):
-            self.client.containers.get(name).remove(force=True)
         last: docker.errors.DockerException | None = None
         for _attempt in (1, 2):
             try:
@@ -375,6 +454,12 @@ class DockerRuntime:
                     network_mode=f"container:{sidecar.id}", detach=True,
                     **container_options(self.limits, tmp=True),
                 )
+            except docker.errors.APIError as exc:
+                last = exc
+                if exc.status_code == 409:  # a container of that name is left: replace it
+                    with contextlib.suppress(docker.errors.DockerException):
+                        self.client.containers.get(name).remove(force=True)
+                continue
             except docker.errors.DockerException as exc:
                 last = exc
                 continue
@@ -429,8 +514,23 @@ class DockerRuntime:
             container.reload()
             self._pid_watch.watch(str(container.id), int(container.attrs["State"]["Pid"] or 0))
 
+    def list_leftover_runs(self) -> set[int]:
+        """List (once) the runs whose algorithm containers an earlier node process left."""
+        if self._leftover_runs is None:
+            found = self.client.containers.list(all=True, ignore_removed=True, filters={
+                "label": [f"{LABEL_NODE}={self.node}", f"{LABEL_TYPE}=algorithm"]})
+            labels = [(c.labels or {}).get(LABEL_RUN, "") for c in found]
+            self._leftover_runs = {int(label) for label in labels if label.isdigit()}
+        return self._leftover_runs
+
     def find_run_container(self, run_id: int) -> Container | None:
-        """The container of ``run_id`` on this node, if one exists (any state)."""
+        """The container of ``run_id`` left by an earlier node process, if one exists (any
+        state). This process's own containers are never looked up: only the runs listed once
+        at start (:meth:`list_leftover_runs`) can have one."""
+        leftovers = self.list_leftover_runs()
+        if run_id not in leftovers:
+            return None
+        leftovers.discard(run_id)
         found = self.client.containers.list(all=True, ignore_removed=True, filters={"label": [
             f"{LABEL_NODE}={self.node}", f"{LABEL_RUN}={run_id}", f"{LABEL_TYPE}=algorithm"]})
         if found and found[0].status == "running":
@@ -498,6 +598,15 @@ class DockerRuntime:
             self._remove_run_sidecar(int(run_id))
 
     # --- cleanup --------------------------------------------------------------------------
+    async def stop_spares(self) -> None:
+        """Start no more spares and wait for one being started (so that
+        :meth:`remove_everything` finds it)."""
+        self.spare_sidecars = 0
+        if self._filling is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._filling),
+                                       timeout=_SIDECAR_READY_TIMEOUT + 10)
+
     def remove_everything(self) -> None:
         """Remove every container, network and volume labelled with this node, and every
         job's TEMPORARY_FOLDER."""
@@ -519,6 +628,7 @@ class DockerRuntime:
         shutil.rmtree(self.p2p_dir, ignore_errors=True)
         self._sidecars.clear()
         self._run_sidecars.clear()
+        self._spares.clear()
 
 
 def proxy_environment() -> dict[str, str]:

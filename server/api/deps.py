@@ -2,18 +2,24 @@
 
 ``WorkDep`` opens one session per request, commits when the route returned (before the
 response is sent, ``scope="function"``), rolls back on any error, and only then publishes
-the events the route queued in its outbox.
+the events the route queued in its outbox (a bus that keeps events in the database writes
+them in that very transaction instead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from server.auth.principals import (
     ClientType,
@@ -22,8 +28,9 @@ from server.auth.principals import (
     NodeIdentity,
     UserIdentity,
 )
+from server.db.session import READ_ONLY_OPTION
 from server.errors import ForbiddenError, UnauthorizedError
-from server.events import Outbox
+from server.events import EventBus, Outbox, TransactionalBus
 from server.services.auth import resolve_identity
 from server.state import AppState
 
@@ -34,9 +41,23 @@ class Work:
 
     session: Session
     outbox: Outbox = field(default_factory=Outbox)
+    bus: EventBus | None = None
+
+    def commit(self) -> None:
+        """Commit the request's transaction; a bus that keeps events in the database gets
+        them in it (see :class:`~server.events.TransactionalBus`), others after it."""
+        if self.outbox.events and isinstance(self.bus, TransactionalBus):
+            self.bus.write_in(self.session, self.outbox.events)
+            self.outbox.events = []
+        self.session.commit()
 
 
-def get_state(request: Request) -> AppState:
+# Dependencies without I/O are ``async def``: FastAPI runs a sync dependency in the thread
+# pool, and each such trip cost more than the dependency itself (a request went through the
+# pool up to eight times).
+
+
+async def get_state(request: Request) -> AppState:
     """The running app's state."""
     state: AppState = request.app.state.v6flow
     return state
@@ -45,19 +66,72 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_work(state: StateDep) -> Iterator[Work]:
-    """One transaction per request; events go out only after a successful commit."""
-    session = state.session_factory()
-    work = Work(session)
+def _end(work: Work, failed: bool) -> None:
+    """Roll back or commit what is still open (in a worker thread)."""
+    if failed:
+        work.session.rollback()
+    else:
+        work.commit()
+
+
+async def get_work(state: StateDep) -> AsyncIterator[Work]:
+    """One transaction per request; events go out only after a successful commit.
+
+    The session is made in the event loop (it connects lazily, at its first statement). A
+    sync route's transaction is committed (or rolled back) in the very worker thread that
+    ran the route (:func:`install_unit_of_work`): a transaction never waits for a free
+    worker thread while it holds SQLite's write lock (with every worker thread waiting for
+    that lock, it waited forever). What is still open here (async routes) ends in a worker
+    thread.
+    """
+    work = Work(state.session_factory(), bus=state.bus)
     try:
         yield work
-        session.commit()
     except BaseException:
-        session.rollback()
+        if work.session.in_transaction():
+            with anyio.CancelScope(shield=True):  # a cancelled request still ends it
+                await run_in_threadpool(_end, work, True)
+        work.session.close()
         raise
-    finally:
-        session.close()
+    if work.session.in_transaction():
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end, work, False)
+    work.session.close()  # nothing open: no I/O
     work.outbox.flush_to(state.bus)
+
+
+def _committing(call: Callable[..., Any]) -> Callable[..., Any]:
+    """``call`` (a sync route) followed, in the same thread, by the end of its transaction."""
+
+    @functools.wraps(call)
+    def route(**arguments: Any) -> Any:
+        work = next((value for value in arguments.values() if isinstance(value, Work)), None)
+        try:
+            result = call(**arguments)
+        except BaseException:
+            if work is not None and work.session.in_transaction():
+                work.session.rollback()
+            raise
+        if work is not None and work.session.in_transaction():
+            work.commit()
+        return result
+
+    route.commits_its_work = True  # type: ignore[attr-defined]
+    return route
+
+
+def install_unit_of_work(routers: Iterable[APIRouter]) -> None:
+    """Let every sync route of ``routers`` end its own transaction (see :func:`get_work`).
+
+    The routers' own routes are changed, once, before an app includes them (an app builds
+    its routes from their endpoints).
+    """
+    for router in routers:
+        for route in router.routes:
+            if (isinstance(route, APIRoute) and not inspect.iscoroutinefunction(route.endpoint)
+                    and not getattr(route.endpoint, "commits_its_work", False)):
+                route.endpoint = _committing(route.endpoint)
+                route.dependant.call = route.endpoint
 
 
 WorkDep = Annotated[Work, Depends(get_work, scope="function")]
@@ -71,7 +145,7 @@ _BEARER_SCHEME = HTTPBearer(auto_error=False, scheme_name="bearer",
 _SchemeDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_SCHEME)]
 
 
-def bearer_token(request: Request, _scheme: _SchemeDep) -> str:
+async def bearer_token(request: Request, _scheme: _SchemeDep) -> str:
     """The token of the ``Authorization: Bearer <token>`` header.
 
     Raises:
@@ -89,18 +163,30 @@ def bearer_token(request: Request, _scheme: _SchemeDep) -> str:
 BearerDep = Annotated[str, Depends(bearer_token)]
 
 
-def get_identity(state: StateDep, work: WorkDep, token: BearerDep) -> Identity:
-    """Resolve the bearer access token into an identity (once per request)."""
-    return resolve_identity(session=work.session, issuer=state.token_issuer(), token=token)
+def _identity_of(state: AppState, token: str) -> Identity:
+    # It only reads: deferred on SQLite (no write lock), without BEGIN/COMMIT on PostgreSQL
+    # (each statement reads committed data, as it would in a READ COMMITTED transaction).
+    options: dict[str, Any] = {READ_ONLY_OPTION: True}
+    if state.engine.dialect.name == "postgresql":
+        options["isolation_level"] = "AUTOCOMMIT"
+    with state.session_factory.begin() as session:
+        session.connection(execution_options=options)
+        return resolve_identity(session=session, issuer=state.token_issuer(), token=token)
+
+
+async def get_identity(state: StateDep, token: BearerDep) -> Identity:
+    """Resolve the bearer access token into an identity (once per request), in a short
+    transaction of its own (begun and ended in one worker thread)."""
+    return await run_in_threadpool(_identity_of, state, token)
 
 
 IdentityDep = Annotated[Identity, Depends(get_identity)]
 
 
-def _only(*types: type[Identity]) -> Callable[[Identity], Identity]:
+def _only(*types: type[Identity]) -> Callable[[Identity], Awaitable[Identity]]:
     allowed = ", ".join(sorted(t.__name__.removesuffix("Identity").lower() for t in types))
 
-    def check(identity: IdentityDep) -> Identity:
+    async def check(identity: IdentityDep) -> Identity:
         if not isinstance(identity, types):
             raise ForbiddenError(
                 f"This endpoint is not available to {identity.client_type.value} tokens "

@@ -51,7 +51,7 @@ class PageParams:
         return replace(self, per_page=per_page)
 
 
-def page_params(
+async def page_params(
     request: Request,
     response: Response,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE, description="1-based page number.")] = 1,
@@ -109,7 +109,15 @@ def paginate_query(session: Session, stmt: Select[T], params: PageParams,
     rows = session.scalars(
         stmt.limit(params.per_page).offset((params.page - 1) * params.per_page)
     ).all()
-    return page_of(shape(rows), total=count(session, stmt), params=params)
+    return page_of(shape(rows), total=_total(session, stmt, params, len(rows)), params=params)
+
+
+def _total(session: Session, stmt: Select[Any], params: PageParams, on_page: int) -> int:
+    """How many rows ``stmt`` selects; a first page that is not full holds them all (no
+    ``COUNT`` query)."""
+    if params.page == 1 and on_page < params.per_page:
+        return on_page
+    return count(session, stmt)
 
 
 def paginate_list(items: Sequence[T], params: PageParams,
@@ -153,26 +161,36 @@ class StreamedRows:
 
 
 def stream_query(session: Session, stmt: Select[Any], params: PageParams, rows: StreamedRows,
-                 *, session_factory: sessionmaker[Session], budget: int) -> StreamingResponse:
+                 *, session_factory: sessionmaker[Session], budget: int,
+                 total: int | None = None) -> Response:
     """Page ``stmt`` in SQL and stream ``{"data", "links"}``, loading ``budget`` bytes at a time.
 
-    The ids and the total are read now (in the request's transaction, so errors are still
-    answered normally); the rows are read while the body is sent, each group in its own
-    short session. A row deleted in between is left out.
+    The ids and the total (unless given) are read now (in the request's transaction, so
+    errors are still answered normally); the rows are read while the body is sent, each group
+    in its own short session. A row deleted in between is left out. A page whose rows fit in
+    one budget is read at once, in the request's transaction, and answered whole.
     """
     ids = list(session.scalars(stmt.with_only_columns(rows.id_column).limit(params.per_page)
                                .offset((params.page - 1) * params.per_page)))
-    return stream_ids(session, ids, count(session, stmt), params, rows,
-                      session_factory=session_factory, budget=budget)
+    if total is None:
+        total = _total(session, stmt, params, len(ids))
+    return stream_ids(session, ids, total, params, rows, session_factory=session_factory,
+                      budget=budget)
 
 
 def stream_ids(session: Session, ids: Sequence[int], total: int, params: PageParams,
                rows: StreamedRows, *, session_factory: sessionmaker[Session],
-               budget: int) -> StreamingResponse:
+               budget: int) -> Response:
     """Stream the page of already chosen ``ids`` (see :func:`stream_query`)."""
     sizes = rows.sizes(session, ids) if ids else {}
     links, headers = _page_links(total, params)
     groups = size_groups(ids, sizes, budget)
+    if len(groups) <= 1:  # one budget's worth: no second transaction, nothing to stream
+        shaped = rows.shape(session, ids) if ids else {}
+        items = [to_json(item) for row_id in ids if (item := shaped.get(row_id)) is not None]
+        return Response(b'{"data":[' + b",".join(items) + b'],"links":'
+                        + links.model_dump_json().encode() + b"}",
+                        media_type="application/json", headers=headers)
 
     def body() -> Iterator[bytes]:
         yield b'{"data":['

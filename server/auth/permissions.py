@@ -7,6 +7,7 @@ identifiers from strings; lookups go through these enums and tables.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -220,8 +221,10 @@ def allows(rules: frozenset[RuleKey], resource: Resource, operation: Operation,
     return held is not None and SCOPE_WIDTH[held] >= SCOPE_WIDTH[scope]
 
 
+@functools.lru_cache(maxsize=1024)
 def rule_key(name: str, operation: str, scope: str) -> RuleKey | None:
-    """The RuleKey of a stored rule row, or None for a row this version does not know."""
+    """The RuleKey of a stored rule row, or None for a row this version does not know
+    (remembered: every request of a user reads its rules)."""
     try:
         return RuleKey(Resource(name), Operation(operation), Scope(scope))
     except ValueError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,6 +15,8 @@ import jwt
 from server.errors import UnauthorizedError
 
 ALGORITHM = "HS256"
+#: How many verified tokens :meth:`TokenIssuer.decode` remembers.
+VERIFIED_CACHE_SIZE = 4096
 
 
 class TokenType(StrEnum):
@@ -38,6 +42,8 @@ class TokenIssuer:
         self._secret = secret
         self._access = timedelta(minutes=access_minutes)
         self._refresh = timedelta(minutes=refresh_minutes)
+        #: token → its verified claims (insertion order: the first is the oldest)
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def _claims(self, *, sub: Any, client_type: str, token_type: TokenType,
                 lifetime: timedelta | None, roles: list[str]) -> dict[str, Any]:
@@ -82,7 +88,28 @@ class TokenIssuer:
         return self._encode(claims)
 
     def decode(self, token: str, *, expected_type: TokenType) -> dict[str, Any]:
-        """Verify signature, time claims and type; raise UnauthorizedError otherwise."""
+        """Verify signature, time claims and type; raise UnauthorizedError otherwise.
+
+        A request checks its token up to three times (body limit, identity, access log), and
+        a client sends the same token for minutes: a token whose signature was verified is
+        remembered (:data:`VERIFIED_CACHE_SIZE` tokens) with its claims, and only its expiry
+        is checked again. Refused tokens are never remembered.
+        """
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                with contextlib.suppress(KeyError, StopIteration, RuntimeError):
+                    del self._verified[next(iter(self._verified))]  # the oldest
+            self._verified[token] = claims
+        elif "exp" in claims and claims["exp"] <= time.time():
+            self._verified.pop(token, None)
+            raise UnauthorizedError("Token has expired")
+        if claims.get("type") != expected_type.value:
+            raise UnauthorizedError(f"Only {expected_type.value} tokens are accepted here")
+        return dict(claims)
+
+    def _verify(self, token: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(
                 token, self._secret, algorithms=[ALGORITHM],
@@ -92,6 +119,4 @@ class TokenIssuer:
             raise UnauthorizedError("Token has expired") from exc
         except jwt.PyJWTError as exc:
             raise UnauthorizedError("Invalid token") from exc
-        if claims.get("type") != expected_type.value:
-            raise UnauthorizedError(f"Only {expected_type.value} tokens are accepted here")
         return claims

@@ -9,8 +9,8 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import select, union_all
+from sqlalchemy.orm import Session
 
 from server.auth.passwords import hash_api_key
 from server.auth.permissions import CONTAINER_RULES, NODE_RULES, RuleKey, rule_key
@@ -22,7 +22,17 @@ from server.auth.principals import (
     UserIdentity,
 )
 from server.auth.tokens import TokenIssuer, TokenPair, TokenType
-from server.db.models import Node, Organization, Role, Run, Task, User
+from server.db.models import (
+    Node,
+    Rule,
+    Run,
+    Task,
+    User,
+    member_table,
+    role_rule_table,
+    user_role_table,
+    user_rule_table,
+)
 from server.errors import BadRequestError, ForbiddenError, ServerDomainError, UnauthorizedError
 from server.services import audit
 from server.services.audit import AuditEvent
@@ -32,6 +42,9 @@ from v6flow.status import RunStatus
 from v6flow.wire import utcnow
 
 CONTAINER_TOKEN_INVALID = "Container-token is not valid"  # noqa: S105 - a message
+#: The tables themselves (a select of ``User.x`` would join the ``authenticatable`` parent).
+_USERS = User.__table__
+_NODES = Node.__table__
 
 
 def login_node(*, session: Session, issuer: TokenIssuer, api_key: str) -> tuple[Node, TokenPair]:
@@ -162,33 +175,52 @@ def _row_id(value: Any) -> int | None:
 
 
 def _user_identity(session: Session, subject: Any) -> UserIdentity:
+    """Who a user token belongs to, in two small queries (no ORM objects).
+
+    This runs on every request of a user: its row with the collaborations of its
+    organization, then the rules of its roles and its own rules.
+    """
     subject = _row_id(subject)
-    user = session.get(User, subject, options=[
-        selectinload(User.roles).selectinload(Role.rules), selectinload(User.rules),
-        selectinload(User.organization).selectinload(Organization.collaborations),
-    ]) if isinstance(subject, int) else None
-    if user is None:
+    rows = session.execute(
+        select(_USERS.c.organization_id, _USERS.c.username, member_table.c.collaboration_id)
+        .select_from(_USERS.outerjoin(
+            member_table, member_table.c.organization_id == _USERS.c.organization_id))
+        .where(_USERS.c.id == subject)
+    ).all() if subject is not None else []
+    if not rows or subject is None:
         raise UnauthorizedError("User does not exist (anymore)")
-    rows = [rule for role in user.roles for rule in role.rules] + list(user.rules)
+    organization_id, username = rows[0][0], rows[0][1]
+    by_role = (select(Rule.name, Rule.operation, Rule.scope)
+               .join(role_rule_table, role_rule_table.c.rule_id == Rule.id)
+               .join(user_role_table, user_role_table.c.role_id == role_rule_table.c.role_id)
+               .where(user_role_table.c.user_id == subject))
+    own = (select(Rule.name, Rule.operation, Rule.scope)
+           .join(user_rule_table, user_rule_table.c.rule_id == Rule.id)
+           .where(user_rule_table.c.user_id == subject))
     rules: frozenset[RuleKey] = frozenset(
-        key for r in rows if (key := rule_key(r.name, r.operation, r.scope)) is not None
+        key for name, operation, scope in session.execute(union_all(by_role, own))
+        if (key := rule_key(name, operation, scope)) is not None
     )
     return UserIdentity(
-        client_type=ClientType.USER, organization_id=user.organization_id,
-        collaboration_ids=frozenset(c.id for c in user.organization.collaborations),
-        rules=rules, user_id=user.id, username=user.username,
+        client_type=ClientType.USER, organization_id=organization_id,
+        collaboration_ids=frozenset(row[2] for row in rows if row[2] is not None),
+        rules=rules, user_id=subject, username=username,
     )
 
 
 def _node_identity(session: Session, subject: Any) -> NodeIdentity:
     subject = _row_id(subject)
-    node = session.get(Node, subject) if subject is not None else None
-    if node is None:
+    row = session.execute(
+        select(_NODES.c.organization_id, _NODES.c.collaboration_id)
+        .where(_NODES.c.id == subject)
+    ).first() if subject is not None else None
+    if row is None or subject is None:
         raise UnauthorizedError("Node does not exist (anymore)")
+    organization_id, collaboration_id = row
     return NodeIdentity(
-        client_type=ClientType.NODE, organization_id=node.organization_id,
-        collaboration_ids=frozenset({node.collaboration_id}), rules=NODE_RULES,
-        node_id=node.id, collaboration_id=node.collaboration_id,
+        client_type=ClientType.NODE, organization_id=organization_id,
+        collaboration_ids=frozenset({collaboration_id}), rules=NODE_RULES,
+        node_id=subject, collaboration_id=collaboration_id,
     )
 
 
@@ -207,21 +239,27 @@ def _container_identity(session: Session, subject: Any) -> ContainerIdentity:
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID) from exc
     if None in (_row_id(node_id), _row_id(task_id), _row_id(run_id), _row_id(collaboration_id)):
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
-    run = session.get(Run, run_id)
-    node = session.get(Node, node_id)
-    if (run is None or node is None or run.task_id != task_id
-            or run.organization_id != organization_id
-            or node.organization_id != organization_id
-            or node.collaboration_id != collaboration_id
-            or run.task.collaboration_id != collaboration_id):
+    row = session.execute(  # the run with its task, and the node (one query)
+        select(Run.task_id, Run.organization_id, Run.finished_at, Run.status,
+               Task.collaboration_id, Task.job_id, _NODES.c.organization_id,
+               _NODES.c.collaboration_id)
+        .join(Task, Task.id == Run.task_id).join(_NODES, _NODES.c.id == node_id)
+        .where(Run.id == run_id)).first()
+    if row is None:
         raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
-    if run.finished_at is not None or RunStatus(run.status).is_finished:
+    (run_task, run_org, finished_at, status, task_collaboration, job_id, node_org,
+     node_collaboration) = row
+    if (run_task != task_id or run_org != organization_id or node_org != organization_id
+            or node_collaboration != collaboration_id
+            or task_collaboration != collaboration_id):
+        raise UnauthorizedError(CONTAINER_TOKEN_INVALID)
+    if finished_at is not None or RunStatus(status).is_finished:
         raise UnauthorizedError("Container-token is not valid: its run is finished")
     return ContainerIdentity(
         client_type=ClientType.CONTAINER, organization_id=organization_id,
         collaboration_ids=frozenset({collaboration_id}), rules=CONTAINER_RULES,
         node_id=node_id, collaboration_id=collaboration_id, task_id=task_id,
-        job_id=run.task.job_id, image=image,
+        job_id=job_id, image=image,
         study_id=subject.get("study_id"), store_id=subject.get("store_id"),
         databases=list(subject.get("databases") or []),
     )

@@ -33,7 +33,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.orm import Session, defer, selectinload, undefer
+from sqlalchemy.orm import Session, defer, joinedload, selectinload, undefer
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, NodeIdentity
@@ -220,15 +220,19 @@ def load_tasks(session: Session, ids: Sequence[int], fields: RunFields) -> list[
         selectinload(Task.runs).options(*columns), selectinload(Task.databases))))
 
 
-def load_runs(session: Session, ids: Sequence[int], fields: RunFields) -> list[Run]:
-    """The runs of ``ids`` with their task, loading only the large columns in ``fields``."""
+def load_runs(session: Session, ids: Sequence[int], fields: RunFields, *,
+              with_task: bool = True) -> list[Run]:
+    """The runs of ``ids`` (with their task unless not ``with_task``; its databases and runs
+    only when ``fields.task``), loading only the large columns in ``fields``."""
     options: list[Any] = [undefer(column) if wanted else defer(column) for wanted, column in (
         (fields.input, Run.input), (fields.result, Run.result), (fields.log, Run.log))]
-    task = selectinload(Run.task)
-    options.append(task.selectinload(Task.databases))
-    if fields.task:  # the task's status is derived from its runs: their status only
-        options.append(task.selectinload(Task.runs).load_only(
-            Run.status, Run.started_at, Run.finished_at))
+    if with_task:  # many-to-one: in the same query
+        task = joinedload(Run.task, innerjoin=True)
+        options.append(task)
+        if fields.task:  # the task's status is derived from its runs: their status only
+            options.append(task.selectinload(Task.databases))
+            options.append(task.selectinload(Task.runs).load_only(
+                Run.status, Run.started_at, Run.finished_at))
     return list(session.scalars(select(Run).where(Run.id.in_(ids)).options(*options)))
 
 

@@ -6,12 +6,20 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, and_, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from server.auth.permissions import Operation, Resource, Scope
 from server.auth.principals import ContainerIdentity, Identity, UserIdentity
-from server.db.models import Collaboration, Node, Run, Study, Task, TaskDatabase
+from server.db.models import (
+    Collaboration,
+    Node,
+    Run,
+    Study,
+    Task,
+    TaskDatabase,
+    member_table,
+)
 from server.errors import BadRequestError, ForbiddenError, UnauthorizedError
 from server.events import EventName, Outbox
 from server.services import audit, blobs
@@ -73,18 +81,28 @@ def _check_study(study: Study | None, org_ids: list[int]) -> None:
         raise BadRequestError(f"Organization(s) {outside} are not part of study id={study.id}")
 
 
-def _check_targets(session: Session, collab: Collaboration, data: TaskCreate) -> list[int]:
+def _members(session: Session, collab: Collaboration) -> dict[int, bool]:
+    """The organizations of the collaboration, each with whether it has a node in it (one
+    query)."""
+    nodes = Node.__table__
+    return {org: node is not None for org, node in session.execute(
+        select(member_table.c.organization_id, nodes.c.id)
+        .select_from(member_table.outerjoin(nodes, and_(
+            nodes.c.organization_id == member_table.c.organization_id,
+            nodes.c.collaboration_id == member_table.c.collaboration_id)))
+        .where(member_table.c.collaboration_id == collab.id))}
+
+
+def _check_targets(collab: Collaboration, members: dict[int, bool],
+                   data: TaskCreate) -> list[int]:
     org_ids = [o.id for o in data.organizations]
     if len(set(org_ids)) != len(org_ids):
         raise BadRequestError("organizations lists an organization more than once")
-    members = {o.id for o in collab.organizations}
     outside = [oid for oid in org_ids if oid not in members]
     if outside:
         raise BadRequestError(
             f"Organization(s) {outside} are not part of collaboration id={collab.id}")
-    with_node = set(session.scalars(select(Node.organization_id).where(
-        Node.collaboration_id == collab.id, Node.organization_id.in_(org_ids))))
-    missing = [oid for oid in org_ids if oid not in with_node]
+    missing = [oid for oid in org_ids if not members[oid]]
     if missing:
         raise BadRequestError(
             f"Cannot create this task because there are no nodes registered for "
@@ -138,7 +156,7 @@ class _Origin:
 
 
 def _origin(session: Session, identity: Identity, collab: Collaboration,
-            data: TaskCreate) -> _Origin:
+            members: dict[int, bool], data: TaskCreate) -> _Origin:
     if isinstance(identity, ContainerIdentity):
         parent = session.get(Task, identity.task_id)
         valid = (parent is not None and identity.collaboration_id == collab.id
@@ -151,7 +169,7 @@ def _origin(session: Session, identity: Identity, collab: Collaboration,
                        parent.algorithm_store_id)
     if not isinstance(identity, UserIdentity):
         raise ForbiddenError("Only users and algorithm containers can create tasks")
-    if identity.organization_id not in {o.id for o in collab.organizations}:
+    if identity.organization_id not in members:
         raise UnauthorizedError(
             f"Your organization is not part of collaboration id={collab.id}")
     needed = Scope.COLLABORATION if collab.id in identity.collaboration_ids else Scope.GLOBAL
@@ -172,45 +190,53 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
         UnauthorizedError: no permission, or an invalid container token (v4 answers 401).
     """
     collab, study = _collaboration(session, data)
-    origin = _origin(session, identity, collab, data)
+    members = _members(session, collab)
+    origin = _origin(session, identity, collab, members, data)
     if origin.parent is not None and origin.parent.study_id is not None:
         study = session.get(Study, origin.parent.study_id)  # a subtask inherits the study
-    org_ids = _check_targets(session, collab, data)
+    org_ids = _check_targets(collab, members, data)
     _check_study(study, org_ids)
     _check_inputs(data, collab)
-    task = Task(
-        name=data.name, description=data.description, image=origin.image,
-        collaboration_id=collab.id, study_id=study.id if study is not None else None,
-        job_id=origin.parent.job_id if origin.parent is not None else 0,
-        parent_id=origin.parent.id if origin.parent else None,
-        init_org_id=origin.init_org_id, init_user_id=origin.init_user_id,
-        algorithm_store_id=origin.store_id, created_at=utcnow(),
-        flow_run_id=data.flow_run_id,
-    )
-    task.databases = [
-        TaskDatabase(database=db.label, parameters=json.dumps(
-            db.model_dump(exclude_none=True, exclude={"label"}), separators=(",", ":")))
-        for db in data.databases
-    ]
     now = utcnow()
-    inputs = {o.id: o.input for o in data.organizations}
-    in_blob = {oid: blobs.is_blob_ref(inputs[oid]) for oid in org_ids}
-    task.runs = [Run(organization_id=oid, status=RunStatus.PENDING.value, assigned_at=now,
-                     input=inputs[oid].lower() if in_blob[oid] else inputs[oid],
-                     blob_storage_used=in_blob[oid]) for oid in org_ids]
-    session.add(task)
-    session.flush()
-    for run in task.runs:
-        if run.blob_storage_used and run.input is not None:
-            blobs.reference(session=session, identity=identity, blob_id=run.input,
-                            run_id=run.id, field="input")
+    values = {
+        "name": data.name, "description": data.description, "image": origin.image,
+        "collaboration_id": collab.id, "study_id": study.id if study is not None else None,
+        "job_id": origin.parent.job_id if origin.parent is not None else 0,
+        "parent_id": origin.parent.id if origin.parent else None,
+        "init_org_id": origin.init_org_id, "init_user_id": origin.init_user_id,
+        "algorithm_store_id": origin.store_id, "created_at": now,
+        "flow_run_id": data.flow_run_id,
+    }
+    # Core inserts (no unit of work): this is the hottest write of the server.
+    task_id = session.execute(insert(Task).values(values).returning(Task.id)).scalar_one()
     if origin.parent is None:
         # A new job is numbered by its first task's id: unique without a race between
         # concurrent requests (v4's max(job_id)+1 can hand out one number twice).
-        task.job_id = task.id
-        session.flush()
-    outbox.emit(EventName.NEW_TASK, collaboration_id=collab.id, id=task.id,
-                parent_id=task.parent_id, job_id=task.job_id, init_org_id=task.init_org_id)
+        values["job_id"] = task_id
+        session.execute(update(Task).where(Task.id == task_id).values(job_id=task_id))
+    databases = [{"task_id": task_id, "database": db.label, "parameters": json.dumps(
+        db.model_dump(exclude_none=True, exclude={"label"}), separators=(",", ":"))}
+        for db in data.databases]
+    if databases:
+        session.execute(insert(TaskDatabase), databases)
+    inputs = {o.id: o.input for o in data.organizations}
+    in_blob = {oid: blobs.is_blob_ref(inputs[oid]) for oid in org_ids}
+    rows = [{"task_id": task_id, "organization_id": oid, "status": RunStatus.PENDING.value,
+             "assigned_at": now, "input": inputs[oid].lower() if in_blob[oid] else inputs[oid],
+             "blob_storage_used": in_blob[oid], "result_in_blob": False} for oid in org_ids]
+    run_ids = list(session.scalars(
+        insert(Run).returning(Run.id, sort_by_parameter_order=True), rows))
+    for run_id, row in zip(run_ids, rows, strict=True):
+        if row["blob_storage_used"]:
+            blobs.reference(session=session, identity=identity, blob_id=str(row["input"]),
+                            run_id=run_id, field="input")
+    outbox.emit(EventName.NEW_TASK, collaboration_id=collab.id, id=task_id,
+                parent_id=values["parent_id"], job_id=values["job_id"],
+                init_org_id=origin.init_org_id)
+    # What the answer is built from: the stored values, not read back (not in the session).
+    task = Task(id=task_id, **values)
+    task.databases = [TaskDatabase(id=None, **db) for db in databases]
+    task.runs = [Run(id=run_id, **row) for run_id, row in zip(run_ids, rows, strict=True)]
     return task
 
 

@@ -86,3 +86,30 @@ async def test_sidecar_is_hardened(runtime: DockerRuntime) -> None:
     assert touch.exit_code != 0 and b"Read-only file system" in touch.output
     assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]
     assert host["Memory"] > 0 and host["PidsLimit"] > 0 and host["NanoCpus"] > 0
+
+
+async def test_a_job_takes_the_spare_sidecar_and_a_new_one_follows(tmp_path: Path,
+                                                                    base_image: str) -> None:
+    """With a spare started ahead, a job's sidecar is that spare under the job's name; after
+    the job's release a new spare (another container) is started, and shutdown removes it."""
+    # Prepare
+    (tmp_path / "proxy").mkdir()
+    runtime = DockerRuntime(node=f"rt-{uuid.uuid4().hex[:6]}", proxy_dir=tmp_path / "proxy",
+                            sidecar_image=base_image, spare_sidecars=1)
+    runtime.fill_spares()
+    (spare,) = await runtime.spares_ready()
+    try:
+        # Execute
+        sidecar = await runtime.acquire_sidecar(9, 1)
+        # Assert
+        sidecar.reload()
+        assert sidecar.id == spare.id
+        assert sidecar.name == f"v6flow-{runtime.node}-sidecar-job-9"
+        assert sidecar.status == "running"
+        await runtime.release_sidecar(9, 1)
+        (following,) = await runtime.spares_ready()
+        assert following.id != spare.id
+    finally:
+        await runtime.stop_spares()
+        runtime.remove_everything()
+    assert labelled_leftovers([runtime.node]) == []

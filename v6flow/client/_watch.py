@@ -47,7 +47,8 @@ class TaskWatch:
     """Decides, event by event, when the status of the watched task must be read.
 
     The status is read right after (re)subscribing (the ``sync`` event), on every
-    ``run_update`` of the task, and otherwise every ``poll_interval`` seconds.
+    ``run_update`` of the task that finishes a run (only that can finish the task: a fan-out
+    to 50 organizations read it 150 times), and otherwise every ``poll_interval`` seconds.
     """
 
     def __init__(self, task_id: int, poll_interval: float = DEFAULT_POLL_INTERVAL) -> None:
@@ -72,7 +73,8 @@ class TaskWatch:
     def needs_check(self, event: Event | None, now: float) -> bool:
         """Whether to read the task status now (``event`` None: no event, just time)."""
         payload = _payload(event)
-        if isinstance(payload, SyncEvent) or self._own_update(payload) is not None:
+        update = self._own_update(payload)
+        if isinstance(payload, SyncEvent) or (update is not None and update.status.is_finished):
             return True
         return now - self._last_check >= self.poll_interval
 

@@ -137,10 +137,14 @@ async def stream_events(request: Request, state: StateDep, work: WorkDep,
     if isinstance(identity, NodeIdentity):
         node_stream = (uuid.uuid4().hex, identity.node_id)
         ip = request.client.host if request.client else None
-        # in this request's transaction (committed before the stream starts)
-        await run_in_threadpool(lambda: presence.open_stream(
-            session=work.session, stream_id=node_stream[0], node_id=identity.node_id,
-            replica=state.replica, ip=ip, outbox=work.outbox))
+        stream_id, node_id = node_stream
+
+        def open_stream() -> None:  # committed in the same worker thread, before streaming
+            presence.open_stream(session=work.session, stream_id=stream_id, node_id=node_id,
+                                 replica=state.replica, ip=ip, outbox=work.outbox)
+            work.commit()
+
+        await run_in_threadpool(open_stream)
     return StreamingResponse(
         _stream(request, state, accept, node_stream), media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from server.api.deps import AnyPrincipal, StateDep, WorkDep
 from server.api.openapi import errors
 from server.api.pagination import MAX_PER_PAGE, PageDep, StreamedRows, count, stream_query
 from server.api.params import IdPath, IdQuery, OpenStateQuery
+from server.api.responses import model_response
 from server.api.serializers import result_out
 from server.db.models import Run
 from server.services import runs
@@ -23,7 +24,8 @@ RESULT_FIELDS = runs.RunFields(result=True)
 
 
 def _shape(session: Session, ids: Sequence[int]) -> dict[int, BaseModel]:
-    return {run.id: result_out(run) for run in runs.load_runs(session, ids, RESULT_FIELDS)}
+    return {run.id: result_out(run)
+            for run in runs.load_runs(session, ids, RESULT_FIELDS, with_task=False)}
 
 
 RESULT_ROWS = StreamedRows(
@@ -34,7 +36,7 @@ RESULT_ROWS = StreamedRows(
 def list_results(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: StateDep,
                  task_id: IdQuery = None, organization_id: IdQuery = None,
                  node_id: IdQuery = None, collaboration_id: IdQuery = None,
-                 state: OpenStateQuery = None) -> StreamingResponse:
+                 state: OpenStateQuery = None) -> Response:
     """List results, newest run first.
 
     With ``task_id`` and no explicit ``per_page``, every result of the task (up to the page
@@ -45,14 +47,17 @@ def list_results(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state
     stmt = runs.list_runs(session=work.session, identity=identity, task_id=task_id,
                           organization_id=organization_id, node_id=node_id,
                           collaboration_id=collaboration_id, state=state)
+    total = None
     if task_id is not None and not page.explicit:
-        page = page.with_per_page(min(max(count(work.session, stmt), 1), MAX_PER_PAGE))
+        total = count(work.session, stmt)
+        page = page.with_per_page(min(max(total, 1), MAX_PER_PAGE))
     return stream_query(work.session, stmt, page, RESULT_ROWS,
                         session_factory=app_state.session_factory,
-                        budget=app_state.settings.page_bytes)
+                        budget=app_state.settings.page_bytes, total=total)
 
 
-@router.get("/result/{run_id}", responses=errors(403, 404))
-def get_result(run_id: IdPath, work: WorkDep, identity: AnyPrincipal) -> ResultOut:
+@router.get("/result/{run_id}", response_model=ResultOut, responses=errors(403, 404))
+def get_result(run_id: IdPath, work: WorkDep, identity: AnyPrincipal) -> Response:
     """One result."""
-    return result_out(runs.get_run(session=work.session, identity=identity, run_id=run_id))
+    return model_response(
+        result_out(runs.get_run(session=work.session, identity=identity, run_id=run_id)))

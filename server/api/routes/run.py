@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from server.api.deps import AnyPrincipal, NodePrincipal, StateDep, WorkDep
 from server.api.openapi import errors
 from server.api.pagination import PageDep, StreamedRows, stream_query
 from server.api.params import DateQuery, IdPath, IdQuery, IncludeQuery, OpenStateQuery
+from server.api.responses import model_response
 from server.api.serializers import run_out
 from server.db.models import Run
 from server.services import runs
@@ -38,7 +39,7 @@ def list_runs(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: S
               assigned_from: DateQuery = None, assigned_till: DateQuery = None,
               started_from: DateQuery = None, started_till: DateQuery = None,
               finished_from: DateQuery = None, finished_till: DateQuery = None,
-              ) -> StreamingResponse:
+              ) -> Response:
     """List visible runs, newest first; ``state=open`` gives the unfinished ones.
 
     ``assigned``/``started``/``finished`` ``_from``/``_till`` keep the runs of those days
@@ -69,22 +70,22 @@ def list_runs(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: S
                         budget=app_state.settings.page_bytes)
 
 
-@router.get("/run/{run_id}", responses=errors(403, 404))
+@router.get("/run/{run_id}", response_model=RunOut, responses=errors(403, 404))
 def get_run(run_id: IdPath, work: WorkDep, identity: AnyPrincipal,
-            include: IncludeQuery = None) -> RunOut:
+            include: IncludeQuery = None) -> Response:
     """One run; ``include=task`` embeds the task."""
     run = runs.get_run(session=work.session, identity=identity, run_id=run_id)
-    return run_out(run, runs.node_index(work.session, [run]),
-                   include_task="task" in (include or []), include_input=True)
+    return model_response(run_out(run, runs.node_index(work.session, [run]),
+                                  include_task="task" in (include or []), include_input=True))
 
 
-@router.patch("/run/{run_id}", responses=errors(403, 404))
+@router.patch("/run/{run_id}", response_model=RunOut, responses=errors(403, 404))
 def update_run(run_id: IdPath, body: RunUpdate, work: WorkDep, node: NodePrincipal,
-               state: StateDep) -> RunOut:
+               state: StateDep) -> Response:
     """Update a run (owning node only); absent fields are left unchanged."""
     run = runs.update_run(session=work.session, identity=node, run_id=run_id, data=body,
                           outbox=work.outbox, log_limits=log_limits(state))
-    return run_out(run, runs.node_index(work.session, [run]))
+    return model_response(run_out(run, runs.node_index(work.session, [run])))
 
 
 @router.post("/run/{run_id}/log", responses=errors(403, 404))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
@@ -26,6 +26,7 @@ from server.api.pagination import (
     stream_query,
 )
 from server.api.params import IdPath, IdQuery, IncludeQuery, TextQuery
+from server.api.responses import model_response
 from server.api.serializers import result_out, run_out, task_out
 from server.auth.principals import Identity
 from server.db.models import Task
@@ -53,12 +54,12 @@ def _shape(session: Session, identity: Identity, rows: Iterable[Task],
     return shaped
 
 
-@router.post("/task", status_code=201, responses=errors(403, 404))
-def create_task(body: TaskCreate, work: WorkDep, identity: UserOrContainerPrincipal) -> TaskOut:
+@router.post("/task", status_code=201, response_model=TaskOut, responses=errors(403, 404))
+def create_task(body: TaskCreate, work: WorkDep, identity: UserOrContainerPrincipal) -> Response:
     """Create a task (by a user, or a subtask by an algorithm container)."""
     task = tasks.create_task(session=work.session, identity=identity, data=body,
                              outbox=work.outbox)
-    return task_out(task)
+    return model_response(task_out(task), status_code=201)
 
 
 def _embedded_rows(identity: Identity, include: list[str] | None) -> StreamedRows:
@@ -83,7 +84,7 @@ def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: 
                name: TextQuery = None, description: TextQuery = None,
                database: TextQuery = None, run_id: IdQuery = None,
                status: RunStatus | None = None, store_id: IdQuery = None,
-               is_user_created: bool | None = None) -> Page[TaskOut] | StreamingResponse:
+               is_user_created: bool | None = None) -> Page[TaskOut] | Response:
     """List the tasks the caller may see.
 
     With ``include=runs`` or ``include=results`` the page is streamed, ``page_bytes`` of
@@ -115,20 +116,21 @@ def list_tasks(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: 
     return paginate_query(work.session, stmt, page, shape)
 
 
-@router.get("/task/{task_id}", responses=errors(403, 404))
+@router.get("/task/{task_id}", response_model=TaskOut, responses=errors(403, 404))
 def get_task(task_id: IdPath, work: WorkDep, identity: AnyPrincipal,
-             include: IncludeQuery = None) -> TaskOut:
+             include: IncludeQuery = None) -> Response:
     """One task; ``include=results`` / ``include=runs`` embed them."""
     task = tasks.get_task(session=work.session, identity=identity, task_id=task_id)
-    return _shape(work.session, identity, [task], include)[0]
+    return model_response(_shape(work.session, identity, [task], include)[0])
 
 
-@router.get("/task/{task_id}/status", responses=errors(403, 404))
+@router.get("/task/{task_id}/status", response_model=TaskStatusOut,
+            responses=errors(403, 404))
 def get_task_status(task_id: IdPath, work: WorkDep,
-                    identity: UserOrContainerPrincipal) -> TaskStatusOut:
+                    identity: UserOrContainerPrincipal) -> Response:
     """The derived status of a task (what ``wait_for_results`` polls)."""
     task = tasks.get_task(session=work.session, identity=identity, task_id=task_id)
-    return TaskStatusOut(status=task_status(task))
+    return model_response(TaskStatusOut(status=task_status(task)))
 
 
 @router.delete("/task/{task_id}", responses=errors(403, 404))

@@ -81,15 +81,18 @@ def test_events_carry_their_typed_payload() -> None:
     assert Event("something_new", {"a": 1}).payload is None
 
 
-def test_watch_reads_status_on_sync_own_run_updates_and_by_time() -> None:
-    """Status reads: after (re)subscribing, on the task's run updates, and every interval."""
+def test_watch_reads_status_on_sync_own_finished_runs_and_by_time() -> None:
+    """Status reads: after (re)subscribing, when a run of the task finished, and every
+    interval; a run of the task that only started cannot finish it."""
     # Prepare
     watch = TaskWatch(task_id=5, poll_interval=10.0)
     watch.checked(100.0)
     # Execute / Assert
     assert watch.needs_check(Event("sync", {}), 100.1)
-    assert watch.needs_check(_update(5), 100.1)
-    assert not watch.needs_check(_update(6), 100.1)
+    assert watch.needs_check(_update(5, "completed"), 100.1)
+    assert watch.needs_check(_update(5, "failed"), 100.1)
+    assert not watch.needs_check(_update(5, "active"), 100.1)
+    assert not watch.needs_check(_update(6, "completed"), 100.1)
     assert not watch.needs_check(None, 105.0)
     assert watch.needs_check(None, 110.0)
 
