@@ -7,16 +7,19 @@ with the same JSON, which :func:`flows.r_mean.combine.combine_means` pools.
 
 Examples:
     >>> import asyncio
-    >>> from flows.parameters import ServerParameters
+from dataclasses import replace
+    >>> from flows.parameters import Federation, ServerParameters
     >>> from flows.r_mean.flow import federated_mean
-    >>> asyncio.run(federated_mean(collaboration_id=1, column="age", r_organizations=[2],
-    ...     server=ServerParameters(url="http://127.0.0.1:7601/api", username="root",
-    ...                             password="…")))                  # doctest: +SKIP
+    >>> asyncio.run(federated_mean(column="age", r_organizations=[2], federation=Federation(
+    ...     collaboration_id=1, server=ServerParameters(
+    ...         url="http://127.0.0.1:7601/api", username="root", password="…"))))
+    ...                                                             # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Annotated, Any
 
 from prefect import flow
@@ -24,42 +27,29 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.context import FlowRunContext
 from pydantic import Field
 
-from flows.parameters import DatabaseRequest, PositiveId, ServerParameters, resolve_connection
+from flows.parameters import Federation, PositiveId, resolve_connection
 from flows.r_mean import METHOD, PYTHON_MEAN_IMAGE, R_MEAN_IMAGE
 from flows.r_mean.combine import combine_means
 from v6flow.client.federated import organization_names
-from v6flow.prefect import kill_on_cancellation, run_logger, run_partial
+from v6flow.prefect import kill_on_cancellation, run_logger
 
 
 @flow(name="federated-mean", log_prints=False, persist_result=False,
       on_cancellation=[kill_on_cancellation], on_crashed=[kill_on_cancellation])
 async def federated_mean(
-    collaboration_id: PositiveId,
     column: Annotated[str, Field(min_length=1)],
     r_organizations: list[PositiveId],
-    server: ServerParameters | None = None,
-    credentials_block: str | None = None,
-    organizations: list[PositiveId] | None = None,
+    federation: Federation | None = None,
     r_image: Annotated[str, Field(min_length=1)] = R_MEAN_IMAGE,
-    python_image: Annotated[str, Field(min_length=1)] = PYTHON_MEAN_IMAGE,
-    databases: list[DatabaseRequest] | None = None,
-    retries: Annotated[int, Field(ge=0, le=10)] = 1,
-    timeout_seconds: Annotated[float, Field(gt=0)] | None = 600.0,
 ) -> dict[str, Any]:
     """Mean of one numeric column over the collaboration, computed partly in R.
 
     Args:
-        collaboration_id: collaboration to run in.
         column: the numeric column.
         r_organizations: organizations that run the R partial (the others run Python).
-        server: server URL and login (ad-hoc runs).
-        credentials_block: name of a saved ``V6flowServerCredentials`` Block (deployments).
-        organizations: organization ids; all members of the collaboration when omitted.
+        federation: where and how the partials run (:class:`flows.parameters.Federation`);
+            its ``image`` is the Python partial's (default ``PYTHON_MEAN_IMAGE``).
         r_image: the R partial's image.
-        python_image: the Python partial's image.
-        databases: database requests (default ``[{"label": "default"}]``).
-        retries: retries per organization.
-        timeout_seconds: per organization attempt; the server task is killed on expiry.
 
     Returns:
         ``{"column", "mean", "sum", "count", "missing", "organizations": {id: {"name",
@@ -71,10 +61,11 @@ async def federated_mean(
             or no login was given (before any task is created).
     """
     logger = run_logger()
-    credentials = await resolve_connection(server, credentials_block)
-    client = credentials.get_async_client()
+    connection = await resolve_connection(federation, image=PYTHON_MEAN_IMAGE)
+    client = connection.source.get_async_client()
     try:
-        names = await organization_names(client, collaboration_id, organizations)
+        names = await organization_names(client, connection.collaboration_id,
+                                         connection.organizations)
     finally:
         await client.aclose()
     outside = sorted(set(r_organizations) - set(names))
@@ -83,12 +74,9 @@ async def federated_mean(
                          f"{sorted(names)}")
     in_r = sorted(set(r_organizations))
     in_python = [org for org in names if org not in set(in_r)]
-    common: dict[str, Any] = {
-        "kwargs": {"column": column}, "retries": retries, "timeout_seconds": timeout_seconds,
-        "databases": [db.wire() for db in databases] if databases else None}
-    runs = [run_partial(credentials, collaboration_id, METHOD, image=image,
-                        organizations=orgs, **common)
-            for image, orgs in ((r_image, in_r), (python_image, in_python)) if orgs]
+    runs = [replace(connection, image=image).run_partial(
+                METHOD, kwargs={"column": column}, organizations=orgs)
+            for image, orgs in ((r_image, in_r), (connection.image, in_python)) if orgs]
     partials: dict[int, Any] = {}
     for answers in await asyncio.gather(*runs):
         partials.update(answers)

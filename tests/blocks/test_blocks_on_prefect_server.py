@@ -154,4 +154,4 @@ async def test_collaboration_block_keeps_its_credentials_secret_and_usable(
     assert loaded.collaboration_id == 5
     assert repr(loaded.credentials.password) == "SecretStr('**********')"
     assert server.root_password not in str(stored.data)
-    assert me["username"] == "root"
+    assert me.username == "root"

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from prefect.logging import disable_run_logger
 
+from flows.parameters import Federation as FlowFederation
 from flows.parameters import ServerParameters
 from flows.r_mean import METHOD, PYTHON_MEAN_IMAGE, R_MEAN_IMAGE
 from flows.r_mean.flow import federated_mean
@@ -106,9 +107,10 @@ async def test_flow_pools_r_and_python_partials_to_the_pandas_mean(
     # Execute
     with disable_run_logger():
         result = await federated_mean.fn(
-            collaboration_id=federation.collaboration_id, column=column, r_organizations=in_r,
-            server=server, r_image=r_image, python_image=python_mean_image, retries=0,
-            timeout_seconds=120)
+            column=column, r_organizations=in_r, r_image=r_image,
+            federation=FlowFederation(collaboration_id=federation.collaboration_id,
+                                      server=server, image=python_mean_image, retries=0,
+                                      timeout_seconds=120))
     # Assert
     pooled = pooled_frame(federation.csv_paths)[column]
     assert result["count"] == int(pooled.count())

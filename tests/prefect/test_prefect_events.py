@@ -122,7 +122,7 @@ async def test_a_fan_out_that_meets_its_minimum_says_so_naming_its_tasks(
     assert met["resource"]["v6flow.method"] == "echo"
     assert met["payload"]["required"] == 2
     assert met["payload"]["succeeded"] == sorted(federation.organization_ids)
-    assert _related_ids(met, "task") == {f"v6flow.task.{t['id']}" for t in tasks}
+    assert _related_ids(met, "task") == {f"v6flow.task.{t.id}" for t in tasks}
     assert [e["event"] for e in events] == [V6flowEvent.FANOUT_MET_MINIMUM.value]
 
 
