@@ -15,6 +15,7 @@ from server.api.routes import (
     organization,
     password,
     port,
+    prefect_proxy,
     recover,
     relay,
     result,
@@ -48,4 +49,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     relay.router,
     blobstream.router,
     audit.router,
+    prefect_proxy.router,
 )

@@ -3,24 +3,34 @@
 A researcher (or the unmodified vantage6 client) creates a task whose method is a flow's name,
 for one organization. The node runs the image as usual; :func:`v6flow.algorithm.wrap_algorithm`
 does not find the name in ``PKG_NAME`` and looks in the modules listed in
-``V6FLOW_CENTRAL_FLOWS`` (set by the image's Dockerfile). When it finds a Prefect flow there,
-:func:`run_central_flow`:
+``V6FLOW_CENTRAL_FLOWS`` (set by the image's Dockerfile). When it finds a Prefect flow there:
 
-1. points Prefect at an *ephemeral* API with a private ``PREFECT_HOME`` (a copy of the
-   migrated template baked into the image at ``/opt/v6flow/prefect-home``, so start-up skips
-   the migrations), before Prefect is imported;
-2. fills ``collaboration_id`` and ``image`` from the container token when the flow has those
-   parameters and the task did not set them (subtasks must use the container's own image; a
-   flow taking a ``Federation`` parameter gets them from the token when it connects), and
-   moves flat keyword arguments such as ``retries`` into the flow's model parameter that has
-   them as fields (:func:`fold_flat_kwargs`: v4 clients pass flat ``kwargs``);
-3. calls the flow; the flow reaches the federation through the node proxy with the container
-   token (:class:`ContainerConnection`): subtasks, push-based waits (``GET /events``, scoped
-   to the job) and kills of its own subtasks on timeout all work as on a researcher's machine.
+1. :func:`prepare_prefect` decides, before Prefect is imported, which Prefect API the flow
+   run reports to (``V6FLOW_CENTRAL_PREFECT``, :class:`PrefectMode`). By default it asks the
+   server, through the node proxy, whether it has one (``GET /prefect/admin/version``): then
+   ``PREFECT_API_URL`` is the proxy's ``/prefect`` and ``PREFECT_API_KEY`` the container
+   token, so the flow run, its per-organization task runs, logs and artifacts appear in the
+   collaboration's Prefect UI, tagged with the task, job and collaboration. Without one the
+   flow's function runs without Prefect's engine (no API at all), and the run log says so;
+   ``V6FLOW_CENTRAL_PREFECT=ephemeral`` runs Prefect's temporary server in the container
+   instead (a private ``PREFECT_HOME`` copied from the migrated template baked into the
+   image; about 7 s of start-up).
+2. :func:`run_central_flow` fills ``collaboration_id`` and ``image`` from the container token
+   when the flow has those parameters and the task did not set them (subtasks must use the
+   container's own image; a flow taking a ``Federation`` parameter gets them from the token
+   when it connects), and moves flat keyword arguments such as ``retries`` into the flow's
+   model parameter that has them as fields (:func:`fold_flat_kwargs`: v4 clients pass flat
+   ``kwargs``);
+3. it calls the flow; the flow reaches the federation through the node proxy with the
+   container token (:class:`ContainerConnection`): subtasks, push-based waits (``GET
+   /events``, scoped to the job) and kills of its own subtasks on timeout all work as on a
+   researcher's machine. With a Prefect API, the logs and events still queued are sent
+   before the result is returned (:mod:`v6flow.prefect.container`).
 
 So the same flow runs on a researcher's machine (Prefect server or ephemeral) and as a central
 task on a node, and a ``main(client, data)``-style algorithm and a flow are interchangeable
-from the client's point of view. Prefect is imported only when a flow is actually run.
+from the client's point of view. Prefect is imported only when a flow is actually run, and
+this module never imports it itself.
 """
 
 from __future__ import annotations
@@ -28,23 +38,36 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
+import logging
 import os
 import shutil
 import tempfile
+import time
 import typing
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from v6flow.algorithm._env import ContainerIdentity, read_token, require_env
-from v6flow.errors import AlgorithmError
+from v6flow.errors import AlgorithmError, MissingEnvironment
 
 if TYPE_CHECKING:
     from v6flow.client import AsyncClient
 
+log = logging.getLogger("v6flow.algorithm")
+
 #: Env var (set in the image's Dockerfile): comma-separated modules whose flows may be called.
 CENTRAL_FLOWS_ENV = "V6FLOW_CENTRAL_FLOWS"
+#: Env var (image or the node's ``algorithm_env``): which Prefect API a central flow uses.
+PREFECT_MODE_ENV = "V6FLOW_CENTRAL_PREFECT"
+#: The server's Prefect API below the proxy's base URL (``server/api/routes/prefect_proxy``).
+PREFECT_API_PATH = "/prefect"
+#: Header of ``GET /prefect/admin/version`` that names the Prefect UI root.
+PREFECT_UI_HEADER = "x-v6flow-prefect-ui"
+#: Seconds the server may take to say whether it has a Prefect API.
+PROBE_TIMEOUT = 10.0
 #: A migrated Prefect home made at image build time (``prefect server database upgrade``).
 PREFECT_HOME_TEMPLATE = Path("/opt/v6flow/prefect-home")
 #: Prefect settings of the in-container ephemeral API (only set when not set already).
@@ -56,8 +79,54 @@ EPHEMERAL_PREFECT_SETTINGS = {
     "PREFECT_LOGGING_COLORS": "false",
     "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
 }
+#: Prefect settings of every mode (only set when not set already): no telemetry, plain logs.
+QUIET_PREFECT_SETTINGS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_LOGGING_COLORS": "false",
+    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
+}
 #: Parameters a central flow gets from its container token when the task leaves them out.
 FROM_TOKEN = ("collaboration_id", "image")
+
+
+class PrefectMode(StrEnum):
+    """How a central flow meets Prefect (``V6FLOW_CENTRAL_PREFECT``)."""
+
+    #: The server's Prefect API when it has one, else ``none`` (the default).
+    AUTO = "auto"
+    #: The server's Prefect API through the node proxy; fail when the server has none.
+    SERVER = "server"
+    #: No Prefect API: the flow's function runs without Prefect's engine (no flow run, no
+    #: task runs, no retries, no artifacts; Prefect tasks the flow calls directly fail).
+    NONE = "none"
+    #: Prefect's temporary server inside the container (the behaviour before the server
+    #: forwarded Prefect requests: about 7 s of start-up, visible in no UI).
+    EPHEMERAL = "ephemeral"
+
+
+@dataclass(frozen=True)
+class PrefectPlan:
+    """The Prefect API a central flow run reports to (``mode`` is never ``auto``)."""
+
+    mode: PrefectMode
+    reason: str
+    api_url: str | None = None
+    token: str | None = field(default=None, repr=False)
+    probe_seconds: float = 0.0
+
+    def describe(self) -> str:
+        """One line for the run log."""
+        return f"Prefect: {self.reason}"
+
+
+@dataclass(frozen=True)
+class CentralFlow:
+    """A flow found in ``V6FLOW_CENTRAL_FLOWS`` and the Prefect API it will report to."""
+
+    flow: Any
+    plan: PrefectPlan
+    import_seconds: float = 0.0
 
 
 def in_algorithm_container(environ: Mapping[str, str] | None = None) -> bool:
@@ -126,26 +195,126 @@ def prepare_ephemeral_prefect(environ: MutableMapping[str, str] | None = None,
         shutil.copytree(template, home, dirs_exist_ok=True)
     env["PREFECT_HOME"] = str(home)
     env.pop("PREFECT_API_URL", None)
-    for key, value in EPHEMERAL_PREFECT_SETTINGS.items():
+    env.pop("PREFECT_API_KEY", None)
+    for key, value in {**EPHEMERAL_PREFECT_SETTINGS, **QUIET_PREFECT_SETTINGS}.items():
         env.setdefault(key, value)
     return home
 
 
-def find_central_flow(name: str, environ: MutableMapping[str, str] | None = None) -> Any:
-    """The flow called ``name`` (its function name) in the ``V6FLOW_CENTRAL_FLOWS`` modules.
-
-    Prepares the ephemeral Prefect environment first (importing a flow imports Prefect).
-
-    Returns:
-        The flow object, or None when no module lists such a flow.
+def requested_mode(environ: Mapping[str, str] | None = None) -> PrefectMode:
+    """``V6FLOW_CENTRAL_PREFECT`` (default ``auto``).
 
     Raises:
-        AlgorithmError: a listed module cannot be imported.
+        AlgorithmError: an unknown value.
+    """
+    env = os.environ if environ is None else environ
+    value = env.get(PREFECT_MODE_ENV, "").strip().lower() or PrefectMode.AUTO.value
+    try:
+        return PrefectMode(value)
+    except ValueError:
+        raise AlgorithmError(
+            f"{PREFECT_MODE_ENV}={value!r}: use one of "
+            f"{', '.join(mode.value for mode in PrefectMode)}") from None
+
+
+def probe_prefect_api(connection: ContainerConnection,
+                      timeout: float = PROBE_TIMEOUT) -> tuple[str | None, str]:
+    """Ask the server, through the proxy, whether it forwards to a Prefect API.
+
+    Returns:
+        ``(ui_url, reason)``: the Prefect UI root ("" when the server names none) when the
+        API answers, else ``None`` and why not.
+    """
+    import httpx
+
+    url = connection.base_url + PREFECT_API_PATH + "/admin/version"
+    try:
+        response = httpx.get(url, timeout=timeout,
+                             headers={"Authorization": f"Bearer {connection.token}"})
+    except httpx.HTTPError as exc:
+        return None, f"the node proxy did not answer ({type(exc).__name__})"
+    if response.status_code == 200:
+        return response.headers.get(PREFECT_UI_HEADER, ""), "ok"
+    try:
+        why = str(response.json().get("msg"))
+    except ValueError:
+        why = response.text[:200]
+    return None, f"{response.status_code} {why}"
+
+
+def prepare_prefect(environ: MutableMapping[str, str] | None = None,
+                    template: Path = PREFECT_HOME_TEMPLATE) -> PrefectPlan:
+    """Choose the Prefect API of this container's flow run and set Prefect's environment.
+
+    Call before Prefect is imported (see the module docstring for the modes).
+
+    Raises:
+        AlgorithmError: an unknown ``V6FLOW_CENTRAL_PREFECT``, or ``server`` while the
+            server has no Prefect API.
+    """
+    env = os.environ if environ is None else environ
+    mode = requested_mode(env)
+    if mode is PrefectMode.EPHEMERAL:
+        home = prepare_ephemeral_prefect(env, template)
+        return PrefectPlan(mode=mode, reason=f"temporary server in the container ({home}; "
+                                             f"{PREFECT_MODE_ENV}=ephemeral)")
+    reason = f"{PREFECT_MODE_ENV}=none"
+    started = time.perf_counter()
+    if mode in (PrefectMode.AUTO, PrefectMode.SERVER):
+        try:
+            connection = ContainerConnection.from_environ(env)
+        except MissingEnvironment as exc:
+            ui, reason = None, f"not in a node container ({exc})"
+        else:
+            ui, reason = probe_prefect_api(connection)
+        probe = time.perf_counter() - started
+        if ui is not None:
+            api_url = connection.base_url + PREFECT_API_PATH
+            env.update({"PREFECT_API_URL": api_url, "PREFECT_API_KEY": connection.token,
+                        "PREFECT_HOME": tempfile.mkdtemp(prefix="v6flow-prefect-"),
+                        "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false"})
+            if ui:
+                env["PREFECT_UI_URL"] = ui
+            for key, value in QUIET_PREFECT_SETTINGS.items():
+                env.setdefault(key, value)
+            return PrefectPlan(mode=PrefectMode.SERVER, api_url=api_url,
+                               token=connection.token, probe_seconds=probe,
+                               reason=f"the server's Prefect API{f' ({ui})' if ui else ''}, "
+                                      "through the node proxy")
+        if mode is PrefectMode.SERVER:
+            raise AlgorithmError(f"{PREFECT_MODE_ENV}=server, but the server forwards to no "
+                                 f"Prefect API: {reason}")
+        reason = f"the server has no Prefect API ({reason})"
+    env.pop("PREFECT_API_URL", None)
+    env.pop("PREFECT_API_KEY", None)
+    env.update({"PREFECT_HOME": tempfile.mkdtemp(prefix="v6flow-prefect-"),
+                "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "false",
+                "PREFECT_LOGGING_TO_API_ENABLED": "false"})
+    for key, value in QUIET_PREFECT_SETTINGS.items():
+        env.setdefault(key, value)
+    return PrefectPlan(mode=PrefectMode.NONE, probe_seconds=time.perf_counter() - started,
+                       reason=f"none: {reason}; the flow's function runs without Prefect's "
+                              "engine (no flow run, task runs, retries or artifacts)")
+
+
+def find_central_flow(name: str,
+                      environ: MutableMapping[str, str] | None = None) -> CentralFlow | None:
+    """The flow called ``name`` (its function name) in the ``V6FLOW_CENTRAL_FLOWS`` modules.
+
+    Chooses and prepares the Prefect API first (:func:`prepare_prefect`): importing a flow
+    imports Prefect, which reads its settings.
+
+    Returns:
+        The flow and its Prefect plan, or None when no module lists such a flow.
+
+    Raises:
+        AlgorithmError: a listed module cannot be imported, or :func:`prepare_prefect` failed.
     """
     modules = central_flow_modules(environ)
     if not modules:
         return None
-    prepare_ephemeral_prefect(environ)
+    plan = prepare_prefect(environ)
+    started = time.perf_counter()
     for module_name in modules:
         try:
             module = importlib.import_module(module_name)
@@ -155,7 +324,8 @@ def find_central_flow(name: str, environ: MutableMapping[str, str] | None = None
                 f"{CENTRAL_FLOWS_ENV}): {exc}") from exc
         candidate = getattr(module, name, None)
         if is_flow(candidate):
-            return candidate
+            return CentralFlow(flow=candidate, plan=plan,
+                               import_seconds=time.perf_counter() - started)
     return None
 
 
@@ -165,16 +335,18 @@ def is_flow(value: Any) -> bool:
                for cls in type(value).__mro__)
 
 
-def run_central_flow(flow: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
+def run_central_flow(central: CentralFlow, args: Sequence[Any], kwargs: Mapping[str, Any],
                      environ: Mapping[str, str] | None = None) -> Any:
-    """Run ``flow`` as this container's central function and return its result.
+    """Run the flow as this container's central function and return its result.
 
     ``collaboration_id`` and ``image`` come from the container token when the flow takes
-    them and the task did not pass them.
+    them and the task did not pass them. The run log gets the Prefect plan and where the
+    time went (probe, import, flow run, sending the last logs and events).
 
     Raises:
         Exception: whatever the flow raises (a failed flow run re-raises its error).
     """
+    flow, plan = central.flow, central.plan
     identity = ContainerIdentity.from_token(
         read_token(require_env("TOKEN_FILE", dict(os.environ if environ is None else environ))))
     call_kwargs = fold_flat_kwargs(flow.fn, kwargs)
@@ -185,10 +357,35 @@ def run_central_flow(flow: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
         if name in parameters and name not in call_kwargs and name not in bound.arguments \
                 and value is not None:
             call_kwargs[name] = value
-    result = flow(*args, **call_kwargs)
-    if inspect.isawaitable(result):
-        return asyncio.run(_awaited(result))
-    return result
+    log.info("%s; probe %.2f s, flow import %.2f s", plan.describe(), plan.probe_seconds,
+             central.import_seconds)
+    started = time.perf_counter()
+    if plan.mode is PrefectMode.NONE:
+        from v6flow.prefect.container import run_without_api
+
+        result = run_without_api(flow, args, call_kwargs)
+        log.info("flow function finished in %.2f s", time.perf_counter() - started)
+        return result
+    if plan.mode is PrefectMode.EPHEMERAL:
+        return _result(flow(*args, **call_kwargs))
+    from v6flow.prefect.container import flush, send_events_over_http
+
+    if plan.api_url is None or plan.token is None:
+        raise AlgorithmError("a server Prefect plan without an API URL")
+    sink = send_events_over_http(plan.api_url, plan.token)
+    try:
+        return _result(flow(*args, **call_kwargs))
+    finally:
+        ran = time.perf_counter() - started
+        sent = flush(sink)
+        log.info("flow run finished in %.2f s; last logs and %d events sent in %.2f s "
+                 "(%d not sent)", ran, sink.sent, sent, sink.dropped)
+
+
+def _result(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return asyncio.run(_awaited(value))
+    return value
 
 
 def fold_flat_kwargs(fn: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:

@@ -81,7 +81,7 @@ def run_method(input_: Mapping[str, Any], package: str) -> Any:
     method = getattr(module, name, None)
     flow = central.find_central_flow(name) if method is None else None
     if flow is not None:
-        log.info("running flow %s as the central task (ephemeral Prefect)", name)
+        log.info("running flow %s as the central task (%s)", name, flow.plan.mode)
         method = functools.partial(central.run_central_flow, flow, args, kwargs)
         args, kwargs = [], {}
     elif callable(method):
