@@ -49,7 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +71,12 @@ TITLES = {
     "partial": "partial alone at 3 organizations (1 task)",
 }
 _LOG_FIGURES = {
-    "probe": re.compile(r"probe ([0-9.]+) s"),
-    "flow import": re.compile(r"flow import ([0-9.]+) s"),
-    "flow run": re.compile(r"flow (?:run|function) finished in ([0-9.]+) s"),
-    "final send": re.compile(r"events sent in ([0-9.]+) s"),
+    "probe for the Prefect API": re.compile(r"probe ([0-9.]+) s"),
+    "import of the flow (and Prefect)": re.compile(r"flow import ([0-9.]+) s"),
+    "flow run (or function)": re.compile(r"flow (?:run|function) finished in ([0-9.]+) s"),
+    "last logs and events sent": re.compile(r"events sent in ([0-9.]+) s"),
 }
+_READY = re.compile(r"ready ([0-9.]+) s after the process started at ([0-9.]+)")
 
 
 @dataclass
@@ -175,57 +176,78 @@ def run_once(client: Client, fed: LocalFederation, mode: str, image: str) -> Sam
     status = client.wait_for_task(task.id, timeout=600)
     results = client.result.from_task(task.id)
     total = time.perf_counter() - started
+    done = time.time()
     if status != "completed" or len(results) != len(organizations):
         runs = client.run.list(task_id=task.id)
         raise SystemExit(f"{mode}: task {task.id} ended {status}:\n"
                          + "\n".join(str(run.log)[-3000:] for run in runs))
     if mode != "partial":
         (table,) = results.values()
-        assert table["organizations"] == len(fed.organization_ids), table  # noqa: S101
-    return Sample(total=total, parts=_parts(client, task.id, mode))
+        if table["organizations"] != len(fed.organization_ids):
+            raise SystemExit(f"{mode}: a table of {table['organizations']} organizations")
+    return Sample(total=total, parts=_parts(client, task.id, mode, done))
 
 
-def _parts(client: Client, task_id: int, mode: str) -> dict[str, float]:
-    """Where the time went, from the server's timestamps and the central run's log."""
+def _parts(client: Client, task_id: int, mode: str, done: float) -> dict[str, float]:
+    """Where the time went, from the server's timestamps and the central run's log.
+
+    ``done``: when the client held the result (epoch seconds).
+    """
     parts: dict[str, float] = {}
     if mode == "partial":
         return parts
     task = client.task.get(task_id)
     (run,) = client.run.list(task_id=task_id)
+    log = run.log or ""
     children = client.task.list(parent_id=task_id)
     child_runs = [r for child in children for r in client.run.list(task_id=child.id)]
     first_child = min((c.created_at for c in children if c.created_at), default=None)
     last_child = max((r.finished_at for r in child_runs if r.finished_at), default=None)
+    ready = _READY.search(log)
+    born = _utc(float(ready.group(2))) if ready else None
+    flow_ready = _utc(float(ready.group(2)) + float(ready.group(1))) if ready else None
     for name, value in (
-            ("create → node pickup", _seconds(run.started_at, task.created_at)),
-            ("pickup → first subtask", _seconds(first_child, run.started_at)),
-            ("subtasks (first created → last done)", _seconds(last_child, first_child)),
-            ("last subtask → central run done", _seconds(run.finished_at, last_child))):
+            ("create → node picks the run up", _seconds(run.started_at, task.created_at)),
+            ("pickup → container process started", _seconds(born, run.started_at)),
+            ("process start → flow ready (python, probe, import)",
+             float(ready.group(1)) if ready else None),
+            ("flow ready → first subtask created", _seconds(first_child, flow_ready)),
+            ("pickup → first subtask created (all of the above)",
+             _seconds(first_child, run.started_at)),
+            ("subtasks: first created → last finished", _seconds(last_child, first_child)),
+            ("last subtask → central run finished", _seconds(run.finished_at, last_child)),
+            ("central run finished → client has the result",
+             _seconds(_utc(done), run.finished_at))):
         if value is not None:
             parts[name] = value
     for name, pattern in _LOG_FIGURES.items():
-        match = pattern.search(run.log or "")
+        match = pattern.search(log)
         if match:
             parts[f"log: {name}"] = float(match.group(1))
     return parts
 
 
-def _row(name: str, values: list[float], width: int = 48) -> str:
+def _utc(epoch: float) -> datetime:
+    """A naive-UTC datetime (the server's timestamps are naive UTC)."""
+    return datetime.fromtimestamp(epoch, UTC).replace(tzinfo=None)
+
+
+def _row(name: str, values: list[float], width: int = 52) -> str:
     return (f"| {name:<{width}} | {statistics.median(values):8.2f} | {min(values):8.2f} | "
             f"{max(values):8.2f} | {len(values):3d} |")
 
 
 def report(samples: dict[str, list[Sample]]) -> str:
     """The tables: create → result per variant, then the medians of the parts."""
-    head = f"| {'create → result, 3 organizations':<48} | median s |    min s |    max s |   n |"
-    line = f"|{'-' * 50}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 5}|"
+    head = f"| {'create → result, 3 organizations':<52} | median s |    min s |    max s |   n |"
+    line = f"|{'-' * 54}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 5}|"
     out = [head, line]
     out += [_row(TITLES[mode], [s.total for s in runs]) for mode, runs in samples.items()]
     for mode, runs in samples.items():
         names = list(dict.fromkeys(name for s in runs for name in s.parts))
         if not names:
             continue
-        out += ["", f"| {TITLES[mode] + ': where the time went':<48} | median s |    min s "
+        out += ["", f"| {TITLES[mode] + ': where the time went':<52} | median s |    min s "
                     f"|    max s |   n |", line]
         for name in names:
             out.append(_row(name, [s.parts[name] for s in runs if name in s.parts]))
