@@ -64,6 +64,24 @@ def test_without_a_prefect_api_a_task_call_fails_with_a_hint(run_folder: RunFold
     assert "V6FLOW_CENTRAL_PREFECT=ephemeral" in proc.stderr
 
 
+def test_declared_flow_runs_without_importing_the_package(run_folder: RunFolder) -> None:
+    """``module:name`` in ``V6FLOW_CENTRAL_FLOWS``: the flow runs even though the partial
+    package cannot be imported (it is never imported for a declared flow)."""
+    run_folder.write_input("token_report", value=2)
+    proc = run_folder.run(pkg="no_such_package", extra={
+        "V6FLOW_CENTRAL_FLOWS": f"{FLOWS_MODULE}:token_report"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert run_folder.result()["doubled"] == 4
+
+
+def test_declared_flow_that_is_missing_is_named(run_folder: RunFolder) -> None:
+    """A declared flow the module lacks: exit 1 naming the declaration."""
+    run_folder.write_input("nowhere")
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": f"{FLOWS_MODULE}:nowhere"})
+    assert proc.returncode == 1
+    assert f"declares 'nowhere' in {FLOWS_MODULE}, which has no such flow" in proc.stderr
+
+
 def test_prefect_mode_server_without_an_api_fails(tmp_path: Path) -> None:
     """``server`` insists on the server's Prefect API; an unknown mode is named."""
     token_file = tmp_path / "token"
@@ -120,6 +138,7 @@ def test_container_connection_reads_the_contract_env(tmp_path: Path) -> None:
     assert "secret" not in repr(connection)
     assert in_algorithm_container(env) and not in_algorithm_container({})
     assert central_flow_modules({"V6FLOW_CENTRAL_FLOWS": " a.b , c "}) == ["a.b", "c"]
+    assert central_flow_modules({"V6FLOW_CENTRAL_FLOWS": "a.b:f, a.b:g,c"}) == ["a.b", "c"]
 
 
 def test_flows_without_login_outside_a_container_fail_clearly(
