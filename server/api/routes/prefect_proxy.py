@@ -30,7 +30,8 @@ from server.services.auth import resolve_identity
 router = APIRouter(tags=["prefect"])
 NO_PREFECT = ("This server reports central flows to no Prefect API (prefect.api_url is not "
               "set): run the flow without one")
-METHODS = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+#: The methods a flow run uses; others are answered 405 (and the node proxy refuses them).
+METHODS = ["GET", "POST", "PATCH"]
 #: Added to ``GET admin/version``: the Prefect UI root, for the links in a flow's run log.
 UI_HEADER = "X-V6flow-Prefect-UI"
 
@@ -45,7 +46,9 @@ PrefectIdentity = Annotated[Identity, Depends(prefect_identity)]
 PrefectPath = Annotated[str, PathParam(description="The Prefect API path, e.g. 'flow_runs/'.")]
 
 
-@router.api_route("/prefect/{path:path}", methods=METHODS,
+# Not in the OpenAPI document: this is Prefect's own API (for algorithm containers only,
+# docs/central-tasks.md), not part of the v6flow REST API that clients are generated from.
+@router.api_route("/prefect/{path:path}", methods=METHODS, include_in_schema=False,
                   responses=errors(403, 404, 502), response_class=StreamingResponse)
 async def prefect_api(path: PrefectPath, request: Request, state: StateDep,
                       identity: PrefectIdentity) -> Response:
@@ -67,3 +70,4 @@ async def prefect_api(path: PrefectPath, request: Request, state: StateDep,
     return StreamingResponse(upstream.aiter_bytes(), status_code=upstream.status_code,
                              media_type=upstream.headers.get("content-type"), headers=headers,
                              background=BackgroundTask(upstream.aclose))
+

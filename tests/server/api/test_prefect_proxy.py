@@ -195,15 +195,16 @@ def test_user_and_node_tokens_get_403(world: World, who: str) -> None:
     ("POST", "block_documents/filter"), ("GET", "work_pools/"), ("POST", "variables/filter"),
     ("POST", "v2/concurrency_limits/increment"), ("POST", "automations/"),
     ("GET", "flow_runs/../deployments/"), ("DELETE", "flow_runs/{own}"),
+    ("PUT", "flow_runs/{own}"),
 ])
 def test_requests_beyond_the_flow_run_are_refused(world: World, prefect: PrefectServer,
                                                   method: str, path: str) -> None:
-    """Deployments, filters, blocks, work pools, variables, limits, automations, deletes:
-    403, and the container's own flow run survives a DELETE."""
+    """Deployments, filters, blocks, work pools, variables, limits, automations: 403;
+    DELETE and PUT: 405; the container's own flow run survives."""
     container = Container(world)
     run = container.flow_run()
     response = container.call(method, path.format(own=run["id"]), json={})
-    assert response.status_code == 403, response.text
+    assert response.status_code == (405 if method in ("DELETE", "PUT") else 403), response.text
     assert _direct(prefect, "GET", f"flow_runs/{run['id']}")["id"] == run["id"]
 
 
