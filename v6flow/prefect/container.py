@@ -40,6 +40,8 @@ log = logging.getLogger("v6flow.algorithm")
 MAX_BATCH_BYTES = 1024 * 1024
 #: Attempts of one batch when the API cannot be reached or answers 429/5xx.
 ATTEMPTS = 4
+#: Events waiting to be sent beyond which new ones are dropped (and counted).
+MAX_WAITING = 10_000
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 
 
@@ -71,7 +73,11 @@ class HttpEventSink:
         self._thread.start()
 
     def put(self, item: tuple[str, Any]) -> None:
-        """Queue one ``(item_type, event)`` (never blocks, never raises)."""
+        """Queue one ``(item_type, event)`` (never blocks, never raises; beyond
+        :data:`MAX_WAITING` waiting events it is dropped)."""
+        if self._queue.qsize() >= MAX_WAITING:
+            self.dropped += 1
+            return
         try:
             self._queue.put(item[1].model_dump_json())
         except Exception as exc:  # an event that does not serialise must not stop the flow
