@@ -230,7 +230,7 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
             return JSONResponse({"msg": f"node proxy: server unreachable ({type(exc).__name__})"},
                                 status_code=502)
         return StreamingResponse(
-            _relay(upstream), status_code=upstream.status_code,
+            _relay_decoded(upstream), status_code=upstream.status_code,
             media_type=upstream.headers.get("content-type"),
             headers={k: v for k, v in upstream.headers.items()
                      if k.lower() in _PREFECT_RESPONSE_HEADERS},
@@ -321,6 +321,14 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
     """The upstream body as it arrives; a broken upstream just ends the stream."""
     with contextlib.suppress(httpx.HTTPError):
         async for chunk in upstream.aiter_raw():
+            yield chunk
+
+
+async def _relay_decoded(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """The upstream body, decoded (a compressing reverse proxy in front of the server must
+    not reach the container, which gets no Content-Encoding); a broken upstream ends it."""
+    with contextlib.suppress(httpx.HTTPError):
+        async for chunk in upstream.aiter_bytes():
             yield chunk
 
 
