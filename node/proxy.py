@@ -10,7 +10,9 @@ reaches the server. ``GET events`` (the push channel
 a central function uses to wait for its subtasks) is streamed through, not buffered, and so
 are blobs (``POST blobstream``, ``GET blobstream/<uuid>``): an upload is base64-encoded on its
 way to the server and a download decoded on its way back, chunk by chunk, as vantage6 4.x's
-proxy does for an unencrypted collaboration (the container sees raw payload bytes). When
+proxy does for an unencrypted collaboration (the container sees raw payload bytes). A central
+flow's Prefect API requests (``prefect/...``: its own flow run, logs, events, artifacts; the
+server decides which flow runs are its own) are streamed both ways as they are. When
 the server cannot be reached the proxy answers JSON ``{"msg": …}`` (never HTML), because
 the algorithm client calls ``response.json()`` on every answer (CONTRACT §2.1, §2.3).
 
@@ -83,9 +85,31 @@ ALLOWED: tuple[tuple[str, str], ...] = (
     ("GET", f"blobstream/{_UUID}"),
     ("POST", "blobstream"),
     ("GET", "events"),  # push channel of central flows, scoped to the job by the server
+    # A central flow's own Prefect flow run (PREFECT_API_URL=<proxy>/prefect); the server
+    # checks that every flow run named is the container's (server/services/prefect_access).
+    ("GET", "prefect/admin/version"),
+    ("GET", "prefect/admin/storage"),
+    ("GET", "prefect/health"),
+    ("GET", "prefect/csrf-token"),
+    ("POST", "prefect/flows/"),
+    ("GET", f"prefect/flows/{_UUID}"),
+    ("POST", "prefect/flow_runs/"),
+    ("GET", f"prefect/flow_runs/{_UUID}"),
+    ("PATCH", f"prefect/flow_runs/{_UUID}"),
+    ("POST", f"prefect/flow_runs/{_UUID}/set_state"),
+    ("PATCH", f"prefect/flow_runs/{_UUID}/labels"),
+    ("POST", "prefect/logs/"),
+    ("POST", "prefect/events"),
+    ("POST", "prefect/artifacts/"),
+    ("PATCH", f"prefect/artifacts/{_UUID}"),
 )
 _ALLOWED = tuple((method, re.compile(pattern)) for method, pattern in ALLOWED)
 _FORWARDED_REQUEST_HEADERS = ("authorization", "content-type", "accept", "x-public-key")
+#: Paths below this are a central flow's Prefect API: streamed both ways.
+_PREFECT = "prefect/"
+_PREFECT_REQUEST_HEADERS = (*_FORWARDED_REQUEST_HEADERS, "content-length", "user-agent",
+                            "x-prefect-api-version", "prefect-csrf-token", "prefect-csrf-client")
+_PREFECT_RESPONSE_HEADERS = ("retry-after", "x-v6flow-prefect-ui")
 _DROPPED_RESPONSE_HEADERS = frozenset(
     {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive",
      "server", "date"}
@@ -154,6 +178,8 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
         if request.method == "GET" and path.startswith("blobstream/") and \
                 path != "blobstream/status":
             return await _download_blob(url, headers)
+        if path.startswith(_PREFECT):
+            return await _pass_through(url, request)
         body = await request.body()
         if crypto is not None and request.method == "POST" and path == "task":
             try:
@@ -218,6 +244,26 @@ def build_proxy_app(server_url: str, client: httpx.AsyncClient,
             _relay(upstream), status_code=200,
             media_type=upstream.headers.get("content-type", "text/event-stream"),
             headers={"Cache-Control": "no-cache"}, background=BackgroundTask(upstream.aclose))
+
+    async def _pass_through(url: str, request: Request) -> Response:
+        """A Prefect API request: the body streamed up, the answer streamed back."""
+        headers = {k: v for k, v in request.headers.items() if k in _PREFECT_REQUEST_HEADERS}
+        upstream_request = client.build_request(
+            request.method, url, params=list(request.query_params.multi_items()),
+            headers=headers,
+            content=request.stream() if request.method in ("POST", "PATCH") else None)
+        try:
+            upstream = await client.send(upstream_request, stream=True)
+        except httpx.HTTPError as exc:
+            log.warning("proxy prefect request failed", url=url, error=type(exc).__name__)
+            return JSONResponse({"msg": f"node proxy: server unreachable ({type(exc).__name__})"},
+                                status_code=502)
+        return StreamingResponse(
+            _relay_decoded(upstream), status_code=upstream.status_code,
+            media_type=upstream.headers.get("content-type"),
+            headers={k: v for k, v in upstream.headers.items()
+                     if k.lower() in _PREFECT_RESPONSE_HEADERS},
+            background=BackgroundTask(upstream.aclose))
 
     async def _upload_blob(url: str, request: Request, headers: dict[str, str]) -> Response:
         body = blobstream.atransform(request.stream(), blob_upload())
@@ -409,6 +455,14 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
     """The upstream body as it arrives; a broken upstream just ends the stream."""
     with contextlib.suppress(httpx.HTTPError):
         async for chunk in upstream.aiter_raw():
+            yield chunk
+
+
+async def _relay_decoded(upstream: httpx.Response) -> AsyncIterator[bytes]:
+    """The upstream body, decoded (a compressing reverse proxy in front of the server must
+    not reach the container, which gets no Content-Encoding); a broken upstream ends it."""
+    with contextlib.suppress(httpx.HTTPError):
+        async for chunk in upstream.aiter_bytes():
             yield chunk
 
 

@@ -25,6 +25,7 @@ from server.blobs.janitor import BlobJanitor
 from server.db.migrate import upgrade_to_head
 from server.db.session import make_engine, make_session_factory
 from server.events import EventBus, InProcessEventBus, Outbox
+from server.prefect_gateway import PrefectGateway
 from server.services import bootstrap, presence
 from server.settings import ServerSettings
 from server.state import AppState
@@ -152,7 +153,9 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
                                    sqlite_synchronous=settings.sqlite_synchronous)
     state = AppState(settings=settings, engine=engine,
                      session_factory=make_session_factory(engine),
-                     bus=bus or make_bus(settings, engine), blob_store=open_blob_store(settings))
+                     bus=bus or make_bus(settings, engine), blob_store=open_blob_store(settings),
+                     prefect=PrefectGateway(settings.prefect) if settings.prefect.api_url
+                     else None)
     janitor = None if state.blob_store is None else BlobJanitor(
         store=state.blob_store, session_factory=state.session_factory, settings=settings.blobs)
     if janitor is not None:
@@ -181,6 +184,8 @@ def create_app(settings: ServerSettings, *, engine: Engine | None = None,
             except Exception:  # the database may be gone; the other replicas sweep the rows
                 log.exception("presence_leave_failed")
             await state.bus.stop()
+            if state.prefect is not None:
+                await state.prefect.aclose()
             engine.dispose()
 
     app = FastAPI(title="v6flow server", version=VANTAGE6_VERSION, lifespan=lifespan,

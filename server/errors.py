@@ -6,7 +6,8 @@
     ├── ForbiddenError       403: known caller, wrong kind or missing permission
     ├── NotFoundError        404
     ├── ConflictError        409: a unique name is taken
-    └── TooManyRequestsError 429: over a rate limit (answered with ``Retry-After``)
+    ├── TooManyRequestsError 429: over a rate limit (answered with ``Retry-After``)
+    └── BadGatewayError      502: a service the server forwards to (Prefect) did not answer
 """
 
 from __future__ import annotations
@@ -70,3 +71,9 @@ class TooManyRequestsError(ServerDomainError):
     def headers(self) -> dict[str, str]:
         """``Retry-After``: whole seconds until a request can succeed again."""
         return {"Retry-After": str(self.retry_after)}
+
+
+class BadGatewayError(ServerDomainError):
+    """A service the server forwards requests to (the Prefect API) could not be reached."""
+
+    status_code = 502

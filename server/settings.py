@@ -93,6 +93,64 @@ class BlobSettings(BaseModel):
         return self
 
 
+class PrefectSettings(BaseModel):
+    """The Prefect API that central flows report to; env ``V6FLOW_SERVER_PREFECT__<FIELD>``.
+
+    With ``api_url`` set, a flow that runs as a central task in a node container sends its
+    flow run, task runs, logs, artifacts and events through the node proxy to
+    ``/api/prefect/...`` of this server, which checks the container token and forwards what a
+    flow run needs to this API (docs/central-tasks.md). One Prefect API serves the whole
+    server; flow runs carry the tags ``v6flow.collaboration:<id>``, ``v6flow.job:<id>`` and
+    ``v6flow.task:<id>``, so the Prefect UI can filter them per collaboration.
+    """
+
+    api_url: str | None = Field(
+        default=None,
+        description="Base URL of the Prefect API, e.g. 'http://127.0.0.1:4200/api'. Unset: "
+                    "central flows run without a Prefect API (their run log says so).")
+    ui_url: str | None = Field(
+        default=None,
+        description="Prefect UI root that run logs link to (default: api_url without its "
+                    "trailing '/api').")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Sent to the Prefect API as 'Authorization: Bearer <key>' (a Prefect "
+                    "Cloud key, or a reverse proxy's). Container tokens are never forwarded.")
+    auth_string: SecretStr | None = Field(
+        default=None,
+        description="'user:password' sent as HTTP basic authentication (a Prefect server "
+                    "started with PREFECT_SERVER_API_AUTH_STRING).")
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one request to the Prefect API.")
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, gt=0,
+        description="Largest body a container may send to /api/prefect (a batch of logs or "
+                    "events, a table artifact).")
+
+    @field_validator("api_url", "ui_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """An http(s) URL without a trailing slash."""
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> PrefectSettings:
+        """Only one Authorization header can be sent."""
+        if self.api_key is not None and self.auth_string is not None:
+            raise ValueError("set prefect.api_key or prefect.auth_string, not both")
+        return self
+
+    def ui_root(self) -> str | None:
+        """Where the Prefect UI is (``ui_url``, else ``api_url`` without ``/api``)."""
+        if self.ui_url is not None or self.api_url is None:
+            return self.ui_url
+        return self.api_url.removesuffix("/api")
+
+
 class ServerSettings(BaseSettings):
     """Everything the server needs to start; read once at the entry point."""
 
@@ -204,6 +262,9 @@ class ServerSettings(BaseSettings):
                                description="Outgoing mail (recovery tokens).")
     blobs: BlobSettings = Field(default_factory=BlobSettings,
                                 description="Blob store of large inputs and results.")
+    prefect: PrefectSettings = Field(
+        default_factory=PrefectSettings,
+        description="The Prefect API that central flows report to (/api/prefect).")
     max_body_bytes: int = Field(
         default=1024 * 1024, gt=0,
         description="Largest request body of any route without its own limit; a larger one "

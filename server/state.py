@@ -14,6 +14,7 @@ from server.auth.ratelimit import DatabaseStorage, LimitsRateLimiter, RateLimite
 from server.auth.tokens import TokenIssuer
 from server.blobs.store import BlobStore
 from server.events import EventBus
+from server.prefect_gateway import PrefectGateway
 from server.relay import RelayHub
 from server.settings import ServerSettings
 
@@ -61,6 +62,8 @@ class AppState:
     relay: RelayHub = field(default_factory=RelayHub)
     #: Where large inputs and results go (None: ``blobs.backend`` is ``none``).
     blob_store: BlobStore | None = None
+    #: Where central flows' Prefect requests go (None: ``prefect.api_url`` is not set).
+    prefect: PrefectGateway | None = None
     rate_limiter: RateLimiter = field(init=False)
 
     def __post_init__(self) -> None:

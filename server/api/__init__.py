@@ -15,6 +15,7 @@ from server.api.routes import (
     organization,
     password,
     port,
+    prefect_proxy,
     recover,
     relay,
     result,
@@ -50,4 +51,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     blobstream.router,
     audit.router,
     ui.router,
+    prefect_proxy.router,
 )

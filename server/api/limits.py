@@ -63,6 +63,8 @@ def route_limits(settings: ServerSettings, prefix: str) -> list[RouteLimit]:
                    settings.max_result_body_bytes, frozenset({"node"})),
         RouteLimit("POST", re.compile(rf"^{prefix}/blobstream/?$"),
                    settings.blobs.max_blob_bytes, frozenset({"user", "node", "container"})),
+        *(RouteLimit(method, re.compile(rf"^{prefix}/prefect/"), settings.prefect.max_body_bytes,
+                     frozenset({"container"})) for method in ("POST", "PATCH")),
     ]
 
 

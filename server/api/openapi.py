@@ -26,6 +26,7 @@ DESCRIPTIONS: dict[int, str] = {
     409: "The request conflicts with an existing object",
     413: "The request body is larger than the server accepts",
     429: "Too many requests: try again later (see Retry-After)",
+    502: "A service the server forwards to (the Prefect API) did not answer",
 }
 _REF = "#/components/schemas/{model}"
 _WRITES = frozenset({"post", "put", "patch", "delete"})

@@ -3,153 +3,175 @@
 A researcher (or the unmodified vantage6 client) creates a task whose method is a flow's name,
 for one organization. The node runs the image as usual; :func:`v6flow.algorithm.wrap_algorithm`
 does not find the name in ``PKG_NAME`` and looks in the modules listed in
-``V6FLOW_CENTRAL_FLOWS`` (set by the image's Dockerfile). When it finds a Prefect flow there,
-:func:`run_central_flow`:
+``V6FLOW_CENTRAL_FLOWS`` (set by the image's Dockerfile). When it finds a Prefect flow there:
 
-1. points Prefect at an *ephemeral* API with a private ``PREFECT_HOME`` (a copy of the
-   migrated template baked into the image at ``/opt/v6flow/prefect-home``, so start-up skips
-   the migrations), before Prefect is imported;
-2. fills ``collaboration_id`` and ``image`` from the container token when the flow has those
-   parameters and the task did not set them (subtasks must use the container's own image; a
-   flow taking a ``Federation`` parameter gets them from the token when it connects), and
-   moves flat keyword arguments such as ``retries`` into the flow's model parameter that has
-   them as fields (:func:`fold_flat_kwargs`: v4 clients pass flat ``kwargs``);
-3. calls the flow; the flow reaches the federation through the node proxy with the container
-   token (:class:`ContainerConnection`): subtasks, push-based waits (``GET /events``, scoped
-   to the job) and kills of its own subtasks on timeout all work as on a researcher's machine.
+1. :func:`prepare_prefect` decides, before Prefect is imported, which Prefect API the flow
+   run reports to (``V6FLOW_CENTRAL_PREFECT``, :class:`PrefectMode`). By default it asks the
+   server, through the node proxy, whether it has one (``GET /prefect/admin/version``): then
+   ``PREFECT_API_URL`` is the proxy's ``/prefect`` and ``PREFECT_API_KEY`` the container
+   token, so the flow run, its per-organization task runs, logs and artifacts appear in the
+   collaboration's Prefect UI, tagged with the task, job and collaboration. Without one the
+   flow's function runs without Prefect's engine (no API at all), and the run log says so;
+   ``V6FLOW_CENTRAL_PREFECT=ephemeral`` runs Prefect's temporary server in the container
+   instead (a private ``PREFECT_HOME`` copied from the migrated template baked into the
+   image; about 7 s of start-up).
+2. :func:`run_central_flow` fills ``collaboration_id`` and ``image`` from the container token
+   when the flow has those parameters and the task did not set them (subtasks must use the
+   container's own image; a flow taking a ``Federation`` parameter gets them from the token
+   when it connects), and moves flat keyword arguments such as ``retries`` into the flow's
+   model parameter that has them as fields (:func:`fold_flat_kwargs`: v4 clients pass flat
+   ``kwargs``);
+3. it calls the flow; the flow reaches the federation through the node proxy with the
+   container token (:class:`ContainerConnection`): subtasks, push-based waits (``GET
+   /events``, scoped to the job) and kills of its own subtasks on timeout all work as on a
+   researcher's machine. With a Prefect API, the logs and events still queued are sent
+   before the result is returned (:mod:`v6flow.prefect.container`).
 
 So the same flow runs on a researcher's machine (Prefect server or ephemeral) and as a central
 task on a node, and a ``main(client, data)``-style algorithm and a flow are interchangeable
-from the client's point of view. Prefect is imported only when a flow is actually run.
+from the client's point of view. Prefect is imported only when a flow is actually run, and
+this module never imports it itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import inspect
+import logging
 import os
-import shutil
-import tempfile
+import time
 import typing
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from v6flow.algorithm._container import ContainerConnection, in_algorithm_container
 from v6flow.algorithm._env import ContainerIdentity, read_token, require_env
+from v6flow.algorithm._prefect_mode import (
+    EPHEMERAL_PREFECT_SETTINGS,
+    PREFECT_API_PATH,
+    PREFECT_HOME_TEMPLATE,
+    PREFECT_MODE_ENV,
+    PREFECT_UI_HEADER,
+    QUIET_PREFECT_SETTINGS,
+    PrefectMode,
+    PrefectPlan,
+    prepare_ephemeral_prefect,
+    prepare_prefect,
+    probe_prefect_api,
+    process_started_at,
+    requested_mode,
+)
 from v6flow.errors import AlgorithmError
 
-if TYPE_CHECKING:
-    from v6flow.client import AsyncClient
+__all__ = [
+    "CENTRAL_FLOWS_ENV",
+    "EPHEMERAL_PREFECT_SETTINGS",
+    "FROM_TOKEN",
+    "PREFECT_API_PATH",
+    "PREFECT_HOME_TEMPLATE",
+    "PREFECT_MODE_ENV",
+    "PREFECT_UI_HEADER",
+    "QUIET_PREFECT_SETTINGS",
+    "CentralFlow",
+    "ContainerConnection",
+    "PrefectMode",
+    "PrefectPlan",
+    "central_flow_entries",
+    "central_flow_modules",
+    "declared_flow",
+    "find_central_flow",
+    "fold_flat_kwargs",
+    "in_algorithm_container",
+    "is_flow",
+    "prepare_ephemeral_prefect",
+    "prepare_prefect",
+    "probe_prefect_api",
+    "process_started_at",
+    "requested_mode",
+    "run_central_flow",
+]
+
+log = logging.getLogger("v6flow.algorithm")
 
 #: Env var (set in the image's Dockerfile): comma-separated modules whose flows may be called.
 CENTRAL_FLOWS_ENV = "V6FLOW_CENTRAL_FLOWS"
-#: A migrated Prefect home made at image build time (``prefect server database upgrade``).
-PREFECT_HOME_TEMPLATE = Path("/opt/v6flow/prefect-home")
-#: Prefect settings of the in-container ephemeral API (only set when not set already).
-EPHEMERAL_PREFECT_SETTINGS = {
-    "PREFECT_SERVER_ALLOW_EPHEMERAL_MODE": "true",
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "PREFECT_UI_ENABLED": "false",
-    "PREFECT_LOGGING_COLORS": "false",
-    "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
-}
 #: Parameters a central flow gets from its container token when the task leaves them out.
 FROM_TOKEN = ("collaboration_id", "image")
 
 
-def in_algorithm_container(environ: Mapping[str, str] | None = None) -> bool:
-    """Whether this process runs in a node's algorithm container (the contract env is set)."""
-    env = os.environ if environ is None else environ
-    return all(env.get(name) for name in ("TOKEN_FILE", "HOST"))
-
-
 @dataclass(frozen=True)
-class ContainerConnection:
-    """The node proxy and the container token: a client source for ``run_partial``.
+class CentralFlow:
+    """A flow found in ``V6FLOW_CENTRAL_FLOWS`` and the Prefect API it will report to."""
 
-    Matches :class:`v6flow.prefect.tasks.AsyncClientFactory` (``get_async_client()``), like
-    the credentials Block does for a researcher.
+    flow: Any
+    plan: PrefectPlan
+    import_seconds: float = 0.0
+
+
+def central_flow_entries(environ: Mapping[str, str] | None = None
+                         ) -> list[tuple[str, str | None]]:
+    """``V6FLOW_CENTRAL_FLOWS`` as ``(module, flow name or None)``, in order.
+
+    Entries are comma-separated ``module`` (its flows are looked up after the package) or
+    ``module:flow`` (a flow the image declares: the wrapper goes straight to it, without
+    importing ``PKG_NAME``).
     """
-
-    base_url: str
-    token: str
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> ContainerConnection:
-        """Read ``HOST``, ``PORT``, ``API_PATH`` and ``TOKEN_FILE`` (already decoded).
-
-        Raises:
-            MissingEnvironment: one of them is not set.
-        """
-        env = dict(os.environ if environ is None else environ)
-        host, port = require_env("HOST", env), env.get("PORT", "")
-        base = f"{host}:{port}" if port else host
-        return cls(base_url=base + env.get("API_PATH", ""),
-                   token=read_token(require_env("TOKEN_FILE", env)))
-
-    def get_async_client(self) -> AsyncClient:
-        """A new client on the proxy with the container token; the caller closes it.
-
-        It never encrypts: in an encrypted collaboration the node proxy encrypts subtask
-        inputs and decrypts their results (the container holds no key).
-        """
-        from v6flow.client import AsyncClient
-
-        return AsyncClient(self.base_url, token=self.token, by_node_proxy=True)
-
-    def identity(self) -> ContainerIdentity:
-        """What the container token says (task, collaboration, image...)."""
-        return ContainerIdentity.from_token(self.token)
-
-    def __repr__(self) -> str:  # never print the token
-        return f"ContainerConnection(base_url={self.base_url!r})"
+    env = os.environ if environ is None else environ
+    entries: list[tuple[str, str | None]] = []
+    for entry in env.get(CENTRAL_FLOWS_ENV, "").split(","):
+        module, _, name = (part.strip() for part in entry.partition(":"))
+        if module:
+            entries.append((module, name or None))
+    return entries
 
 
 def central_flow_modules(environ: Mapping[str, str] | None = None) -> list[str]:
     """The modules named in ``V6FLOW_CENTRAL_FLOWS`` (empty when unset)."""
-    env = os.environ if environ is None else environ
-    return [name.strip() for name in env.get(CENTRAL_FLOWS_ENV, "").split(",") if name.strip()]
+    return list(dict.fromkeys(module for module, _ in central_flow_entries(environ)))
 
 
-def prepare_ephemeral_prefect(environ: MutableMapping[str, str] | None = None,
-                              template: Path = PREFECT_HOME_TEMPLATE) -> Path:
-    """Give Prefect a private home (a copy of ``template`` when present) and ephemeral mode.
-
-    Call before Prefect is imported. An explicit ``PREFECT_API_URL`` is removed: a container
-    has no network but the proxy, so only the in-container API can work.
-
-    Returns:
-        The new ``PREFECT_HOME``.
-    """
-    env = os.environ if environ is None else environ
-    home = Path(tempfile.mkdtemp(prefix="v6flow-prefect-"))
-    if template.is_dir():
-        shutil.copytree(template, home, dirs_exist_ok=True)
-    env["PREFECT_HOME"] = str(home)
-    env.pop("PREFECT_API_URL", None)
-    for key, value in EPHEMERAL_PREFECT_SETTINGS.items():
-        env.setdefault(key, value)
-    return home
-
-
-def find_central_flow(name: str, environ: MutableMapping[str, str] | None = None) -> Any:
+def find_central_flow(name: str,
+                      environ: MutableMapping[str, str] | None = None) -> CentralFlow | None:
     """The flow called ``name`` (its function name) in the ``V6FLOW_CENTRAL_FLOWS`` modules.
 
-    Prepares the ephemeral Prefect environment first (importing a flow imports Prefect).
+    Chooses and prepares the Prefect API first (:func:`prepare_prefect`): importing a flow
+    imports Prefect, which reads its settings.
 
     Returns:
-        The flow object, or None when no module lists such a flow.
+        The flow and its Prefect plan, or None when no module lists such a flow.
 
     Raises:
-        AlgorithmError: a listed module cannot be imported.
+        AlgorithmError: a listed module cannot be imported, or :func:`prepare_prefect` failed.
     """
-    modules = central_flow_modules(environ)
+    return _find(name, central_flow_modules(environ), environ, declared=False)
+
+
+def declared_flow(name: str,
+                  environ: MutableMapping[str, str] | None = None) -> CentralFlow | None:
+    """The flow ``name`` when ``V6FLOW_CENTRAL_FLOWS`` declares it (``module:name``).
+
+    The wrapper asks this before it imports the partial package, so a central flow does not
+    pay for the package's imports (pandas: about 0.3 s).
+
+    Returns:
+        The flow and its Prefect plan, or None when no entry declares ``name``.
+
+    Raises:
+        AlgorithmError: the declared module cannot be imported or has no such flow.
+    """
+    modules = [module for module, flow in central_flow_entries(environ) if flow == name]
+    return _find(name, modules, environ, declared=True) if modules else None
+
+
+def _find(name: str, modules: Sequence[str], environ: MutableMapping[str, str] | None, *,
+          declared: bool) -> CentralFlow | None:
     if not modules:
         return None
-    prepare_ephemeral_prefect(environ)
+    plan = prepare_prefect(environ)
+    started = time.perf_counter()
     for module_name in modules:
         try:
             module = importlib.import_module(module_name)
@@ -159,7 +181,11 @@ def find_central_flow(name: str, environ: MutableMapping[str, str] | None = None
                 f"{CENTRAL_FLOWS_ENV}): {exc}") from exc
         candidate = getattr(module, name, None)
         if is_flow(candidate):
-            return candidate
+            return CentralFlow(flow=candidate, plan=plan,
+                               import_seconds=time.perf_counter() - started)
+    if declared:
+        raise AlgorithmError(f"{CENTRAL_FLOWS_ENV} declares {name!r} in "
+                             f"{', '.join(modules)}, which has no such flow")
     return None
 
 
@@ -169,16 +195,18 @@ def is_flow(value: Any) -> bool:
                for cls in type(value).__mro__)
 
 
-def run_central_flow(flow: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
+def run_central_flow(central: CentralFlow, args: Sequence[Any], kwargs: Mapping[str, Any],
                      environ: Mapping[str, str] | None = None) -> Any:
-    """Run ``flow`` as this container's central function and return its result.
+    """Run the flow as this container's central function and return its result.
 
     ``collaboration_id`` and ``image`` come from the container token when the flow takes
-    them and the task did not pass them.
+    them and the task did not pass them. The run log gets the Prefect plan and where the
+    time went (probe, import, flow run, sending the last logs and events).
 
     Raises:
         Exception: whatever the flow raises (a failed flow run re-raises its error).
     """
+    flow, plan = central.flow, central.plan
     identity = ContainerIdentity.from_token(
         read_token(require_env("TOKEN_FILE", dict(os.environ if environ is None else environ))))
     call_kwargs = fold_flat_kwargs(flow.fn, kwargs)
@@ -189,10 +217,47 @@ def run_central_flow(flow: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
         if name in parameters and name not in call_kwargs and name not in bound.arguments \
                 and value is not None:
             call_kwargs[name] = value
-    result = flow(*args, **call_kwargs)
-    if inspect.isawaitable(result):
-        return asyncio.run(_awaited(result))
-    return result
+    born = process_started_at()
+    age = f"; ready {time.time() - born:.2f} s after the process started at {born:.3f}" \
+        if born is not None else ""
+    log.info("%s; probe %.2f s, flow import %.2f s%s", plan.describe(), plan.probe_seconds,
+             central.import_seconds, age)
+    try:
+        return _run(flow, plan, args, call_kwargs)
+    finally:
+        # The process ends right after the result is written: a frozen heap is not
+        # collected again at exit (Prefect and pydantic objects: 0.2-0.3 s otherwise).
+        gc.freeze()
+
+
+def _run(flow: Any, plan: PrefectPlan, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    started = time.perf_counter()
+    if plan.mode is PrefectMode.NONE:
+        from v6flow.prefect.container import run_without_api
+
+        result = run_without_api(flow, args, kwargs)
+        log.info("flow function finished in %.2f s", time.perf_counter() - started)
+        return result
+    if plan.mode is PrefectMode.EPHEMERAL:
+        return _result(flow(*args, **kwargs))
+    from v6flow.prefect.container import flush, send_events_over_http
+
+    if plan.api_url is None or plan.token is None:
+        raise AlgorithmError("a server Prefect plan without an API URL")
+    sink = send_events_over_http(plan.api_url, plan.token)
+    try:
+        return _result(flow(*args, **kwargs))
+    finally:
+        ran = time.perf_counter() - started
+        sent = flush(sink)
+        log.info("flow run finished in %.2f s; last logs and %d events sent in %.2f s "
+                 "(%d not sent)", ran, sink.sent, sent, sink.dropped)
+
+
+def _result(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return asyncio.run(_awaited(value))
+    return value
 
 
 def fold_flat_kwargs(fn: Any, kwargs: Mapping[str, Any]) -> dict[str, Any]:

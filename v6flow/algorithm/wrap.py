@@ -63,7 +63,8 @@ def run_method(input_: Mapping[str, Any], package: str) -> Any:
     """Import ``package`` and call ``input_["method"](*args, **kwargs)``.
 
     A name the package lacks is looked up among the central flows of ``V6FLOW_CENTRAL_FLOWS``
-    and run by :func:`v6flow.algorithm.central.run_central_flow`.
+    and run by :func:`v6flow.algorithm.central.run_central_flow`; a flow declared there as
+    ``module:name`` is run without importing the package at all.
 
     Raises:
         AlgorithmError: the package (or a central flow module) cannot be imported.
@@ -71,17 +72,20 @@ def run_method(input_: Mapping[str, Any], package: str) -> Any:
         MethodFailed: the method raised (chained); v6flow ``AlgorithmError`` s raised by the
             decorators (missing env, unreadable data) pass through unchanged.
     """
-    try:
-        module = importlib.import_module(package)
-    except ImportError as exc:
-        raise AlgorithmError(f"cannot import algorithm package {package!r}: {exc}") from exc
     name = str(input_["method"])
     args = list(input_.get("args") or [])
     kwargs = dict(input_.get("kwargs") or {})
-    method = getattr(module, name, None)
-    flow = central.find_central_flow(name) if method is None else None
+    method: Any = None
+    flow = central.declared_flow(name)  # declared ``module:name``: the package is not needed
+    if flow is None:
+        try:
+            module = importlib.import_module(package)
+        except ImportError as exc:
+            raise AlgorithmError(f"cannot import algorithm package {package!r}: {exc}") from exc
+        method = getattr(module, name, None)
+        flow = central.find_central_flow(name) if method is None else None
     if flow is not None:
-        log.info("running flow %s as the central task (ephemeral Prefect)", name)
+        log.info("running flow %s as the central task (%s)", name, flow.plan.mode)
         method = functools.partial(central.run_central_flow, flow, args, kwargs)
         args, kwargs = [], {}
     elif callable(method):

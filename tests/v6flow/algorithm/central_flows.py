@@ -26,3 +26,10 @@ async def context_report(collaboration_id: int, image: str, value: int = 1) -> d
 def needs_positive(count: Annotated[int, Field(ge=1)]) -> int:
     """Rejects ``count < 1`` (pydantic validation of flow parameters)."""
     return count
+
+
+@flow(persist_result=False)
+async def token_report(collaboration_id: int, image: str, value: int = 1) -> dict[str, Any]:
+    """What the wrapper filled in from the token, without any Prefect task."""
+    return {"collaboration_id": collaboration_id, "image": image, "doubled": 2 * value,
+            "api_url": os.environ.get("PREFECT_API_URL")}

@@ -10,24 +10,29 @@ import pytest
 from flows.parameters import Federation, ServerParameters, resolve_connection
 from tests.v6flow.algorithm.conftest import RunFolder, make_token
 from v6flow.algorithm.central import (
+    PREFECT_MODE_ENV,
     ContainerConnection,
+    PrefectMode,
     central_flow_modules,
     in_algorithm_container,
     is_flow,
     prepare_ephemeral_prefect,
+    prepare_prefect,
 )
+from v6flow.errors import AlgorithmError
 
 FLOWS_MODULE = "tests.v6flow.algorithm.central_flows"
 
 
 @pytest.mark.slow
 def test_wrapper_runs_a_flow_with_token_parameters(run_folder: RunFolder) -> None:
-    """The method names a flow: it runs in an ephemeral Prefect with a private home, and
-    ``collaboration_id``/``image`` come from the container token."""
+    """``V6FLOW_CENTRAL_PREFECT=ephemeral``: the flow runs in an ephemeral Prefect with a
+    private home, and ``collaboration_id``/``image`` come from the container token."""
     # Prepare
     run_folder.write_input("context_report", value=21)
     # Execute
-    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": FLOWS_MODULE})
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": FLOWS_MODULE,
+                                 PREFECT_MODE_ENV: "ephemeral"})
     # Assert
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = run_folder.result()
@@ -38,6 +43,59 @@ def test_wrapper_runs_a_flow_with_token_parameters(run_folder: RunFolder) -> Non
 
 
 @pytest.mark.slow
+def test_without_a_prefect_api_the_flow_function_runs_alone(run_folder: RunFolder) -> None:
+    """No server answers (auto mode): the flow's function runs without Prefect's engine,
+    with the token's parameters, and the log says so."""
+    run_folder.write_input("token_report", value=21)
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": FLOWS_MODULE})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert run_folder.result() == {"collaboration_id": 5, "image": "v6flow-test/basic:latest",
+                                   "doubled": 42, "api_url": None}
+    assert "Prefect: none: the server has no Prefect API" in proc.stdout
+
+
+def test_without_a_prefect_api_a_task_call_fails_with_a_hint(run_folder: RunFolder) -> None:
+    """A flow that calls a Prefect task needs an API: exit 1 naming the two ways out."""
+    run_folder.write_input("context_report", value=21)
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": FLOWS_MODULE,
+                                 PREFECT_MODE_ENV: "none"})
+    assert proc.returncode == 1
+    assert "set prefect.api_url on the server" in proc.stderr
+    assert "V6FLOW_CENTRAL_PREFECT=ephemeral" in proc.stderr
+
+
+def test_declared_flow_runs_without_importing_the_package(run_folder: RunFolder) -> None:
+    """``module:name`` in ``V6FLOW_CENTRAL_FLOWS``: the flow runs even though the partial
+    package cannot be imported (it is never imported for a declared flow)."""
+    run_folder.write_input("token_report", value=2)
+    proc = run_folder.run(pkg="no_such_package", extra={
+        "V6FLOW_CENTRAL_FLOWS": f"{FLOWS_MODULE}:token_report"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert run_folder.result()["doubled"] == 4
+
+
+def test_declared_flow_that_is_missing_is_named(run_folder: RunFolder) -> None:
+    """A declared flow the module lacks: exit 1 naming the declaration."""
+    run_folder.write_input("nowhere")
+    proc = run_folder.run(extra={"V6FLOW_CENTRAL_FLOWS": f"{FLOWS_MODULE}:nowhere"})
+    assert proc.returncode == 1
+    assert f"declares 'nowhere' in {FLOWS_MODULE}, which has no such flow" in proc.stderr
+
+
+def test_prefect_mode_server_without_an_api_fails(tmp_path: Path) -> None:
+    """``server`` insists on the server's Prefect API; an unknown mode is named."""
+    token_file = tmp_path / "token"
+    token_file.write_text("header.payload.signature")
+    env = {"HOST": "http://127.0.0.1", "PORT": "9", "API_PATH": "",
+           "TOKEN_FILE": str(token_file), PREFECT_MODE_ENV: "server"}
+    with pytest.raises(AlgorithmError, match="forwards to no Prefect API"):
+        prepare_prefect(env)
+    with pytest.raises(AlgorithmError, match="V6FLOW_CENTRAL_PREFECT='sometimes'"):
+        prepare_prefect({**env, PREFECT_MODE_ENV: "sometimes"})
+    plan = prepare_prefect({**env, PREFECT_MODE_ENV: "none"})
+    assert plan.mode is PrefectMode.NONE and plan.probe_seconds < 1
+
+
 def test_invalid_flow_parameter_fails_naming_it(run_folder: RunFolder) -> None:
     """A parameter the flow's types refuse: exit 1, the error names the parameter."""
     run_folder.write_input("needs_positive", count=0)
@@ -80,6 +138,7 @@ def test_container_connection_reads_the_contract_env(tmp_path: Path) -> None:
     assert "secret" not in repr(connection)
     assert in_algorithm_container(env) and not in_algorithm_container({})
     assert central_flow_modules({"V6FLOW_CENTRAL_FLOWS": " a.b , c "}) == ["a.b", "c"]
+    assert central_flow_modules({"V6FLOW_CENTRAL_FLOWS": "a.b:f, a.b:g,c"}) == ["a.b", "c"]
 
 
 def test_flows_without_login_outside_a_container_fail_clearly(
