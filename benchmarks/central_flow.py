@@ -54,11 +54,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from v6flow_flows.demo import docker_engine
+from v6flow_flows.local_federation import LocalFederation, local_federation
 
 from v6flow import images
 from v6flow.client import Client
-from v6flow.demo import docker_engine
-from v6flow.local_federation import LocalFederation, local_federation
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["age", "bmi", "sex"]
@@ -106,7 +106,7 @@ def build_images(say: Callable[[str], None]) -> BenchImages:
     suffix = secrets.token_hex(3)
     summary = f"v6flow/bench-summary:{suffix}"
     say(f"building {summary} (and the flow base when stale)")
-    images.build_algorithm_image(ROOT / "flows" / "summary", summary)
+    images.build_algorithm_image(ROOT / "flows" / "v6flow_flows" / "summary", summary)
     tags = {"prefect": summary, "partial": summary}
     with tempfile.TemporaryDirectory(prefix="v6flow-bench-") as tmp:
         for mode in ("none", "ephemeral"):

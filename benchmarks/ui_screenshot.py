@@ -4,8 +4,8 @@ What it does:
 1. starts a local ``prefect server start`` on 127.0.0.1 (private PREFECT_HOME), or reuses
    the one given with ``--prefect-url``;
 2. starts a federation like ``v6flow demo`` does (server subprocess, 3 organizations,
-   3 node processes, offline-built images): :func:`v6flow.demo.ensure_images` and
-   :func:`v6flow.local_federation.local_federation`;
+   3 node processes, offline-built images): :func:`v6flow_flows.demo.ensure_images` and
+   :func:`v6flow_flows.local_federation.local_federation`;
 3. saves a ``V6flowServerCredentials`` Block and runs the ``summary_statistics`` flow
    against that Prefect server (``summary@<organization>`` and ``histogram@<organization>``
    task runs per node);
@@ -106,12 +106,14 @@ def local_prefect_server(directory: Path, url: str | None = None) -> Iterator[st
 @contextlib.contextmanager
 def demo_federation(directory: Path, say: Any = lambda _m: None) -> Iterator[Any]:
     """The demo's federation: images (built offline when missing), then
-    :func:`v6flow.local_federation.local_federation` with the demo's policy.
+    :func:`v6flow_flows.local_federation.local_federation` with the demo's policy.
 
-    Yields a :class:`v6flow.local_federation.LocalFederation`; all processes stop on exit.
+    Yields a :class:`v6flow_flows.local_federation.LocalFederation`; all processes stop on exit.
     """
-    from v6flow import demo, images
-    from v6flow.local_federation import local_federation
+    from v6flow_flows import demo
+    from v6flow_flows.local_federation import local_federation
+
+    from v6flow import images
 
     demo.ensure_images(demo.docker_engine(), say)
     with local_federation(directory / "federation", sidecar_image=images.BASE_IMAGE,
@@ -121,9 +123,9 @@ def demo_federation(directory: Path, say: Any = lambda _m: None) -> Iterator[Any
 
 def run_summary_flow(fed: Any, block_name: str) -> str:
     """Save the federation's researcher login as a Block, run the flow; the flow-run id."""
-    from blocks import V6flowServerCredentials
-    from flows.parameters import Federation
-    from flows.summary.flow import summary_statistics
+    from prefect_v6flow import V6flowServerCredentials
+    from v6flow_flows.parameters import Federation
+    from v6flow_flows.summary.flow import summary_statistics
 
     V6flowServerCredentials(url=fed.url, username=fed.username,
                             password=fed.password).save(block_name, overwrite=True)

@@ -3,7 +3,7 @@
 What it does:
 1. builds (offline, when missing) the base image and the test algorithm image
    ``v6flow-test/basic:latest`` from tests/algorithms/basic (the folder is read, not imported);
-2. starts a local federation (:func:`v6flow.local_federation.local_federation`: a server
+2. starts a local federation (:func:`v6flow_flows.local_federation.local_federation`: a server
    subprocess, 3 organizations with synthetic CSVs, 3 node processes);
 3. through the REST API: a study (as root), and tasks (as the researcher) that complete
    (column statistics, row counts), fail, and keep running;
@@ -255,7 +255,7 @@ def shoot(base: str, fed: Any, ids: dict[str, int], out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the whole sequence; print the PNG paths."""
-    from v6flow.local_federation import local_federation
+    from v6flow_flows.local_federation import local_federation
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs" / "img")

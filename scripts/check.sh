@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ruff check .
-mypy v6flow server node blocks flows/*/flow.py flows/*/combine.py
+mypy v6flow server node blocks flows/v6flow_flows/*/flow.py flows/v6flow_flows/*/combine.py

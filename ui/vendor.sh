@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Re-fetches the UI's vendored libraries from the npm registry (npm pack; no node_modules,
-# nothing runs at install) into ui/vendor/, with their licence files. The UI needs no build:
+# nothing runs at install) into ui/v6flow_ui/vendor/, with their licence files. The UI needs no build:
 # the files are plain ES modules, and the one bare import (hooks -> "preact") is rewritten
 # to a relative path so the browser resolves it without an import map.
-#   ui/vendor.sh            (then review `git diff ui/vendor` and commit)
+#   ui/vendor.sh            (then review `git diff ui/v6flow_ui/vendor` and commit)
 set -euo pipefail
 cd "$(dirname "$0")"
 PREACT=11.2.0

@@ -25,7 +25,7 @@ Examples:
     >>> from v6flow.images import ensure_base_image, build_algorithm_image
     >>> ensure_base_image()                                    # doctest: +SKIP
     'v6flow/base:0.1.0'
-    >>> build_algorithm_image("flows/summary", "v6flow/summary:latest")  # doctest: +SKIP
+    >>> build_algorithm_image("flows/v6flow_flows/summary", "v6flow/summary:latest")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ RUN pip install --no-index --find-links /opt/wheels --no-deps -r /opt/wheels/{re
  && test -f {prefect_home}/prefect.db
 COPY central/ /opt/v6flow/central/
 ENV PYTHONPATH=/opt/v6flow/central
-RUN python -c "import flows.parameters, blocks, v6flow.prefect"
+RUN python -c "import v6flow_flows.parameters, prefect_v6flow, v6flow.prefect"
 """
 #: Requirement file of the flow base image (written into its ``wheels/``).
 FLOW_REQUIREMENTS_FILE = "v6flow-flow-requirements.txt"

@@ -1,6 +1,6 @@
 """The Blocks against a real local Prefect server and a real v6flow server.
 
-``prefect block register -m blocks`` (from the repository root) registers both block types;
+``prefect block register -m prefect_v6flow`` (from the repository root) registers both block types;
 a saved credentials Block keeps its password secret and its clients log in.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect_v6flow import V6flowCollaboration, V6flowServerCredentials
+from prefect_v6flow._project import DOCUMENTATION_URL, LOGO_URL
 
-from blocks import V6flowCollaboration, V6flowServerCredentials
-from blocks._project import DOCUMENTATION_URL, LOGO_URL
 from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
 from v6flow.errors import AuthenticationError
 
@@ -29,7 +29,7 @@ def test_block_register_command_registers_both_block_types(
     from prefect.client.orchestration import get_client
 
     # Execute
-    done = subprocess.run(["prefect", "block", "register", "-m", "blocks"], cwd=REPO_ROOT,
+    done = subprocess.run(["prefect", "block", "register", "-m", "prefect_v6flow"], cwd=REPO_ROOT,
                           env=prefect_server.env(), capture_output=True, text=True,
                           timeout=120, check=False)
     with prefect_api(prefect_server), get_client(sync_client=True) as client:

@@ -31,7 +31,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
 
 @pytest.fixture(scope="session")
 def own_summary_image(algorithm_image: Any, docker_client: Any) -> Iterator[str]:
-    """The summary image under a tag of this session only (built from flows/summary).
+    """The summary image under a tag of this session only (built from flows/v6flow_flows/summary).
 
     Other test sessions on the same engine may rebuild ``v6flow/summary:0.1.0`` from another
     checkout at any moment; a private ``v6flow-test/…`` tag (allowed by the test nodes)

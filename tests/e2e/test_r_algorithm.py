@@ -1,4 +1,4 @@
-"""An algorithm in R (flows/r_mean/r_partial) on real nodes, next to its Python twin.
+"""An algorithm in R (flows/v6flow_flows/r_mean/r_partial) on real nodes, next to its Python twin.
 
 The R image holds R from Debian and no Python: it reads the encoded environment, the input
 file and its CSV, and writes the output file itself (docs/cross-language.md). Its results are
@@ -18,11 +18,11 @@ import docker
 import pandas as pd
 import pytest
 from prefect.logging import disable_run_logger
+from v6flow_flows.parameters import Federation as FlowFederation
+from v6flow_flows.parameters import ServerParameters
+from v6flow_flows.r_mean import METHOD, PYTHON_MEAN_IMAGE, R_MEAN_IMAGE
+from v6flow_flows.r_mean.flow import federated_mean
 
-from flows.parameters import Federation as FlowFederation
-from flows.parameters import ServerParameters
-from flows.r_mean import METHOD, PYTHON_MEAN_IMAGE, R_MEAN_IMAGE
-from flows.r_mean.flow import federated_mean
 from tests.fixtures.docker import TEST_LABEL, BuildImage
 from tests.fixtures.federation import Federation
 from tests.flows.fixtures import researcher  # noqa: F401 - the fixture
@@ -33,7 +33,7 @@ from v6flow.errors import ImageError
 from v6flow.wire import decode_env_value, encode_env_value, result_from_wire
 
 ROOT = Path(__file__).resolve().parents[2]
-R_CONTEXT = ROOT / "flows" / "r_mean" / "r_partial"
+R_CONTEXT = ROOT / "flows" / "v6flow_flows" / "r_mean" / "r_partial"
 #: The R image (R, jsonlite and their Depends on a minbase Debian) must stay below this.
 R_IMAGE_BUDGET_MB = 250
 
@@ -50,8 +50,8 @@ def r_image(docker_client: docker.DockerClient) -> str:
 
 @pytest.fixture(scope="session")
 def python_mean_image(algorithm_image: BuildImage) -> str:
-    """v6flow/mean-py, the Python twin, built offline from flows/r_mean."""
-    return algorithm_image(ROOT / "flows" / "r_mean", PYTHON_MEAN_IMAGE)
+    """v6flow/mean-py, the Python twin, built offline from flows/v6flow_flows/r_mean."""
+    return algorithm_image(ROOT / "flows" / "v6flow_flows" / "r_mean", PYTHON_MEAN_IMAGE)
 
 
 def _results_by_org(federation: Federation, task_id: int) -> dict[int, Any]:

@@ -29,8 +29,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
+from v6flow_server.db.models import NodeStream
 
-from server.db.models import NodeStream
 from tests.fixtures.federation import Federation, create_federation, shutdown_federation
 from tests.fixtures.haproxy import Frontend, LoadBalancer, start_haproxy
 from tests.fixtures.server import ServerProcess, free_port, start_server

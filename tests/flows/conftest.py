@@ -10,7 +10,7 @@ from pathlib import Path
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-PARTIAL = Path(__file__).resolve().parents[2] / "flows" / "summary" / "partial"
+PARTIAL = Path(__file__).resolve().parents[2] / "flows" / "v6flow_flows" / "summary" / "partial"
 if str(PARTIAL) not in sys.path:
     sys.path.insert(0, str(PARTIAL))
 

@@ -17,15 +17,15 @@ from tests.flows.pooled import pandas_summary
 from tests.flows.researcher import Researcher, make_researcher
 from v6flow.algorithm import MIN_CELL_COUNT_ENV
 
-SUMMARY_CONTEXT = Path(__file__).resolve().parents[2] / "flows" / "summary"
+SUMMARY_CONTEXT = Path(__file__).resolve().parents[2] / "flows" / "v6flow_flows" / "summary"
 #: The federated summary's numeric statistics, all None for a withheld column.
 NUMERIC_FIELDS = ("count", "missing", "mean", "std", "min", "max")
 
 
 @pytest.fixture(scope="session")
 def summary_image(algorithm_image: Any) -> str:
-    """The summary algorithm image, built offline from flows/summary."""
-    from flows.summary import SUMMARY_IMAGE
+    """The summary algorithm image, built offline from flows/v6flow_flows/summary."""
+    from v6flow_flows.summary import SUMMARY_IMAGE
 
     tag: str = algorithm_image(SUMMARY_CONTEXT, SUMMARY_IMAGE)
     return tag

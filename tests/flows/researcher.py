@@ -20,7 +20,7 @@ class Researcher:
     def federation(self, collaboration_id: int, image: str, **settings: Any) -> Any:
         """The flows' ``Federation`` parameter logging in as this researcher (ad hoc), with
         no retries and a 120 s timeout unless ``settings`` say otherwise."""
-        from flows.parameters import Federation, ServerParameters
+        from v6flow_flows.parameters import Federation, ServerParameters
 
         server = ServerParameters(url=self.url, username=self.username,
                                   password=self.password)  # type: ignore[arg-type]

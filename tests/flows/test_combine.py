@@ -8,13 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import v6flow_summary
+from v6flow_flows.parameters import Federation, ServerParameters
+from v6flow_flows.summary.combine import combine_summaries, table_rows
+from v6flow_flows.summary.flow import summary_statistics
+from v6flow_flows.summary.quantiles import DEFAULT_QUANTILES, bin_edges, combine_histograms
 from v6flow_summary.histogram import partial_histograms
 from v6flow_summary.stats import partial_summary
 
-from flows.parameters import Federation, ServerParameters
-from flows.summary.combine import combine_summaries, table_rows
-from flows.summary.flow import summary_statistics
-from flows.summary.quantiles import DEFAULT_QUANTILES, bin_edges, combine_histograms
 from tests.flows.fixtures import NUMERIC_FIELDS, assert_summary_matches_suppressed_pandas
 from tests.flows.pooled import (
     assert_matches_pandas,

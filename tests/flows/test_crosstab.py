@@ -19,16 +19,16 @@ from prefect.logging import disable_run_logger
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "flows" / "crosstab" / "partial") not in sys.path:
-    sys.path.insert(0, str(ROOT / "flows" / "crosstab" / "partial"))
+if str(ROOT / "flows" / "v6flow_flows" / "crosstab" / "partial") not in sys.path:
+    sys.path.insert(0, str(ROOT / "flows" / "v6flow_flows" / "crosstab" / "partial"))
 
 import v6flow_crosstab  # noqa: E402
 from v6flow_crosstab.table import contingency  # noqa: E402
+from v6flow_flows._common import chi2_sf, normal_two_sided_p  # noqa: E402
+from v6flow_flows.crosstab import CROSSTAB_IMAGE  # noqa: E402
+from v6flow_flows.crosstab.combine import combine_tables, table_rows  # noqa: E402
+from v6flow_flows.crosstab.flow import crosstab  # noqa: E402
 
-from flows._common import chi2_sf, normal_two_sided_p  # noqa: E402
-from flows.crosstab import CROSSTAB_IMAGE  # noqa: E402
-from flows.crosstab.combine import combine_tables, table_rows  # noqa: E402
-from flows.crosstab.flow import crosstab  # noqa: E402
 from tests.flows.fixtures import node_algorithm_env  # noqa: E402
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
@@ -41,8 +41,8 @@ PAIRS = [("sex", "smoker"), ("smoker", "treated"), ("treated", "outcome")]
 
 @pytest.fixture(scope="session")
 def crosstab_image(algorithm_image: Any) -> str:
-    """The crosstab algorithm image, built offline from flows/crosstab."""
-    tag: str = algorithm_image(ROOT / "flows" / "crosstab", CROSSTAB_IMAGE)
+    """The crosstab algorithm image, built offline from flows/v6flow_flows/crosstab."""
+    tag: str = algorithm_image(ROOT / "flows" / "v6flow_flows" / "crosstab", CROSSTAB_IMAGE)
     return tag
 
 

@@ -20,15 +20,15 @@ from prefect.logging import disable_run_logger
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "flows" / "logistic" / "partial") not in sys.path:
-    sys.path.insert(0, str(ROOT / "flows" / "logistic" / "partial"))
+if str(ROOT / "flows" / "v6flow_flows" / "logistic" / "partial") not in sys.path:
+    sys.path.insert(0, str(ROOT / "flows" / "v6flow_flows" / "logistic" / "partial"))
 
+from v6flow_flows.logistic import LOGISTIC_IMAGE  # noqa: E402
+from v6flow_flows.logistic.combine import fit_newton_raphson, table_rows  # noqa: E402
+from v6flow_flows.logistic.flow import logistic_regression  # noqa: E402
 from v6flow_logistic import irls_step  # noqa: E402
 from v6flow_logistic.irls import partial_step  # noqa: E402
 
-from flows.logistic import LOGISTIC_IMAGE  # noqa: E402
-from flows.logistic.combine import fit_newton_raphson, table_rows  # noqa: E402
-from flows.logistic.flow import logistic_regression  # noqa: E402
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
@@ -38,8 +38,8 @@ PREDICTORS = ["age", "bmi", "treated"]
 
 @pytest.fixture(scope="session")
 def logistic_image(algorithm_image: Any) -> str:
-    """The logistic regression algorithm image, built offline from flows/logistic."""
-    tag: str = algorithm_image(ROOT / "flows" / "logistic", LOGISTIC_IMAGE)
+    """The logistic regression algorithm image, built offline from flows/v6flow_flows/logistic."""
+    tag: str = algorithm_image(ROOT / "flows" / "v6flow_flows" / "logistic", LOGISTIC_IMAGE)
     return tag
 
 

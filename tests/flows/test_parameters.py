@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from v6flow_flows.parameters import Federation, ServerParameters, resolve_connection
+from v6flow_flows.summary import SUMMARY_IMAGE
+from v6flow_flows.summary.flow import summary_statistics
 
-from flows.parameters import Federation, ServerParameters, resolve_connection
-from flows.summary import SUMMARY_IMAGE
-from flows.summary.flow import summary_statistics
 from v6flow.algorithm.central import fold_flat_kwargs
 
 LOGIN = ServerParameters(url="http://127.0.0.1:9/api", username="u",

@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 import pytest
 from prefect.logging import disable_run_logger
+from v6flow_flows.summary.flow import summary_statistics
+from v6flow_flows.summary.quantiles import DEFAULT_QUANTILES
 
-from flows.summary.flow import summary_statistics
-from flows.summary.quantiles import DEFAULT_QUANTILES
 from tests.flows.fixtures import assert_summary_matches_suppressed_pandas, node_algorithm_env
 from tests.flows.pooled import (
     assert_matches_pandas,

@@ -19,15 +19,15 @@ from prefect.logging import disable_run_logger
 from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT / "flows" / "survival" / "partial") not in sys.path:
-    sys.path.insert(0, str(ROOT / "flows" / "survival" / "partial"))
+if str(ROOT / "flows" / "v6flow_flows" / "survival" / "partial") not in sys.path:
+    sys.path.insert(0, str(ROOT / "flows" / "v6flow_flows" / "survival" / "partial"))
 
+from v6flow_flows.survival import SURVIVAL_IMAGE  # noqa: E402
+from v6flow_flows.survival.combine import combine_survival, table_rows  # noqa: E402
+from v6flow_flows.survival.flow import kaplan_meier  # noqa: E402
 from v6flow_survival import risk_counts  # noqa: E402
 from v6flow_survival.counts import partial_counts  # noqa: E402
 
-from flows.survival import SURVIVAL_IMAGE  # noqa: E402
-from flows.survival.combine import combine_survival, table_rows  # noqa: E402
-from flows.survival.flow import kaplan_meier  # noqa: E402
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
@@ -35,8 +35,8 @@ from v6flow.synthetic import write_federation_csvs  # noqa: E402
 
 @pytest.fixture(scope="session")
 def survival_image(algorithm_image: Any) -> str:
-    """The survival algorithm image, built offline from flows/survival."""
-    tag: str = algorithm_image(ROOT / "flows" / "survival", SURVIVAL_IMAGE)
+    """The survival algorithm image, built offline from flows/v6flow_flows/survival."""
+    tag: str = algorithm_image(ROOT / "flows" / "v6flow_flows" / "survival", SURVIVAL_IMAGE)
     return tag
 
 

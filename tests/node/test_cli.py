@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
+from v6flow_node.preflight import transport_problem
 
-from node.preflight import transport_problem
 from tests.fixtures.federation import write_node_config
 from tests.fixtures.server import free_port
 from v6flow.cli.exit_codes import ExitCode

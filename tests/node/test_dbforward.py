@@ -1,4 +1,4 @@
-"""Database forwards of the node (node.runtime.dbforward) without Docker: plan and pipes."""
+"""Database forwards of the node (v6flow_node.runtime.dbforward) without Docker: plan and pipes."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import socket
 from pathlib import Path
 
 import httpx
+from v6flow_node.runtime.dbforward import DatabaseForwarder, plan_forwards
+from v6flow_node.settings import Database
 
-from node.runtime.dbforward import DatabaseForwarder, plan_forwards
-from node.settings import Database
 from v6flow.sidecar import parse_forward
 
 

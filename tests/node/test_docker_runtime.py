@@ -7,9 +7,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from v6flow_node.errors import ContainerStartError, ImageUnavailable
+from v6flow_node.runtime.docker import DockerRuntime
 
-from node.errors import ContainerStartError, ImageUnavailable
-from node.runtime.docker import DockerRuntime
 from tests.fixtures.federation import labelled_leftovers
 
 

@@ -361,7 +361,8 @@ def test_a_result_that_cannot_be_encrypted_is_not_sent(enc: Federation) -> None:
 def test_node_yaml_encryption_section_is_checked(tmp_path: Path, section: dict[str, Any],
                                                  reason: str) -> None:
     """A wrong encryption section stops the node at start, naming the field and the cause."""
-    from node.settings import load_settings
+    from v6flow_node.settings import load_settings
+
     from v6flow.errors import ConfigurationError
 
     key = tmp_path / "org.pem"
@@ -385,7 +386,7 @@ def test_node_yaml_encryption_section_is_checked(tmp_path: Path, section: dict[s
 def test_proxy_encryption_for_containers_round_trips(scheme: crypto.Scheme) -> None:
     """encryption.subtask_scheme picks the subtask input scheme; a subtask result bound to
     its task, sender and input opens, one bound to another task does not."""
-    from node.encryption import NodeEncryption
+    from v6flow_node.encryption import NodeEncryption
 
     key = crypto.generate_private_key(2048)
     node = NodeEncryption(private_key=key, organization_id=1, collaboration_id=5,

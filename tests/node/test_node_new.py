@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from v6flow_node.settings import NodeSettings
 
-from node.settings import NodeSettings
 from v6flow._config import load_settings
 from v6flow.cli.exit_codes import ExitCode
 

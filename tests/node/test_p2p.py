@@ -12,9 +12,9 @@ from typing import Any
 
 import docker
 import pytest
+from v6flow_node.relay import LOCAL_PORTS, websocket_base
+from v6flow_node.runtime.docker import DockerRuntime, ExposedPort, exposed_ports
 
-from node.relay import LOCAL_PORTS, websocket_base
-from node.runtime.docker import DockerRuntime, ExposedPort, exposed_ports
 from tests.fixtures.docker import ALGORITHMS_DIR, BuildImage
 from tests.fixtures.federation import Federation
 from v6flow.wire import result_from_wire

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from node.policies import image_allowed, strip_tag
+from v6flow_node.policies import image_allowed, strip_tag
 
 
 @pytest.mark.parametrize(("image", "allowed", "expected"), [

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from v6flow_node.settings import load_settings
 
-from node.settings import load_settings
 from v6flow.errors import ConfigurationError
 
 

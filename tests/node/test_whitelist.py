@@ -18,9 +18,9 @@ from typing import Any, cast
 
 import pytest
 import yaml
+from v6flow_node.settings import Whitelist, load_settings
+from v6flow_node.whitelist import WhitelistPolicy
 
-from node.settings import Whitelist, load_settings
-from node.whitelist import WhitelistPolicy
 from tests.fixtures.docker import ALGORITHMS_DIR, BuildImage
 from tests.fixtures.federation import Federation, create_federation, shutdown_federation
 from tests.fixtures.server import ServerProcess

@@ -12,11 +12,11 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect_v6flow import V6flowServerCredentials
 from pydantic import SecretStr
+from v6flow_flows.parameters import Federation as FlowFederation
+from v6flow_flows.parameters import resolve_connection
 
-from blocks import V6flowServerCredentials
-from flows.parameters import Federation as FlowFederation
-from flows.parameters import resolve_connection
 from tests.fixtures.encrypted_federation import create_encrypted_federation, keys_of
 from tests.fixtures.federation import Federation, shutdown_federation
 from tests.fixtures.server import ServerProcess

@@ -227,7 +227,7 @@ async def test_cancellation_hook_kills_the_recorded_server_tasks(
         context = FlowRunContext.get()
         assert context is not None and context.flow_run is not None
         run_ids.append(context.flow_run.id)
-        from blocks.credentials import V6flowServerCredentials
+        from prefect_v6flow.credentials import V6flowServerCredentials
 
         creds = await V6flowServerCredentials.aload(credentials_block)
         return await run_partial(creds, federation.collaboration_id, "sleep",

@@ -16,12 +16,12 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
+from v6flow_server.db.migrate import upgrade_to_head
+from v6flow_server.db.models import EventRow
+from v6flow_server.db.session import make_engine
+from v6flow_server.events import SYNC, Event, EventBus, EventName, InProcessEventBus, Subscription
+from v6flow_server.events_pg import CHANNEL, PostgresEventBus
 
-from server.db.migrate import upgrade_to_head
-from server.db.models import EventRow
-from server.db.session import make_engine
-from server.events import SYNC, Event, EventBus, EventName, InProcessEventBus, Subscription
-from server.events_pg import CHANNEL, PostgresEventBus
 from v6flow.wire import utcnow
 
 pytestmark = pytest.mark.timeout(120)
@@ -57,7 +57,7 @@ async def receive(subscription: Subscription, count: int, timeout: float = 10.0
 
 
 class BusContract:
-    """What every implementation of :class:`server.events.EventBus` does."""
+    """What every implementation of :class:`v6flow_server.events.EventBus` does."""
 
     def new_bus(self, queue_size: int) -> EventBus:
         """A bus, not started (each implementation's class says how)."""

@@ -15,8 +15,8 @@ import httpx
 import pytest
 import yaml
 from pydantic import BaseModel
+from v6flow_server.settings import ServerSettings
 
-from server.settings import ServerSettings
 from tests.fixtures.server import SERVER_COMMAND, START_DEADLINE, free_port
 from v6flow._config import describe_settings, load_settings
 

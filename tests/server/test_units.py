@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from server.auth.permissions import (
+from v6flow_server.auth.permissions import (
     COLLABORATION_ADMIN_RULES,
     CONTAINER_RULES,
     NODE_RULES,
@@ -19,7 +19,7 @@ from server.auth.permissions import (
     allows,
     rule_key,
 )
-from server.events import Event, EventName, InProcessEventBus, Outbox
+from v6flow_server.events import Event, EventName, InProcessEventBus, Outbox
 
 
 async def test_bus_delivers_events_published_from_threads_to_matching_subscribers() -> None:

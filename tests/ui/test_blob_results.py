@@ -21,7 +21,7 @@ from v6flow.client import Client
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 #: Payloads whose base64 text is longer go to the store (small, to keep the test light).
 THRESHOLD_BYTES = 1024
-#: ui/src/pages/task_detail.js RENDER_LIMIT_BYTES: larger result blobs are downloaded.
+#: ui/v6flow_ui/src/pages/task_detail.js RENDER_LIMIT_BYTES: larger result blobs are downloaded.
 RENDER_LIMIT_BYTES = 2 * 1024 * 1024
 
 

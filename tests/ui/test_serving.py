@@ -1,4 +1,4 @@
-"""How ``v6flow server start`` serves the web UI next to the API (server/ui.py)."""
+"""How ``v6flow server start`` serves the web UI next to the API (server/v6flow_server/ui.py)."""
 
 from __future__ import annotations
 

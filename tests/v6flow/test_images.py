@@ -189,7 +189,7 @@ def test_flow_base_carries_prefect_flows_and_a_migrated_home(
     tag = images.ensure_flow_base_image(client=docker_client)
     out = docker_client.containers.run(
         tag, ["python", "-c",
-              "import prefect, flows.summary.flow, blocks, os; "
+              "import prefect, v6flow_flows.summary.flow, prefect_v6flow, os; "
               "print(prefect.__version__, os.path.getsize('/opt/v6flow/prefect-home/prefect.db')"
               " > 0)"],
         network_mode="none", remove=True, labels=TEST_LABELS,
@@ -206,7 +206,7 @@ def test_flow_base_carries_prefect_flows_and_a_migrated_home(
 
 def test_dockerfile_names_its_base(tmp_path: Path) -> None:
     """``ARG BASE_IMAGE=<default>`` picks the base; none means the plain base."""
-    assert images.dockerfile_base(Path("flows/summary")) == images.FLOW_BASE_IMAGE
+    assert images.dockerfile_base(Path("flows/v6flow_flows/summary")) == images.FLOW_BASE_IMAGE
     assert images.dockerfile_base(Path("tests/algorithms/basic")) == images.BASE_IMAGE
     (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
     assert images.dockerfile_base(tmp_path) is None

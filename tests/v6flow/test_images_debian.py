@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_r_example_recipe_reads_and_names_its_base() -> None:
     """The R example's recipe parses; its base tag carries the suite and a digest."""
     # Execute
-    recipe = DebianRecipe.from_file(ROOT / "flows/r_mean/r_partial/debian-image.toml")
+    recipe = DebianRecipe.from_file(ROOT / "flows/v6flow_flows/r_mean/r_partial/debian-image.toml")
     # Assert
     assert recipe.packages == ("r-base-core", "r-cran-jsonlite")
     assert recipe.tag == f"v6flow/debian-base:bookworm-{recipe.digest()}"

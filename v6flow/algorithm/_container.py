@@ -1,7 +1,7 @@
 """The node proxy and the container token, as an algorithm container sees them.
 
 Used by :mod:`v6flow.algorithm.central` (a flow run as the central task) and by the flows'
-``Federation`` (``blocks.federation``) to reach the federation from inside a container.
+``Federation`` (``prefect_v6flow.federation``) to reach the federation from inside a container.
 """
 
 from __future__ import annotations

@@ -10,8 +10,7 @@ from v6flow.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-    from v6flow.demo import DemoReport
+    from v6flow_flows.demo import DemoReport
 
 
 STATS = ("count", "missing", "mean", "std", "min", "max")
@@ -101,8 +100,7 @@ def demo(
     running until Ctrl-C.
     """
     from rich.console import Console
-
-    from v6flow.demo import DemoError, run_demo
+    from v6flow_flows.demo import DemoError, run_demo
 
     console = Console()
     try:

@@ -1,6 +1,6 @@
 """Exit codes of the ``v6flow`` command: one registry, each code with its help text.
 
-The numbers agree with the node daemon's own registry (``node/exit_codes.py``), so
+The numbers agree with the node daemon's own registry (``node/v6flow_node/exit_codes.py``), so
 ``v6flow node start`` and the other commands mean the same thing by the same number; a test
 checks that they stay in step. Click's usage errors (unknown option, missing argument) also
 exit 2, which fits :attr:`ExitCode.CONFIGURATION`.

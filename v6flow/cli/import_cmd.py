@@ -2,7 +2,7 @@
 
 Works on the server's database directly (the settings of ``--config`` and ``V6FLOW_SERVER_*``),
 in one transaction, and writes one ready ``node.yaml`` per created node (mode 0600: it holds
-the node's API key). The format and the rules are in docs/import.md and server/importer.py.
+the node's API key). The format and the rules are in docs/import.md and server/v6flow_server/importer.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from v6flow.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-
-    from server.importer import CreatedNode, Plan
+    from v6flow_server.importer import CreatedNode, Plan
 
 COMMAND = "v6flow server import"
 PLACEHOLDER_DATA = "/path/to/data.csv"
@@ -124,7 +123,7 @@ def stage_node_configs(nodes: list[CreatedNode], directory: Path, *,
 
 def _report(plan: Plan, *, dry_run: bool, configs: dict[str, Path], warnings: list[str],
             as_json: bool) -> None:
-    from server.importer import KINDS, Action
+    from v6flow_server.importer import KINDS, Action
 
     if as_json:
         body: dict[str, Any] = {"dry_run": dry_run}
@@ -160,8 +159,7 @@ def schema_is_current(engine: Engine) -> bool:
     """Whether the database holds the newest v6flow schema (a dry run cannot migrate)."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
-
-    from server.db.migrate import alembic_config
+    from v6flow_server.db.migrate import alembic_config
 
     with engine.connect() as connection:
         current = set(MigrationContext.configure(connection).get_current_heads())
@@ -191,18 +189,18 @@ def import_file(
 ) -> None:
     """Create organizations, collaborations, users and nodes from FILE (see docs/import.md)."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
-    from server.auth.password_policy import PasswordPolicy
-    from server.db.migrate import upgrade_to_head
-    from server.db.session import make_engine, make_session_factory
-    from server.importer import (
+    from v6flow_server.auth.password_policy import PasswordPolicy
+    from v6flow_server.db.migrate import upgrade_to_head
+    from v6flow_server.db.session import make_engine, make_session_factory
+    from v6flow_server.importer import (
         Action,
         ImportFailed,
         apply_plan,
         load_import_file,
         plan_import,
     )
-    from server.services.bootstrap import seed_rules_and_roles
+    from v6flow_server.services.bootstrap import seed_rules_and_roles
+
     from v6flow._config import SettingsError
     from v6flow.cli.server_cmd import load_server_settings
     from v6flow.logging import configure_logging

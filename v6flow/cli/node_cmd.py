@@ -4,7 +4,7 @@
   configuration folder (:mod:`v6flow.cli.node_files`), validated by the node's own model;
 - ``node list`` shows the nodes of that folder, and which of them run;
 - ``node files`` prints where a node keeps its things;
-- ``node start`` checks its settings against the world first (:mod:`node.preflight`: task_dir,
+- ``node start`` checks its settings against the world first (:mod:`v6flow_node.preflight`: task_dir,
   Docker, ``server_url``, ``api_key``), shows ``connecting`` and ``online``, and runs the
   daemon.
 
@@ -28,8 +28,8 @@ from v6flow.cli._settings import load_or_exit, settings_help_command
 from v6flow.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
-    from node.preflight import Failure, Ready
-    from node.settings import NodeSettings
+    from v6flow_node.preflight import Failure, Ready
+    from v6flow_node.settings import NodeSettings
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -43,7 +43,7 @@ ConfigDir = Annotated[Path | None, typer.Option(
 
 
 def _settings_class() -> type[NodeSettings]:
-    from node.settings import NodeSettings
+    from v6flow_node.settings import NodeSettings
 
     return NodeSettings
 
@@ -54,7 +54,7 @@ def _fail(command: str, message: str, code: ExitCode) -> typer.Exit:
 
 
 def _exit_code(kind: Failure) -> ExitCode:
-    from node.preflight import Failure
+    from v6flow_node.preflight import Failure
 
     return {Failure.CONFIGURATION: ExitCode.CONFIGURATION, Failure.DOCKER: ExitCode.DOCKER,
             Failure.SERVER: ExitCode.SERVER_UNREACHABLE,
@@ -77,9 +77,10 @@ def start(
     A wrong setting stops the start with a message naming it and an exit code; once started,
     a lost server is retried until it is back. Stops cleanly on SIGTERM/SIGINT.
     """
-    from node.exit_codes import HELP
-    from node.exit_codes import ExitCode as NodeExitCode
-    from node.preflight import PreflightError, preflight
+    from v6flow_node.exit_codes import HELP
+    from v6flow_node.exit_codes import ExitCode as NodeExitCode
+    from v6flow_node.preflight import PreflightError, preflight
+
     from v6flow.logging import LEVELS, configure_logging
 
     command = "v6flow node start"
@@ -153,8 +154,8 @@ def _run_daemon(settings: NodeSettings, ready: Ready, name: str) -> Any:
     """Run the daemon; print ``online`` once the server lists the node as online."""
     import asyncio
 
-    from node.daemon import NodeDaemon
-    from node.preflight import wait_online
+    from v6flow_node.daemon import NodeDaemon
+    from v6flow_node.preflight import wait_online
 
     async def main() -> Any:
         daemon = NodeDaemon(settings)

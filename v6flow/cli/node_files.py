@@ -13,7 +13,7 @@ running when that pid is alive and is a ``v6flow … node start`` process (so a 
 left by a killed node, or a recycled pid, reads as "stopped"). Containers are not used for
 this: an idle node has none.
 
-Inside ``<task_dir>/<node name>/`` (the daemon's layout, :mod:`node.runtime.workspace`):
+Inside ``<task_dir>/<node name>/`` (the daemon's layout, :mod:`v6flow_node.runtime.workspace`):
 ``task-<run id, 9 digits>/`` per run (input, output, token), ``proxy/proxy.sock`` (what
 algorithm containers reach as their proxy) and ``node.pid``.
 """
@@ -53,8 +53,8 @@ def default_task_dir() -> Path:
 
 
 def node_folder_name(name: str) -> str:
-    """The node's folder (and container) name: :func:`node.daemon.docker_safe` of its name."""
-    from node.daemon import docker_safe
+    """The node's folder (and container) name: :func:`v6flow_node.daemon.docker_safe` of its name."""
+    from v6flow_node.daemon import docker_safe
 
     return docker_safe(name)
 

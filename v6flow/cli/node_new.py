@@ -1,6 +1,6 @@
 """``v6flow node new``: ask for (or take as options) a node's settings and write its node.yaml.
 
-The answers are validated by the node's own model (:class:`node.settings.NodeSettings`), on
+The answers are validated by the node's own model (:class:`v6flow_node.settings.NodeSettings`), on
 exactly the values the file will hold (the environment plays no part), so a setting added to
 the model is checked here without touching this module. Interactive answers that fail are
 asked again; in a script (every option given, or ``--yes``) a failure names each wrong
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from v6flow._config import Problem, SettingsError, validation_problems
 
 if TYPE_CHECKING:
-    from node.settings import NodeSettings
+    from v6flow_node.settings import NodeSettings
 
 #: The option each top-level setting comes from (for error messages).
 OPTION_OF = {"name": "--name", "server_url": "--server-url", "api_key": "--api-key",
@@ -47,7 +47,7 @@ class NoAnswer(Exception):
 
 def database_keys() -> list[str]:
     """The keys of one ``databases[]`` entry, from the node's model."""
-    from node.settings import Database
+    from v6flow_node.settings import Database
 
     return list(Database.model_fields)
 
@@ -112,8 +112,7 @@ def validate(answers: NodeAnswers) -> NodeSettings:
     """
     from pydantic import ValidationError
     from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
-    from node.settings import NodeSettings
+    from v6flow_node.settings import NodeSettings
 
     class _ValuesOnly(NodeSettings):
         @classmethod
@@ -257,8 +256,8 @@ class Questions:
     def databases(self) -> list[dict[str, str]]:
         """Ask for databases until the user says no more; each one is checked at once."""
         from pydantic import ValidationError
+        from v6flow_node.settings import Database
 
-        from node.settings import Database
         from v6flow.databases import DatabaseType
 
         chosen: list[dict[str, str]] = []

@@ -13,7 +13,7 @@ from v6flow.cli._settings import load_or_exit, settings_help_command
 from v6flow.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
-    from server.settings import ServerSettings
+    from v6flow_server.settings import ServerSettings
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 app.command("import")(import_cmd.import_file)
@@ -25,7 +25,7 @@ ConfigOption = Annotated[Path | None, typer.Option(
 
 
 def _settings_class() -> type[ServerSettings]:
-    from server.settings import ServerSettings
+    from v6flow_server.settings import ServerSettings
 
     return ServerSettings
 
@@ -62,8 +62,8 @@ def start(
 
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
+    from v6flow_server.app import create_app, prepare_database
 
-    from server.app import create_app, prepare_database
     from v6flow.errors import ConfigurationError
 
     try:

@@ -15,10 +15,10 @@ import pytest
 from alembic import command
 from argon2 import PasswordHasher
 from sqlalchemy import text
+from v6flow_node.proxy import ProxyServer
+from v6flow_server.db.migrate import alembic_config
+from v6flow_server.db.session import make_engine
 
-from node.proxy import ProxyServer
-from server.db.migrate import alembic_config
-from server.db.session import make_engine
 from tests.fixtures.server import ServerProcess
 from tests.server.api.accounts_support import create_user, login, root_token, sql, start_backend
 from tests.server.conftest import HTTP, World, auth, unique
@@ -245,7 +245,7 @@ def test_every_credential_endpoint_is_limited(strict: ServerProcess, endpoint: s
 
 @pytest.fixture
 async def node_proxy(strict: ServerProcess, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """A node's real proxy (node.proxy) in front of the server; yields a container's client.
+    """A node's real proxy (v6flow_node.proxy) in front of the server; yields a container's client.
 
     The proxy's upstream connections come from 127.0.3.1, the node's address here.
     """

@@ -19,10 +19,10 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from v6flow_server.api.error_handlers import register_error_handlers
+from v6flow_server.api.pagination import MAX_PER_PAGE
+from v6flow_server.auth.tokens import TokenIssuer
 
-from server.api.error_handlers import register_error_handlers
-from server.api.pagination import MAX_PER_PAGE
-from server.auth.tokens import TokenIssuer
 from tests.fixtures.server import start_server
 from tests.server.conftest import HTTP, World, auth
 from v6flow.schemas import MAX_ID, ValidationMsg

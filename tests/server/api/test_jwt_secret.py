@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData, String, Text, create_engine, select
+from v6flow_server.auth.tokens import TokenIssuer
+from v6flow_server.settings import ServerSettings
 
-from server.auth.tokens import TokenIssuer
-from server.settings import ServerSettings
 from tests.fixtures.server import ServerProcess, server_env, start_server
 from tests.server.conftest import HTTP, auth
 

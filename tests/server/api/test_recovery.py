@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from v6flow_server.mail import Mail, MailError, SmtpMailer
+from v6flow_server.settings import SmtpSettings
 
-from server.mail import Mail, MailError, SmtpMailer
-from server.settings import SmtpSettings
 from tests.fixtures.server import ServerProcess, free_port
 from tests.fixtures.smtp import Mailbox, SmtpServer
 from tests.server.api.accounts_support import (

@@ -1,6 +1,6 @@
 """Rules: the public rule table with every v4 filter, in every spelling a client sends.
 
-Expected sets come from the permission tables in ``server.auth.permissions`` or from the
+Expected sets come from the permission tables in ``v6flow_server.auth.permissions`` or from the
 unfiltered list, never from the filter under test.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from server.auth.permissions import (
+from v6flow_server.auth.permissions import (
     OPERATION_NAMES,
     SCOPE_NAMES,
     VIEWER_RULES,
@@ -19,6 +18,7 @@ from server.auth.permissions import (
     RuleKey,
     Scope,
 )
+
 from tests.server.api.staff import RESEARCHER, VIEWER, person, role_id, rule_id, rule_ids
 from tests.server.conftest import World
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-
-from server.db.migrate import alembic_config
-from server.db.session import make_engine
+from v6flow_server.db.migrate import alembic_config
+from v6flow_server.db.session import make_engine
 
 ROWS = {"organization": 2, "collaboration": 1, "task": 3, "run": 5, "task_database": 3}
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from v6flow_node.settings import Database
 
-from node.settings import Database
 from tests.server.conftest import World, unique
 from v6flow.schemas import image_reference_problem, is_database_label
 

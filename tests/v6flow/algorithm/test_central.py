@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from v6flow_flows.parameters import Federation, ServerParameters, resolve_connection
 
-from flows.parameters import Federation, ServerParameters, resolve_connection
 from tests.v6flow.algorithm.conftest import RunFolder, make_token
 from v6flow.algorithm.central import (
     PREFECT_MODE_ENV,
