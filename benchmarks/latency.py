@@ -30,12 +30,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 from _timeline import median_split, node_runs
-from v6flow_flows.demo import docker_engine, ensure_images
-from v6flow_flows.local_federation import local_federation
-from v6flow_flows.summary import SUMMARY_IMAGE
 
 from v6flow import images
 from v6flow.client import Client
+from v6flow_flows.demo import docker_engine, ensure_images
+from v6flow_flows.local_federation import local_federation
+from v6flow_flows.summary import SUMMARY_IMAGE
 
 SPLIT_NAMES = {"seconds_preparing": "preparing", "seconds_starting_container":
                "starting the container", "seconds_in_container": "in the container",

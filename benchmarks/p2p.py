@@ -25,11 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from v6flow_flows.demo import docker_engine, ensure_images
-from v6flow_flows.local_federation import local_federation
-
 from v6flow import images
 from v6flow.client import Client
+from v6flow_flows.demo import docker_engine, ensure_images
+from v6flow_flows.local_federation import local_federation
 
 IMAGE = "v6flow-test/p2p:latest"
 SOURCE = Path(__file__).resolve().parents[1] / "tests" / "algorithms" / "p2p"

@@ -178,12 +178,12 @@ def build(credentials: Any, collaboration_id: int) -> dict[str, Any]:
     """The flows and plain functions under test (Prefect imported only after setup)."""
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
-    from v6flow_flows.summary import SUMMARY_IMAGE
-    from v6flow_flows.summary.combine import combine_summaries
 
     from v6flow.client import federated
     from v6flow.client.federated import PartialRequest
     from v6flow.prefect import run_partial
+    from v6flow_flows.summary import SUMMARY_IMAGE
+    from v6flow_flows.summary.combine import combine_summaries
 
     request = PartialRequest(collaboration_id=collaboration_id, image=SUMMARY_IMAGE,
                              method="summary", kwargs={"columns": [COLUMN]})
@@ -390,10 +390,9 @@ def render(head: Row, rows: Sequence[Row]) -> str:
 @contextlib.contextmanager
 def _existing_images_federation(directory: Path, say: Callable[[str], None]) -> Iterator[Any]:
     """The demo's federation on the images already in Docker (``--reuse-images``)."""
+    from v6flow import images
     from v6flow_flows import demo
     from v6flow_flows.local_federation import local_federation
-
-    from v6flow import images
 
     with local_federation(directory / "federation", sidecar_image=images.BASE_IMAGE,
                           policy=demo.DEMO_POLICY, say=say) as fed:

@@ -110,10 +110,9 @@ def demo_federation(directory: Path, say: Any = lambda _m: None) -> Iterator[Any
 
     Yields a :class:`v6flow_flows.local_federation.LocalFederation`; all processes stop on exit.
     """
+    from v6flow import images
     from v6flow_flows import demo
     from v6flow_flows.local_federation import local_federation
-
-    from v6flow import images
 
     demo.ensure_images(demo.docker_engine(), say)
     with local_federation(directory / "federation", sidecar_image=images.BASE_IMAGE,

@@ -4,7 +4,8 @@
 # (tests: server replicas behind a load balancer; the tests start their own unprivileged
 # haproxy on loopback ports, never the system service) and headless Chromium (tests; the web
 # UI's browser tests drive /usr/bin/chromium through Playwright), and a virtualenv in .venv
-# with v6flow and its extras.
+# with v6flow, its extras and the five distributions beside it (server/ node/ blocks/ flows/
+# ui/), all editable.
 #   scripts/setup-machine.sh [demo|test]     (default: test)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,10 +52,18 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=all
 [ "$purpose" = test ] && extras=test
-stamp=".venv/.v6flow-installed-$extras-$(sha1sum pyproject.toml | cut -c1-12)"
+# The library (.) and the five distributions beside it (issue 12), editable, in ONE pip command:
+# pip takes v6flow-server, v6flow-node, prefect-v6flow, v6flow-flows and v6flow-ui, which the
+# extras name, from these paths (never from an index).
+dists=(-e ".[${extras}]" -e ./server -e ./node -e ./blocks -e ./flows -e ./ui)
+# The stamp changes with any of the six pyproject.toml files.
+hash=$(cat pyproject.toml server/pyproject.toml node/pyproject.toml blocks/pyproject.toml \
+  flows/pyproject.toml ui/pyproject.toml | sha1sum | cut -c1-12)
+stamp=".venv/.v6flow-installed-$extras-$hash"
 if [ ! -f "$stamp" ]; then
-  echo "== installing Python dependencies (.[${extras}])"
+  echo "== installing Python dependencies (.[${extras}] and server node blocks flows ui)"
   .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/pip install -q -e ".[${extras}]" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import v6flow" && touch "$stamp"
+  .venv/bin/pip install -q "${dists[@]}" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import v6flow, v6flow_server, v6flow_node, prefect_v6flow, v6flow_flows, v6flow_ui" \
+    && touch "$stamp"
 fi

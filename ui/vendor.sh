@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-fetches the UI's vendored libraries from the npm registry (npm pack; no node_modules,
-# nothing runs at install) into ui/v6flow_ui/vendor/, with their licence files. The UI needs no build:
-# the files are plain ES modules, and the one bare import (hooks -> "preact") is rewritten
+# nothing runs at install) into ui/v6flow_ui/vendor/, with their licence files. The UI needs no
+# build: the files are plain ES modules, and the one bare import (hooks -> "preact") is rewritten
 # to a relative path so the browser resolves it without an import map.
 #   ui/vendor.sh            (then review `git diff ui/v6flow_ui/vendor` and commit)
 set -euo pipefail
@@ -17,7 +17,7 @@ for pkg in "preact-$PREACT" "htm-$HTM" "uqr-$UQR"; do
   mkdir -p "$work/$pkg" && tar -xzf "$work/$pkg.tgz" -C "$work/$pkg"
 done
 
-out=vendor
+out=v6flow_ui/vendor  # the package's data (ui/pyproject.toml)
 rm -rf "$out" && mkdir -p "$out/licenses"
 cp "$work/preact-$PREACT/package/dist/preact.mjs" "$out/preact.js"
 sed 's/from"preact"/from".\/preact.js"/g; s/from "preact"/from ".\/preact.js"/g' \

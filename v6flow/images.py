@@ -9,8 +9,11 @@ The base image needs no registry at all:
 
 The flow base image (``v6flow/flow-base``) adds what a flow needs to run as a central task in
 a node container (:mod:`v6flow.algorithm.central`): Prefect (wheels fetched on the host), a
-migrated Prefect home at ``/opt/v6flow/prefect-home`` and the ``flows`` and ``blocks`` packages
-of this checkout. The images in ``flows/`` build on it.
+migrated Prefect home at ``/opt/v6flow/prefect-home`` and the ``v6flow-flows`` and
+``prefect-v6flow`` distributions of this checkout (``flows/`` and ``blocks/``, without the flows'
+``partial/`` packages), installed in the venv; their files also stay at the repository's paths
+under ``/opt/v6flow/central`` for the Prefect deployments' entrypoints. The images in ``flows/``
+build on it.
 
 Algorithm images are ordinary ``docker build`` contexts whose Dockerfile starts with
 ``ARG BASE_IMAGE=<default>`` / ``FROM ${BASE_IMAGE}`` (the default names the base it needs;
@@ -25,7 +28,8 @@ Examples:
     >>> from v6flow.images import ensure_base_image, build_algorithm_image
     >>> ensure_base_image()                                    # doctest: +SKIP
     'v6flow/base:0.1.0'
-    >>> build_algorithm_image("flows/v6flow_flows/summary", "v6flow/summary:latest")  # doctest: +SKIP
+    >>> build_algorithm_image("flows/v6flow_flows/summary",
+    ...                       "v6flow/summary:latest")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -89,8 +93,10 @@ RUN pip install --no-index --find-links /opt/wheels --no-deps -r /opt/wheels/{re
     prefect server database upgrade -y >/dev/null \\
  && test -f {prefect_home}/prefect.db
 COPY central/ /opt/v6flow/central/
-ENV PYTHONPATH=/opt/v6flow/central
-RUN python -c "import v6flow_flows.parameters, prefect_v6flow, v6flow.prefect"
+RUN cp -r /opt/v6flow/central /opt/v6flow/flow-dists \\
+ && pip install --no-index --find-links /opt/wheels --no-deps {distributions} \\
+ && rm -rf /opt/v6flow/flow-dists \\
+ && python -c "import v6flow_flows.parameters, prefect_v6flow, v6flow.prefect"
 """
 #: Requirement file of the flow base image (written into its ``wheels/``).
 FLOW_REQUIREMENTS_FILE = "v6flow-flow-requirements.txt"
@@ -237,7 +243,9 @@ def ensure_flow_base_image(*, tag: str = FLOW_BASE_IMAGE, cache_dir: Path | None
                 "\n".join(requirements) + "\n")
             _wheelhouse.stage_flow_sources(root, context / "central")
             (context / "Dockerfile").write_text(_FLOW_BASE_DOCKERFILE.format(
-                requirements=FLOW_REQUIREMENTS_FILE, prefect_home="/opt/v6flow/prefect-home"))
+                requirements=FLOW_REQUIREMENTS_FILE, prefect_home="/opt/v6flow/prefect-home",
+                distributions=" ".join(f"/opt/v6flow/flow-dists/{folder}"
+                                       for folder in _wheelhouse.FLOW_DISTRIBUTIONS)))
             say(f"docker build {tag} (offline, network none)")
             _engine.stream_build(
                 client, context=context, tag=tag, buildargs={"BASE_IMAGE": BASE_IMAGE},

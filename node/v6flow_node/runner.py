@@ -245,7 +245,8 @@ async def _prepare_and_run(ctx: NodeContext, run: RunOut, handle: RunHandle,
              seconds_starting_container=round(handle.started - prepared, 3))
     if handle.killed or handle.stopping:
         ctx.runtime.kill(container)
-    async with peer_session(ctx, run_id=run_id, token=token):  # ports, relay (node/v6flow_node/relay.py)
+    # ports, relay (v6flow_node/relay.py)
+    async with peer_session(ctx, run_id=run_id, token=token):
         await _patch(ctx, handle, RunUpdate(status=RunStatus.ACTIVE))
         if handle.deleted:
             await asyncio.to_thread(ctx.runtime.kill, container)

@@ -1,7 +1,8 @@
 """The peer relay: pairs a dialling run's WebSocket with a listening run's, then splices them.
 
 Three WebSockets, each opened by a node with the container token of one of its runs
-(``server/v6flow_server/api/routes/relay.py`` checks the token and :mod:`v6flow_server.services.ports` the rules):
+(:mod:`v6flow_server.api.routes.relay` checks the token and :mod:`v6flow_server.services.ports`
+the rules):
 
 - ``/relay/listen``: a node holds one per run whose image exposes ports. The hub sends it
   ``{"conn": <id>, "port": <n>}`` for every connection asked of that run; the node answers

@@ -1,10 +1,10 @@
-"""The web UI: the static files of ``ui/`` served at ``/`` next to the API at ``/api``.
+"""The web UI: the static files of ``v6flow_ui`` served at ``/`` next to the API at ``/api``.
 
 The UI is plain ES modules (no build step) that talk only to the REST API. It is installed as
 the router's *default* handler, i.e. it answers only what no API route matched, so the API's
 own 404 (unknown ``/api/...`` path) and 405 (known path, other method) answers are unchanged:
 
-- ``GET``/``HEAD`` of a file under ``ui/`` with a known type: that file;
+- ``GET``/``HEAD`` of a file of the UI with a known type: that file;
 - ``GET``/``HEAD`` of any other path outside ``/api`` without a file suffix: ``index.html``
   (client-side routes such as ``/tasks/12``);
 - everything else: the router's usual 404.
@@ -18,6 +18,7 @@ no-cache`` with an ETag: file names carry no content hash, so a browser revalida
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 
 import anyio
@@ -30,8 +31,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = structlog.get_logger(__name__)
 
-#: Where the UI lives: ``ui/`` next to the ``server`` package (source tree and wheel alike).
-UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+#: The distribution (and import package) that holds the UI's files (ui/ in the repository).
+UI_PACKAGE = "v6flow_ui"
 API_PREFIX = "/api"
 INDEX = "index.html"
 
@@ -130,12 +131,27 @@ class UiFallback:
         await response(scope, receive, send_with_headers)
 
 
-def install_ui(app: FastAPI, directory: Path = UI_DIR) -> None:
+def ui_directory() -> Path | None:
+    """The folder of the installed ``v6flow_ui`` package; None when it is not installed.
+
+    A wheel and an editable install alike put the package's files in one folder on disk.
+    """
+    try:
+        root = files(UI_PACKAGE)
+    except ModuleNotFoundError:
+        return None
+    return Path(str(root))
+
+
+def install_ui(app: FastAPI, directory: Path | None = None) -> None:
     """Serve the web UI at ``/`` for every path no API route answers.
 
-    A server installed without the UI files (``directory`` missing) serves the API only.
+    ``directory`` defaults to the installed ``v6flow_ui`` package. A server installed without
+    the UI (no ``v6flow-ui``, or no ``index.html`` in ``directory``) serves the API only.
     """
-    if not (directory / INDEX).is_file():
-        log.warning("web_ui_missing", directory=str(directory))
+    directory = directory if directory is not None else ui_directory()
+    if directory is None or not (directory / INDEX).is_file():
+        log.warning("web_ui_missing", directory=str(directory) if directory else None,
+                    package=UI_PACKAGE)
         return
     app.router.default = UiFallback(directory, app.router.not_found)

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from prefect_v6flow import V6flowCollaboration, V6flowServerCredentials
 from prefect_v6flow._project import DOCUMENTATION_URL, LOGO_URL
-
 from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
 from v6flow.errors import AuthenticationError
 

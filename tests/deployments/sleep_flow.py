@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from prefect import flow
-from prefect_v6flow.credentials import V6flowServerCredentials
 from pydantic import Field
 
+from prefect_v6flow.credentials import V6flowServerCredentials
 from v6flow.prefect import kill_on_cancellation, run_partial
 
 

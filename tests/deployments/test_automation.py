@@ -68,6 +68,7 @@ async def test_an_automation_on_run_failed_calls_a_webhook_naming_the_organizati
     from prefect.blocks.webhook import Webhook
     from prefect.events.actions import CallWebhook
     from prefect.events.schemas.automations import EventTrigger, Posture
+
     from v6flow_flows.summary.flow import summary_statistics
 
     # Prepare

@@ -27,8 +27,8 @@ from uuid import UUID
 
 import docker
 import pytest
-from prefect_v6flow import V6flowServerCredentials
 
+from prefect_v6flow import V6flowServerCredentials
 from tests.deployments.prefect_cli import prefect, process_worker
 from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
 from tests.flows.researcher import Researcher

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
-from prefect_v6flow import V6flowServerCredentials
 
+from prefect_v6flow import V6flowServerCredentials
 from tests.deployments.prefect_cli import prefect, process_worker
 from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
 from tests.deployments.summary_checks import artifact_rows, assert_rows_match, expected_rows
@@ -49,7 +49,8 @@ async def test_summary_deployment_runs_on_a_process_worker_and_equals_pandas(
     spec = yaml.safe_load(PREFECT_FILE.read_text(encoding="utf-8"))
     pools = {d["work_pool"]["name"] for d in spec["deployments"]}
     pool = next(d["work_pool"]["name"] for d in spec["deployments"]
-                if d["name"] == "process" and d["entrypoint"].startswith("flows/v6flow_flows/summary/"))
+                if d["name"] == "process"
+                and d["entrypoint"].startswith("flows/v6flow_flows/summary/"))
     for name in sorted(pools):  # deploy --all needs every pool of the file
         prefect(prefect_server, "work-pool", "create", name, "--overwrite", "--type",
                 "process" if name == pool else "docker")

@@ -18,8 +18,8 @@ from typing import Any
 import docker
 import pytest
 import yaml
-from prefect_v6flow import V6flowServerCredentials
 
+from prefect_v6flow import V6flowServerCredentials
 from tests.deployments.prefect_cli import prefect, process_worker
 from tests.deployments.prefect_server import REPO_ROOT, PrefectServer, prefect_api
 from tests.deployments.summary_checks import artifact_rows, assert_rows_match, expected_rows
@@ -34,7 +34,8 @@ RUN_TIMEOUT = 300.0
 
 def _docker_summary(spec: dict[str, Any]) -> dict[str, Any]:
     return next(d for d in spec["deployments"]
-                if d["name"] == "docker" and d["entrypoint"].startswith("flows/v6flow_flows/summary/"))
+                if d["name"] == "docker"
+                and d["entrypoint"].startswith("flows/v6flow_flows/summary/"))
 
 
 @pytest.mark.slow

@@ -18,10 +18,6 @@ import docker
 import pandas as pd
 import pytest
 from prefect.logging import disable_run_logger
-from v6flow_flows.parameters import Federation as FlowFederation
-from v6flow_flows.parameters import ServerParameters
-from v6flow_flows.r_mean import METHOD, PYTHON_MEAN_IMAGE, R_MEAN_IMAGE
-from v6flow_flows.r_mean.flow import federated_mean
 
 from tests.fixtures.docker import TEST_LABEL, BuildImage
 from tests.fixtures.federation import Federation
@@ -31,6 +27,10 @@ from tests.flows.researcher import Researcher
 from v6flow._images.debian import build_debian_algorithm_image
 from v6flow.errors import ImageError
 from v6flow.wire import decode_env_value, encode_env_value, result_from_wire
+from v6flow_flows.parameters import Federation as FlowFederation
+from v6flow_flows.parameters import ServerParameters
+from v6flow_flows.r_mean import METHOD, PYTHON_MEAN_IMAGE, R_MEAN_IMAGE
+from v6flow_flows.r_mean.flow import federated_mean
 
 ROOT = Path(__file__).resolve().parents[2]
 R_CONTEXT = ROOT / "flows" / "v6flow_flows" / "r_mean" / "r_partial"
@@ -104,13 +104,13 @@ async def test_flow_pools_r_and_python_partials_to_the_pandas_mean(
     in_r = federation.organization_ids[:2]
     server = ServerParameters(url=researcher.url, username=researcher.username,
                               password=researcher.password)  # type: ignore[arg-type]
+    where = FlowFederation(collaboration_id=federation.collaboration_id, server=server,
+                           retries=0, timeout_seconds=120)
     # Execute
     with disable_run_logger():
-        result = await federated_mean.fn(
-            column=column, r_organizations=in_r, r_image=r_image,
-            federation=FlowFederation(collaboration_id=federation.collaboration_id,
-                                      server=server, image=python_mean_image, retries=0,
-                                      timeout_seconds=120))
+        result = await federated_mean.fn(column=column, r_organizations=in_r,
+                                         federation=where, r_image=r_image,
+                                         python_image=python_mean_image)
     # Assert
     pooled = pooled_frame(federation.csv_paths)[column]
     assert result["count"] == int(pooled.count())

@@ -29,7 +29,6 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.engine import Engine
-from v6flow_server.db.models import NodeStream
 
 from tests.fixtures.federation import Federation, create_federation, shutdown_federation
 from tests.fixtures.haproxy import Frontend, LoadBalancer, start_haproxy
@@ -38,6 +37,7 @@ from tests.server.sse import EventStream
 from v6flow.client import AsyncClient, LogLines
 from v6flow.client.federated import FanOutTracker, PartialRequest, run_partial
 from v6flow.status import RunStatus
+from v6flow_server.db.models import NodeStream
 
 pytestmark = [pytest.mark.docker, pytest.mark.postgres, pytest.mark.timeout(900)]
 

@@ -8,10 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import v6flow_summary
-from v6flow_flows.parameters import Federation, ServerParameters
-from v6flow_flows.summary.combine import combine_summaries, table_rows
-from v6flow_flows.summary.flow import summary_statistics
-from v6flow_flows.summary.quantiles import DEFAULT_QUANTILES, bin_edges, combine_histograms
 from v6flow_summary.histogram import partial_histograms
 from v6flow_summary.stats import partial_summary
 
@@ -25,6 +21,10 @@ from tests.flows.pooled import (
 from v6flow.algorithm import MIN_CELL_COUNT_ENV, min_cell_count_from_env
 from v6flow.errors import ConfigurationError
 from v6flow.synthetic import write_federation_csvs
+from v6flow_flows.parameters import Federation, ServerParameters
+from v6flow_flows.summary.combine import combine_summaries, table_rows
+from v6flow_flows.summary.flow import summary_statistics
+from v6flow_flows.summary.quantiles import DEFAULT_QUANTILES, bin_edges, combine_histograms
 
 
 def test_combine_equals_pandas_on_pooled_csvs(tmp_path: Path) -> None:

@@ -24,10 +24,6 @@ if str(ROOT / "flows" / "v6flow_flows" / "crosstab" / "partial") not in sys.path
 
 import v6flow_crosstab  # noqa: E402
 from v6flow_crosstab.table import contingency  # noqa: E402
-from v6flow_flows._common import chi2_sf, normal_two_sided_p  # noqa: E402
-from v6flow_flows.crosstab import CROSSTAB_IMAGE  # noqa: E402
-from v6flow_flows.crosstab.combine import combine_tables, table_rows  # noqa: E402
-from v6flow_flows.crosstab.flow import crosstab  # noqa: E402
 
 from tests.flows.fixtures import node_algorithm_env  # noqa: E402
 from tests.flows.pooled import pooled_frame  # noqa: E402
@@ -35,6 +31,10 @@ from tests.flows.researcher import Researcher  # noqa: E402
 from v6flow.algorithm import MIN_CELL_COUNT_ENV  # noqa: E402
 from v6flow.errors import ConfigurationError  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
+from v6flow_flows._common import chi2_sf, normal_two_sided_p  # noqa: E402
+from v6flow_flows.crosstab import CROSSTAB_IMAGE  # noqa: E402
+from v6flow_flows.crosstab.combine import combine_tables, table_rows  # noqa: E402
+from v6flow_flows.crosstab.flow import crosstab  # noqa: E402
 
 PAIRS = [("sex", "smoker"), ("smoker", "treated"), ("treated", "outcome")]
 

@@ -23,15 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "flows" / "v6flow_flows" / "logistic" / "partial") not in sys.path:
     sys.path.insert(0, str(ROOT / "flows" / "v6flow_flows" / "logistic" / "partial"))
 
-from v6flow_flows.logistic import LOGISTIC_IMAGE  # noqa: E402
-from v6flow_flows.logistic.combine import fit_newton_raphson, table_rows  # noqa: E402
-from v6flow_flows.logistic.flow import logistic_regression  # noqa: E402
 from v6flow_logistic import irls_step  # noqa: E402
 from v6flow_logistic.irls import partial_step  # noqa: E402
 
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
+from v6flow_flows.logistic import LOGISTIC_IMAGE  # noqa: E402
+from v6flow_flows.logistic.combine import fit_newton_raphson, table_rows  # noqa: E402
+from v6flow_flows.logistic.flow import logistic_regression  # noqa: E402
 
 PREDICTORS = ["age", "bmi", "treated"]
 

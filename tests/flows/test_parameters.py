@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+
+from v6flow.algorithm.central import fold_flat_kwargs
 from v6flow_flows.parameters import Federation, ServerParameters, resolve_connection
 from v6flow_flows.summary import SUMMARY_IMAGE
 from v6flow_flows.summary.flow import summary_statistics
-
-from v6flow.algorithm.central import fold_flat_kwargs
 
 LOGIN = ServerParameters(url="http://127.0.0.1:9/api", username="u",
                          password="p")  # type: ignore[arg-type]

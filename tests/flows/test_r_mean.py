@@ -1,4 +1,5 @@
-"""The federated mean's pooling (flows/v6flow_flows/r_mean/combine.py) and its Python partial, in process."""
+"""The federated mean's pooling (flows/v6flow_flows/r_mean/combine.py) and its Python
+partial, in process."""
 
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ if str(ROOT / "flows" / "v6flow_flows" / "r_mean" / "partial") not in sys.path:
     sys.path.insert(0, str(ROOT / "flows" / "v6flow_flows" / "r_mean" / "partial"))
 
 import v6flow_mean  # noqa: E402
-from v6flow_flows.r_mean.combine import combine_means  # noqa: E402
 
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from v6flow.algorithm import MIN_CELL_COUNT_ENV  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
+from v6flow_flows.r_mean.combine import combine_means  # noqa: E402
 
 
 def test_pooled_partials_equal_the_pandas_mean(tmp_path: Path) -> None:

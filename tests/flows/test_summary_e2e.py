@@ -7,8 +7,6 @@ from typing import Any
 import pandas as pd
 import pytest
 from prefect.logging import disable_run_logger
-from v6flow_flows.summary.flow import summary_statistics
-from v6flow_flows.summary.quantiles import DEFAULT_QUANTILES
 
 from tests.flows.fixtures import assert_summary_matches_suppressed_pandas, node_algorithm_env
 from tests.flows.pooled import (
@@ -19,6 +17,8 @@ from tests.flows.pooled import (
 )
 from tests.flows.researcher import Researcher
 from v6flow.algorithm import MIN_CELL_COUNT_ENV
+from v6flow_flows.summary.flow import summary_statistics
+from v6flow_flows.summary.quantiles import DEFAULT_QUANTILES
 
 
 @pytest.mark.docker

@@ -22,15 +22,15 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT / "flows" / "v6flow_flows" / "survival" / "partial") not in sys.path:
     sys.path.insert(0, str(ROOT / "flows" / "v6flow_flows" / "survival" / "partial"))
 
-from v6flow_flows.survival import SURVIVAL_IMAGE  # noqa: E402
-from v6flow_flows.survival.combine import combine_survival, table_rows  # noqa: E402
-from v6flow_flows.survival.flow import kaplan_meier  # noqa: E402
 from v6flow_survival import risk_counts  # noqa: E402
 from v6flow_survival.counts import partial_counts  # noqa: E402
 
 from tests.flows.pooled import pooled_frame  # noqa: E402
 from tests.flows.researcher import Researcher  # noqa: E402
 from v6flow.synthetic import write_federation_csvs  # noqa: E402
+from v6flow_flows.survival import SURVIVAL_IMAGE  # noqa: E402
+from v6flow_flows.survival.combine import combine_survival, table_rows  # noqa: E402
+from v6flow_flows.survival.flow import kaplan_meier  # noqa: E402
 
 
 @pytest.fixture(scope="session")

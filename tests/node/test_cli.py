@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-from v6flow_node.preflight import transport_problem
 
 from tests.fixtures.federation import write_node_config
 from tests.fixtures.server import free_port
 from v6flow.cli.exit_codes import ExitCode
+from v6flow_node.preflight import transport_problem
 
 CLI = (sys.executable, "-m", "v6flow.cli.main")
 #: The start-up checks are bounded: a wrong setting is reported within this time.

@@ -7,10 +7,10 @@ import socket
 from pathlib import Path
 
 import httpx
-from v6flow_node.runtime.dbforward import DatabaseForwarder, plan_forwards
-from v6flow_node.settings import Database
 
 from v6flow.sidecar import parse_forward
+from v6flow_node.runtime.dbforward import DatabaseForwarder, plan_forwards
+from v6flow_node.settings import Database
 
 
 def _db(label: str, kind: str, uri: str) -> Database:

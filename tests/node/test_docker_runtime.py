@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from v6flow_node.errors import ContainerStartError, ImageUnavailable
-from v6flow_node.runtime.docker import DockerRuntime
 
 from tests.fixtures.federation import labelled_leftovers
+from v6flow_node.errors import ContainerStartError, ImageUnavailable
+from v6flow_node.runtime.docker import DockerRuntime
 
 
 @pytest.fixture

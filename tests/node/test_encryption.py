@@ -361,9 +361,8 @@ def test_a_result_that_cannot_be_encrypted_is_not_sent(enc: Federation) -> None:
 def test_node_yaml_encryption_section_is_checked(tmp_path: Path, section: dict[str, Any],
                                                  reason: str) -> None:
     """A wrong encryption section stops the node at start, naming the field and the cause."""
-    from v6flow_node.settings import load_settings
-
     from v6flow.errors import ConfigurationError
+    from v6flow_node.settings import load_settings
 
     key = tmp_path / "org.pem"
     if "_bits" in section:

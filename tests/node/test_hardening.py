@@ -25,12 +25,12 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from v6flow_node.proxy import AnyMethod
 
 from tests.fixtures.docker import ALGORITHMS_DIR, BuildImage
 from tests.fixtures.federation import Federation, create_federation, shutdown_federation
 from tests.fixtures.server import ServerProcess
 from v6flow.wire import result_from_wire
+from v6flow_node.proxy import AnyMethod
 
 HARDENING_IMAGE = "v6flow-test/hardening:latest"
 MEMORY_MIB = 256

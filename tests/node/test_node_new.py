@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from v6flow_node.settings import NodeSettings
 
 from v6flow._config import load_settings
 from v6flow.cli.exit_codes import ExitCode
+from v6flow_node.settings import NodeSettings
 
 CLI = (sys.executable, "-m", "v6flow.cli.main")
 KEY = "9f1c2d3e-0000-4000-8000-123456789abc"

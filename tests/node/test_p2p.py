@@ -12,12 +12,12 @@ from typing import Any
 
 import docker
 import pytest
-from v6flow_node.relay import LOCAL_PORTS, websocket_base
-from v6flow_node.runtime.docker import DockerRuntime, ExposedPort, exposed_ports
 
 from tests.fixtures.docker import ALGORITHMS_DIR, BuildImage
 from tests.fixtures.federation import Federation
 from v6flow.wire import result_from_wire
+from v6flow_node.relay import LOCAL_PORTS, websocket_base
+from v6flow_node.runtime.docker import DockerRuntime, ExposedPort, exposed_ports
 
 P2P_IMAGE = "v6flow-test/p2p:latest"
 

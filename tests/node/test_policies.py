@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from v6flow_node.policies import image_allowed, strip_tag
 
 

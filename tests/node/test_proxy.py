@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
+
 from v6flow_node.proxy import ProxyServer, is_allowed
 
 # The upstream fixture and the async tests must share one event loop.

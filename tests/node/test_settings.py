@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from v6flow_node.settings import load_settings
 
 from v6flow.errors import ConfigurationError
+from v6flow_node.settings import load_settings
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-from v6flow_node.daemon import docker_safe
-from v6flow_node.exit_codes import HELP, ExitCode
-from v6flow_node.server_link import OPEN_RUN_INCLUDES, ServerLink
 
 from v6flow import sidecar, wire
 from v6flow.client import Client
 from v6flow.schemas import RunOut, TaskOut
+from v6flow_node.daemon import docker_safe
+from v6flow_node.exit_codes import HELP, ExitCode
+from v6flow_node.server_link import OPEN_RUN_INCLUDES, ServerLink
 
 
 def test_every_exit_code_has_help() -> None:

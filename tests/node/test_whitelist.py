@@ -18,14 +18,14 @@ from typing import Any, cast
 
 import pytest
 import yaml
-from v6flow_node.settings import Whitelist, load_settings
-from v6flow_node.whitelist import WhitelistPolicy
 
 from tests.fixtures.docker import ALGORITHMS_DIR, BuildImage
 from tests.fixtures.federation import Federation, create_federation, shutdown_federation
 from tests.fixtures.server import ServerProcess
 from v6flow.errors import ConfigurationError
 from v6flow.wire import result_from_wire
+from v6flow_node.settings import Whitelist, load_settings
+from v6flow_node.whitelist import WhitelistPolicy
 
 P2P_IMAGE = "v6flow-test/p2p:latest"
 PROXY = "http://127.0.0.1:3128"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from v6flow.wire import decode_env
 from v6flow_node.runtime.workspace import build_environment, create_workspace, database_volumes
 from v6flow_node.settings import NodeSettings
-
-from v6flow.wire import decode_env
 
 
 def _settings(tmp_path: Path) -> NodeSettings:

@@ -20,8 +20,8 @@ from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterId,
 )
-from prefect_v6flow.credentials import V6flowServerCredentials
 
+from prefect_v6flow.credentials import V6flowServerCredentials
 from tests.deployments.summary_checks import artifact_rows
 from tests.flows.researcher import Researcher
 from tests.prefect_records import flow_run_events

@@ -15,8 +15,8 @@ from prefect.client.schemas.filters import (
     LogFilterFlowRunId,
 )
 from prefect.logging.handlers import APILogHandler
-from prefect_v6flow.credentials import V6flowServerCredentials
 
+from prefect_v6flow.credentials import V6flowServerCredentials
 from tests.flows.researcher import Researcher
 from tests.prefect_records import recorded_task_runs
 from v6flow.client import Client

@@ -14,14 +14,14 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.exceptions import ParameterTypeError
 from prefect.flows import load_flow_from_entrypoint
 from prefect.logging.handlers import APILogHandler
-from prefect_v6flow import V6flowCollaboration, V6flowServerCredentials
-from v6flow_flows.parameters import Federation
-from v6flow_flows.summary.flow import summary_statistics
 
+from prefect_v6flow import V6flowCollaboration, V6flowServerCredentials
 from tests.flows.pooled import assert_matches_pandas, pandas_summary, pooled_frame
 from tests.flows.researcher import Researcher
 from tests.prefect_records import recorded_task_runs
 from v6flow.client import AsyncClient, Client
+from v6flow_flows.parameters import Federation
+from v6flow_flows.summary.flow import summary_statistics
 
 ROOT = Path(__file__).resolve().parents[2]
 

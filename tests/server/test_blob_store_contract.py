@@ -20,12 +20,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.fixtures.server import ServerProcess, free_port, start_server
 from v6flow_server.blobs import BlobMissing, BlobStore
 from v6flow_server.blobs.local import LocalBlobStore
 from v6flow_server.blobs.s3 import PART_BYTES, S3BlobStore
 from v6flow_server.blobs.store import CHUNK_BYTES
-
-from tests.fixtures.server import ServerProcess, free_port, start_server
 
 BUCKET = "v6flow-test"
 #: Enough to cross several S3 multipart parts and local write batches.

@@ -16,13 +16,13 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, insert, select, text
+
+from v6flow.wire import utcnow
 from v6flow_server.db.migrate import upgrade_to_head
 from v6flow_server.db.models import EventRow
 from v6flow_server.db.session import make_engine
 from v6flow_server.events import SYNC, Event, EventBus, EventName, InProcessEventBus, Subscription
 from v6flow_server.events_pg import CHANNEL, PostgresEventBus
-
-from v6flow.wire import utcnow
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 import yaml
 from pydantic import BaseModel
-from v6flow_server.settings import ServerSettings
 
 from tests.fixtures.server import SERVER_COMMAND, START_DEADLINE, free_port
 from v6flow._config import describe_settings, load_settings
+from v6flow_server.settings import ServerSettings
 
 SERVER = ("v6flow", "server")
 

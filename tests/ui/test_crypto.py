@@ -1,5 +1,5 @@
-"""The UI's end-to-end encryption (ui/v6flow_ui/src/crypto.js, wire.js) against v6flow.crypto, in Chromium:
-key files, both schemes both ways where the UI uses them, wrong keys, tampering, blobs."""
+"""The UI's end-to-end encryption (ui/v6flow_ui/src/crypto.js, wire.js) against v6flow.crypto, in
+Chromium: key files, both schemes both ways where the UI uses them, wrong keys, tampering, blobs."""
 
 from __future__ import annotations
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 import structlog
-from v6flow_node.exit_codes import ExitCode as NodeExitCode
-from v6flow_node.settings import NodeSettings
 
 import v6flow
 from v6flow._config import SettingsError, load_settings
 from v6flow.cli.exit_codes import HELP, ExitCode
 from v6flow.compat import VANTAGE6_VERSION
 from v6flow.logging import QUIET_LIBRARIES, REDACTED, configure_logging
+from v6flow_node.exit_codes import ExitCode as NodeExitCode
+from v6flow_node.settings import NodeSettings
 
 CLI = (sys.executable, "-m", "v6flow.cli.main")
 

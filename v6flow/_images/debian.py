@@ -20,7 +20,8 @@ An algorithm folder holds a recipe, ``debian-image.toml``, next to its ``Dockerf
 
 Examples:
     >>> from v6flow._images.debian import build_debian_algorithm_image
-    >>> build_debian_algorithm_image("flows/v6flow_flows/r_mean/r", "v6flow/mean-r:0.1.0")  # doctest: +SKIP
+    >>> build_debian_algorithm_image("flows/v6flow_flows/r_mean/r_partial",
+    ...                              "v6flow/mean-r:0.1.0")  # doctest: +SKIP
     'v6flow/mean-r:0.1.0'
 """
 

@@ -163,17 +163,28 @@ def pinned_closure(requirements: Sequence[str]) -> list[str]:
     return sorted(pinned.values())
 
 
-#: Packages of the checkout that the flow base image carries.
-FLOW_PACKAGES = ("flows", "blocks")
+#: Distributions of the checkout that the flow base image carries: folder → import package.
+FLOW_DISTRIBUTIONS = {"blocks": "prefect_v6flow", "flows": "v6flow_flows"}
+#: Their import packages (installed from wheels built from this checkout).
+FLOW_PACKAGES = tuple(FLOW_DISTRIBUTIONS.values())
 
 
 def _flow_files(root: Path) -> list[Path]:
-    return sorted(path for package in FLOW_PACKAGES for path in (root / package).rglob("*.py")
-                  if "__pycache__" not in path.parts and "partial" not in path.parts)
+    """Each flow distribution's pyproject.toml and its package's Python files.
+
+    The flows' ``partial/`` packages are not part of it: each flow's own image installs its
+    partial on top of the flow base.
+    """
+    files: list[Path] = []
+    for folder, package in FLOW_DISTRIBUTIONS.items():
+        files.append(root / folder / "pyproject.toml")
+        files.extend(path for path in (root / folder / package).rglob("*.py")
+                     if "__pycache__" not in path.parts and "partial" not in path.parts)
+    return sorted(files)
 
 
 def flow_sources_hash(root: Path, *, salt: str) -> str:
-    """Hash of the flow packages' Python files, the flow requirements and ``salt``."""
+    """Hash of the flow distributions' sources, the flow requirements and ``salt``."""
     parts = [salt.encode(), *(r.encode() for r in flow_requirements(root))]
     for path in _flow_files(root):
         parts.append(str(path.relative_to(root)).encode())
@@ -182,7 +193,12 @@ def flow_sources_hash(root: Path, *, salt: str) -> str:
 
 
 def stage_flow_sources(root: Path, dest: Path) -> None:
-    """Copy the flow packages' Python files (not the partial packages) into ``dest``."""
+    """Copy the flow distributions (pyproject.toml + Python files) into ``dest``.
+
+    The layout is the repository's (``dest/flows/v6flow_flows/summary/flow.py``): the image
+    installs each ``dest/<folder>`` as a distribution, and keeps the files at these paths for
+    the Prefect deployments' entrypoints (``deployments/prefect.yaml``).
+    """
     for path in _flow_files(root):
         target = dest / path.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -146,7 +146,7 @@ class MockFederation:
 
     def _addresses(self, caller: ContainerIdentity,
                    params: dict[str, str]) -> tuple[int, Any]:
-        """``GET /vpn/algorithm/addresses`` with v4's options (see server/v6flow_server/services/ports.py)."""
+        """``GET /vpn/algorithm/addresses`` with v4's options (``v6flow_server.services.ports``)."""
         flag = {name: params.get(name) not in (None, "", "0", "false", "False")
                 for name in ("only_children", "only_parent", "only_siblings", "only_self",
                              "include_children", "include_parent")}

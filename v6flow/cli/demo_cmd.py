@@ -10,6 +10,7 @@ from v6flow.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
+
     from v6flow_flows.demo import DemoReport
 
 
@@ -100,6 +101,7 @@ def demo(
     running until Ctrl-C.
     """
     from rich.console import Console
+
     from v6flow_flows.demo import DemoError, run_demo
 
     console = Console()

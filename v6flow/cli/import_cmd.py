@@ -2,7 +2,8 @@
 
 Works on the server's database directly (the settings of ``--config`` and ``V6FLOW_SERVER_*``),
 in one transaction, and writes one ready ``node.yaml`` per created node (mode 0600: it holds
-the node's API key). The format and the rules are in docs/import.md and server/v6flow_server/importer.py.
+the node's API key). The format and the rules are in docs/import.md and
+server/v6flow_server/importer.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from v6flow.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+
     from v6flow_server.importer import CreatedNode, Plan
 
 COMMAND = "v6flow server import"
@@ -159,6 +161,7 @@ def schema_is_current(engine: Engine) -> bool:
     """Whether the database holds the newest v6flow schema (a dry run cannot migrate)."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+
     from v6flow_server.db.migrate import alembic_config
 
     with engine.connect() as connection:
@@ -189,6 +192,10 @@ def import_file(
 ) -> None:
     """Create organizations, collaborations, users and nodes from FILE (see docs/import.md)."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+    from v6flow._config import SettingsError
+    from v6flow.cli.server_cmd import load_server_settings
+    from v6flow.logging import configure_logging
     from v6flow_server.auth.password_policy import PasswordPolicy
     from v6flow_server.db.migrate import upgrade_to_head
     from v6flow_server.db.session import make_engine, make_session_factory
@@ -200,10 +207,6 @@ def import_file(
         plan_import,
     )
     from v6flow_server.services.bootstrap import seed_rules_and_roles
-
-    from v6flow._config import SettingsError
-    from v6flow.cli.server_cmd import load_server_settings
-    from v6flow.logging import configure_logging
 
     settings = load_server_settings(config)
     configure_logging("warning")

@@ -4,8 +4,8 @@
   configuration folder (:mod:`v6flow.cli.node_files`), validated by the node's own model;
 - ``node list`` shows the nodes of that folder, and which of them run;
 - ``node files`` prints where a node keeps its things;
-- ``node start`` checks its settings against the world first (:mod:`v6flow_node.preflight`: task_dir,
-  Docker, ``server_url``, ``api_key``), shows ``connecting`` and ``online``, and runs the
+- ``node start`` checks its settings against the world first (:mod:`v6flow_node.preflight`:
+  task_dir, Docker, ``server_url``, ``api_key``), shows ``connecting`` and ``online``, and runs the
   daemon.
 
 The node package is imported lazily, inside the commands.
@@ -77,11 +77,10 @@ def start(
     A wrong setting stops the start with a message naming it and an exit code; once started,
     a lost server is retried until it is back. Stops cleanly on SIGTERM/SIGINT.
     """
+    from v6flow.logging import LEVELS, configure_logging
     from v6flow_node.exit_codes import HELP
     from v6flow_node.exit_codes import ExitCode as NodeExitCode
     from v6flow_node.preflight import PreflightError, preflight
-
-    from v6flow.logging import LEVELS, configure_logging
 
     command = "v6flow node start"
     if log_level.lower() not in LEVELS:

@@ -53,7 +53,7 @@ def default_task_dir() -> Path:
 
 
 def node_folder_name(name: str) -> str:
-    """The node's folder (and container) name: :func:`v6flow_node.daemon.docker_safe` of its name."""
+    """The node's folder (and container) name: ``v6flow_node.daemon.docker_safe`` of its name."""
     from v6flow_node.daemon import docker_safe
 
     return docker_safe(name)

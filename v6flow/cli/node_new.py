@@ -112,6 +112,7 @@ def validate(answers: NodeAnswers) -> NodeSettings:
     """
     from pydantic import ValidationError
     from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
     from v6flow_node.settings import NodeSettings
 
     class _ValuesOnly(NodeSettings):
@@ -256,9 +257,9 @@ class Questions:
     def databases(self) -> list[dict[str, str]]:
         """Ask for databases until the user says no more; each one is checked at once."""
         from pydantic import ValidationError
-        from v6flow_node.settings import Database
 
         from v6flow.databases import DatabaseType
+        from v6flow_node.settings import Database
 
         chosen: list[dict[str, str]] = []
         more = self._confirm("Add a database (a data file algorithms may read)?",

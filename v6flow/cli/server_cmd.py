@@ -62,9 +62,9 @@ def start(
 
     import uvicorn
     from sqlalchemy.exc import SQLAlchemyError
-    from v6flow_server.app import create_app, prepare_database
 
     from v6flow.errors import ConfigurationError
+    from v6flow_server.app import create_app, prepare_database
 
     try:
         fastapi_app = create_app(settings)

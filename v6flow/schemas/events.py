@@ -1,7 +1,7 @@
 """The push channel (``GET /api/events``): event names and the payload of each event.
 
-The server emits these names with these payloads (``server/v6flow_server/events.py``); the client and the
-node read them with :func:`parse_event`. Every payload carries ``collaboration_id``. Unknown
+The server emits these names with these payloads (:mod:`v6flow_server.events`); the client and
+the node read them with :func:`parse_event`. Every payload carries ``collaboration_id``. Unknown
 keys are ignored, so a newer server may add fields without breaking an older reader.
 
     event            payload                 sent to

@@ -7,19 +7,18 @@ with the same JSON, which :func:`v6flow_flows.r_mean.combine.combine_means` pool
 
 Examples:
     >>> import asyncio
-from dataclasses import replace
     >>> from v6flow_flows.parameters import Federation, ServerParameters
     >>> from v6flow_flows.r_mean.flow import federated_mean
     >>> asyncio.run(federated_mean(column="age", r_organizations=[2], federation=Federation(
     ...     collaboration_id=1, server=ServerParameters(
     ...         url="http://127.0.0.1:7601/api", username="root", password="…"))))
-    ...                                                             # doctest: +SKIP
+    ...                                                                 # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+import dataclasses
 from typing import Annotated, Any
 
 from prefect import flow
@@ -41,15 +40,18 @@ async def federated_mean(
     r_organizations: list[PositiveId],
     federation: Federation | None = None,
     r_image: Annotated[str, Field(min_length=1)] = R_MEAN_IMAGE,
+    python_image: Annotated[str, Field(min_length=1)] = PYTHON_MEAN_IMAGE,
 ) -> dict[str, Any]:
     """Mean of one numeric column over the collaboration, computed partly in R.
 
     Args:
         column: the numeric column.
-        r_organizations: organizations that run the R partial (the others run Python).
-        federation: where and how the partials run (:class:`v6flow_flows.parameters.Federation`);
-            its ``image`` is the Python partial's (default ``PYTHON_MEAN_IMAGE``).
+        r_organizations: organizations that run the R partial (among the chosen ones).
+        federation: where and how to run (``v6flow_flows.parameters.Federation``): server
+            or credentials, collaboration, organizations (all members when omitted),
+            databases, retries, timeout; its ``image`` is ignored (two images, below).
         r_image: the R partial's image.
+        python_image: the Python partial's image.
 
     Returns:
         ``{"column", "mean", "sum", "count", "missing", "organizations": {id: {"name",
@@ -61,7 +63,7 @@ async def federated_mean(
             or no login was given (before any task is created).
     """
     logger = run_logger()
-    connection = await resolve_connection(federation, image=PYTHON_MEAN_IMAGE)
+    connection = await resolve_connection(federation, image=python_image)
     client = connection.source.get_async_client()
     try:
         names = await organization_names(client, connection.collaboration_id,
@@ -74,9 +76,9 @@ async def federated_mean(
                          f"{sorted(names)}")
     in_r = sorted(set(r_organizations))
     in_python = [org for org in names if org not in set(in_r)]
-    runs = [replace(connection, image=image).run_partial(
+    runs = [dataclasses.replace(connection, image=image).run_partial(
                 METHOD, kwargs={"column": column}, organizations=orgs)
-            for image, orgs in ((r_image, in_r), (connection.image, in_python)) if orgs]
+            for image, orgs in ((r_image, in_r), (python_image, in_python)) if orgs]
     partials: dict[int, Any] = {}
     for answers in await asyncio.gather(*runs):
         partials.update(answers)

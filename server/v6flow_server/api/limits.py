@@ -6,7 +6,8 @@ it (a chunked body has no length), stopping the read at the limit with :class:`B
 Nothing is parsed before that: FastAPI reads the whole body before it resolves the caller's
 token, so without this a 100 MB anonymous body was parsed before the 401.
 
-Every route has :attr:`~v6flow_server.settings.ServerSettings.max_body_bytes`. A few routes need more
+Every route has :attr:`~v6flow_server.settings.ServerSettings.max_body_bytes`. A few routes need
+more
 (:func:`route_limits`): a raised limit applies only when the request carries a valid access
 token of the right client type, so an anonymous caller never gets past the default.
 """

@@ -3,7 +3,8 @@
 - :mod:`v6flow_server.blobs.store`: the :class:`BlobStore` Protocol (streamed put/open/delete);
 - :mod:`v6flow_server.blobs.local`: a folder of the server (the default backend once enabled);
 - :mod:`v6flow_server.blobs.s3`: S3-compatible object storage through obstore (scale-out);
-- :mod:`v6flow_server.blobs.janitor`: deletes released and expired blobs, after commit and on a timer.
+- :mod:`v6flow_server.blobs.janitor`: deletes released and expired blobs, after commit and on a
+  timer.
 
 Which blob a caller may upload, reference or read is decided in
 :mod:`v6flow_server.services.blobs`; the routes are in :mod:`v6flow_server.api.routes.blobstream`.

@@ -1,7 +1,8 @@
 """Who may reach which users and roles, and which rules a caller may hand out.
 
-Shared by :mod:`v6flow_server.services.users` and :mod:`v6flow_server.services.roles` (each of them needs
-the other's visibility: ``GET /role?user_id=`` and ``GET /user?role_id=``), so it lives here.
+Shared by :mod:`v6flow_server.services.users` and :mod:`v6flow_server.services.roles` (each of
+them needs the other's visibility: ``GET /role?user_id=`` and ``GET /user?role_id=``), so it
+lives here.
 
 - :data:`USERS` / :data:`ROLES`: the rows an identity may see (:class:`Visibility`).
 - :func:`scope_to_reach`: the narrowest rule scope that reaches an organization.

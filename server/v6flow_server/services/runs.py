@@ -327,7 +327,7 @@ def _set_result(session: Session, identity: NodeIdentity, run: Run, result: str 
 
 
 def readable_blob(*, session: Session, identity: Identity, blob_id: str) -> Blob:
-    """The blob ``blob_id`` when ``identity`` may read it (the rules: :mod:`v6flow_server.services.blobs`).
+    """The blob ``blob_id`` when ``identity`` may read it (rules: ``services.blobs``).
 
     A result blob is readable under the run VIEW rule (:func:`run_reach`); an input blob by
     users under that rule and by the node that holds the run, never by containers.

@@ -15,13 +15,13 @@ import pytest
 from alembic import command
 from argon2 import PasswordHasher
 from sqlalchemy import text
-from v6flow_node.proxy import ProxyServer
-from v6flow_server.db.migrate import alembic_config
-from v6flow_server.db.session import make_engine
 
 from tests.fixtures.server import ServerProcess
 from tests.server.api.accounts_support import create_user, login, root_token, sql, start_backend
 from tests.server.conftest import HTTP, World, auth, unique
+from v6flow_node.proxy import ProxyServer
+from v6flow_server.db.migrate import alembic_config
+from v6flow_server.db.session import make_engine
 
 PER_ADDRESS = 5
 PER_USERNAME = 3

@@ -19,11 +19,11 @@ from typing import Any
 
 import jwt
 import pytest
-from v6flow_server.settings import ServerSettings
 
 from tests.fixtures.server import ServerProcess, start_server
 from tests.server.conftest import World, build_world
 from v6flow.wire import format_datetime, json_to_bytes, result_to_wire, utcnow
+from v6flow_server.settings import ServerSettings
 
 SHORT_LIFETIME_MINUTES = 0.05  # 3 s
 

@@ -19,13 +19,13 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from v6flow_server.api.error_handlers import register_error_handlers
-from v6flow_server.api.pagination import MAX_PER_PAGE
-from v6flow_server.auth.tokens import TokenIssuer
 
 from tests.fixtures.server import start_server
 from tests.server.conftest import HTTP, World, auth
 from v6flow.schemas import MAX_ID, ValidationMsg
+from v6flow_server.api.error_handlers import register_error_handlers
+from v6flow_server.api.pagination import MAX_PER_PAGE
+from v6flow_server.auth.tokens import TokenIssuer
 
 TOO_BIG = str(MAX_ID + 1)
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData, String, Text, create_engine, select
-from v6flow_server.auth.tokens import TokenIssuer
-from v6flow_server.settings import ServerSettings
 
 from tests.fixtures.server import ServerProcess, server_env, start_server
 from tests.server.conftest import HTTP, auth
+from v6flow_server.auth.tokens import TokenIssuer
+from v6flow_server.settings import ServerSettings
 
 ROOT_USER_ID_QUERY = "SELECT id FROM user WHERE username = 'root'"
 

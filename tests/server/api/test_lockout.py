@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 import pytest
-from v6flow_server.auth.lockout import Failures, LockoutPolicy
 
 from tests.fixtures.server import ServerProcess
 from tests.server.api.accounts_support import create_user, login, root_token, sql, start_backend
 from tests.server.conftest import HTTP, World, auth, unique
+from v6flow_server.auth.lockout import Failures, LockoutPolicy
 
 MAX_FAILED = 3
 LOCK_SECONDS = 6.0

@@ -11,8 +11,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from v6flow_server.mail import Mail, MailError, SmtpMailer
-from v6flow_server.settings import SmtpSettings
 
 from tests.fixtures.server import ServerProcess, free_port
 from tests.fixtures.smtp import Mailbox, SmtpServer
@@ -26,6 +24,8 @@ from tests.server.api.accounts_support import (
     start_backend,
 )
 from tests.server.conftest import HTTP, unique
+from v6flow_server.mail import Mail, MailError, SmtpMailer
+from v6flow_server.settings import SmtpSettings
 
 ANSWER = {"msg": "If the username or email is in our database you will soon receive an email."}
 

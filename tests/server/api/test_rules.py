@@ -9,6 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
+from tests.server.api.staff import RESEARCHER, VIEWER, person, role_id, rule_id, rule_ids
+from tests.server.conftest import World
 from v6flow_server.auth.permissions import (
     OPERATION_NAMES,
     SCOPE_NAMES,
@@ -18,9 +21,6 @@ from v6flow_server.auth.permissions import (
     RuleKey,
     Scope,
 )
-
-from tests.server.api.staff import RESEARCHER, VIEWER, person, role_id, rule_id, rule_ids
-from tests.server.conftest import World
 
 _BY_NAME_OP = {name: op for op, name in OPERATION_NAMES.items()}
 _BY_NAME_SCOPE = {name: scope for scope, name in SCOPE_NAMES.items()}

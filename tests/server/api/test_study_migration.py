@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
+
 from v6flow_server.db.migrate import alembic_config
 from v6flow_server.db.session import make_engine
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from v6flow_node.settings import Database
 
 from tests.server.conftest import World, unique
 from v6flow.schemas import image_reference_problem, is_database_label
+from v6flow_node.settings import Database
 
 VALID_IMAGES = [
     "ubuntu", "ubuntu:22.04", "v6flow-test/basic:latest", "library/ubuntu",

@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from v6flow_flows.parameters import Federation, ServerParameters, resolve_connection
 
 from tests.v6flow.algorithm.conftest import RunFolder, make_token
 from v6flow.algorithm.central import (
@@ -20,6 +19,7 @@ from v6flow.algorithm.central import (
     prepare_prefect,
 )
 from v6flow.errors import AlgorithmError
+from v6flow_flows.parameters import Federation, ServerParameters, resolve_connection
 
 FLOWS_MODULE = "tests.v6flow.algorithm.central_flows"
 
