@@ -54,11 +54,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from v6flow_flows.demo import docker_engine
-from v6flow_flows.local_federation import LocalFederation, local_federation
 
 from v6flow import images
 from v6flow.client import Client
+from v6flow_flows.demo import docker_engine
+from v6flow_flows.local_federation import LocalFederation, local_federation
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ["age", "bmi", "sex"]

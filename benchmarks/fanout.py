@@ -33,12 +33,12 @@ from pathlib import Path
 
 import docker
 from _timeline import SPLIT_KEYS, Request, access_log, median_split, node_runs
-from v6flow_flows.demo import docker_engine, ensure_images
-from v6flow_flows.local_federation import LocalFederation, local_federation
 
 from v6flow import images
 from v6flow.client import Client
 from v6flow.sidecar import READY_LINE
+from v6flow_flows.demo import docker_engine, ensure_images
+from v6flow_flows.local_federation import LocalFederation, local_federation
 
 TRIVIAL_IMAGE = "v6flow/bench-trivial:0.1.0"
 _PACKAGE = '''"""A partial that does nothing: what is left is the platform's cost."""

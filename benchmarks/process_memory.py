@@ -16,12 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from v6flow import images
+from v6flow.client import Client
 from v6flow_flows.demo import docker_engine, ensure_images
 from v6flow_flows.local_federation import local_federation
 from v6flow_flows.summary import SUMMARY_IMAGE
-
-from v6flow import images
-from v6flow.client import Client
 
 
 def status_mb(pid: int, key: str) -> float:

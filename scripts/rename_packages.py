@@ -34,7 +34,8 @@ What it does, in this order (idempotent: a second run changes nothing):
    - paths ``flows/summary/flow.py`` → ``flows/v6flow_flows/summary/flow.py`` where the first
      component after the folder exists in the package (``tests/node/...`` and URL paths such as
      ``/api/node/1`` stay: a path preceded by ``/`` is left alone unless after ``./``, ``PWD/``,
-     ``ROOT/``, ``}/`` or ``)/``); ``flows/<method>`` and ``flows/*`` get the package too;
+     ``ROOT/``, ``}/`` or ``)/``); ``flows/<method>`` and ``flows/*`` get the package too
+     (not ``flows/<id>``);
    - Python path joins ``"flows" / "summary"`` → ``"flows" / "v6flow_flows" / "summary"``;
    - ``v6flow.demo`` / ``v6flow.local_federation`` → ``v6flow_flows.demo`` / ``...``, and
      ``from v6flow import demo, images`` is split in two imports.
@@ -231,7 +232,9 @@ class Rules:
                     re.compile(rf"{path_before}{old}/({_alternation(kids.entries)})"
                                rf"(?![\w.\-]*[\w\-])"),
                     lambda m, old=old, new=new: f"{old}/{new}/{m[1]}"))
-            self.text.append((re.compile(rf"{path_before}{old}/(?=[<*])"),
+            # a placeholder of a folder inside (``flows/<method>/``), not a URL's
+            # (``GET flows/<id>`` of the Prefect API)
+            self.text.append((re.compile(rf"{path_before}{old}/(?=<method>|\*)"),
                               lambda _m, old=old, new=new: f"{old}/{new}/"))
         for old_mod, new_mod in MODULE_MOVES.items():
             # (not the demo image's label key ``v6flow.demo.source_hash``: a label, no module)

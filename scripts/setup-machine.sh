@@ -51,7 +51,8 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 extras=all
-[ "$purpose" = test ] && extras=test
+# test: the dev extra (the tests and the gates .ci/run runs before them: ruff, mypy, import-linter)
+[ "$purpose" = test ] && extras=dev
 # The library (.) and the five distributions beside it (issue 12), editable, in ONE pip command:
 # pip takes v6flow-server, v6flow-node, prefect-v6flow, v6flow-flows and v6flow-ui, which the
 # extras name, from these paths (never from an index).

@@ -86,7 +86,8 @@ ALLOWED: tuple[tuple[str, str], ...] = (
     ("POST", "blobstream"),
     ("GET", "events"),  # push channel of central flows, scoped to the job by the server
     # A central flow's own Prefect flow run (PREFECT_API_URL=<proxy>/prefect); the server
-    # checks that every flow run named is the container's (server/v6flow_server/services/prefect_access).
+    # checks that every flow run named is the container's
+    # (v6flow_server.services.prefect_access).
     ("GET", "prefect/admin/version"),
     ("GET", "prefect/admin/storage"),
     ("GET", "prefect/health"),

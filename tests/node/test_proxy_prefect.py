@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
 from v6flow_node.proxy import ProxyServer, is_allowed
 
 same_loop = pytest.mark.asyncio(loop_scope="session")

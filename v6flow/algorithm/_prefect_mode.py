@@ -22,7 +22,8 @@ from v6flow.errors import AlgorithmError, MissingEnvironment
 
 #: Env var (image or the node's ``algorithm_env``): which Prefect API a central flow uses.
 PREFECT_MODE_ENV = "V6FLOW_CENTRAL_PREFECT"
-#: The server's Prefect API below the proxy's base URL (``server/v6flow_server/api/routes/prefect_proxy``).
+#: The server's Prefect API below the proxy's base URL
+#: (``v6flow_server.api.routes.prefect_proxy``).
 PREFECT_API_PATH = "/prefect"
 #: Header of ``GET /prefect/admin/version`` that names the Prefect UI root.
 PREFECT_UI_HEADER = "x-v6flow-prefect-ui"

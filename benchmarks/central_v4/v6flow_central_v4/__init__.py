@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from v6flow_flows.summary.combine import combine_summaries
 from v6flow_summary import histogram, summary  # type: ignore[import-not-found]  # the image's
 
 from v6flow.algorithm import AlgorithmClient, algorithm_client
+from v6flow_flows.summary.combine import combine_summaries
 
 __all__ = ["central_summary", "histogram", "summary"]
 

@@ -9,7 +9,7 @@ Prefect directly.
 |---------------------------------------------------------|----------------------------------|
 | ``GET admin/version``, ``admin/storage``, ``health``,   | always (what a Prefect client    |
 | ``csrf-token``                                          | asks before it starts)           |
-| ``POST flows/``, ``GET flows/v6flow_flows/<id>``                     | always (a flow is only a name)   |
+| ``POST flows/``, ``GET flows/<id>``                     | always (a flow is only a name)   |
 | ``POST flow_runs/``                                     | no deployment, no parent task    |
 |                                                         | run, no work pool; the server    |
 |                                                         | sets the ownership tags          |

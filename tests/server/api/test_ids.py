@@ -25,15 +25,16 @@ def test_a_deleted_newest_task_leaves_its_ids_behind(world: World) -> None:
 
 def test_a_deleted_newest_node_leaves_its_id_behind(world: World) -> None:
     """A node deleted as the newest account does not give its id to the next one."""
-    # Prepare: an organization in the collaboration without a node of its own
+    # Prepare: an organization in a collaboration of its own (the shared world keeps its
+    # members), without a node yet
     org = world.ok("POST", "/organization", json={"name": f"ids-{world.org_ids[0]}-x"})
-    world.ok("POST", f"/collaboration/{world.collaboration_id}/organization",
-             json={"id": org["id"]})
-    node = world.ok("POST", "/node", json={"collaboration_id": world.collaboration_id,
+    collab = world.ok("POST", "/collaboration", json={"name": f"ids-collab-{org['id']}",
+                                                      "organization_ids": [org["id"]]})
+    node = world.ok("POST", "/node", json={"collaboration_id": collab["id"],
                                            "organization_id": org["id"]})
     world.ok("DELETE", f"/node/{node['id']}")
     # Execute
-    again = world.ok("POST", "/node", json={"collaboration_id": world.collaboration_id,
+    again = world.ok("POST", "/node", json={"collaboration_id": collab["id"],
                                             "organization_id": org["id"]})
     # Assert
     assert again["id"] > node["id"]
