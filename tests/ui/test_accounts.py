@@ -142,3 +142,33 @@ def test_an_enrolled_user_is_asked_for_the_code(
     page.get_by_role("button", name="Verify").click()
     # Assert
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+@pytest.fixture(scope="module")
+def long_password_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server whose password policy asks for at least 14 characters."""
+    directory: Path = tmp_path_factory.mktemp("long-passwords")
+    proc = start_server(database_url=f"sqlite:///{directory}/server.sqlite",
+                        root_password=secrets.token_urlsafe(12), log_dir=directory,
+                        extra_env={"V6FLOW_SERVER_PASSWORD_MIN_LENGTH": "14"})
+    yield proc
+    proc.stop()
+
+
+def test_password_forms_follow_the_servers_minimum_length(
+        page: Any, long_password_server: ServerProcess) -> None:
+    """The account page says and checks the server's minimum (14 here), before any request."""
+    # Prepare
+    server = long_password_server
+    log_in(page, ui_url(server.url), "root", server.root_password, "/account")
+    form = page.get_by_role("form", name="Change password")
+    too_short = "x" * 13
+    # Execute
+    form.get_by_label("Current password").fill(server.root_password)
+    form.get_by_label(re.compile(r"^New password\W*$")).fill(too_short)
+    form.get_by_label("New password again").fill(too_short)
+    form.get_by_role("button", name="Change password").click()
+    # Assert
+    expect(form.get_by_text("At least 14 characters.")).to_be_visible()
+    expect(form.get_by_text("Use at least 14 characters.")).to_be_visible()
+    assert api_token(server.url, "root", server.root_password)  # unchanged

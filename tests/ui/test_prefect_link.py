@@ -17,6 +17,7 @@ from playwright.sync_api import expect
 from tests.fixtures.server import ServerProcess, start_server
 from tests.ui.browser import api_token, log_in, ui_url
 from v6flow.wire import input_to_wire, make_input
+from v6flow_server.settings import ServerSettings
 
 PREFECT_UI = "https://prefect.example.org/base"
 
@@ -100,7 +101,8 @@ def test_the_ui_config_is_for_logged_in_users(flow_task: FlowTask) -> None:
     # Assert
     assert anonymous.status_code == 401
     assert answer.status_code == 200
-    assert answer.json() == {"prefect_ui_url": PREFECT_UI}
+    assert answer.json() == {"prefect_ui_url": PREFECT_UI, "password_min_length":
+                             ServerSettings.model_fields["password_min_length"].default}
 
 
 def test_a_flow_run_s_task_link_opens_the_task_page(page: Any, flow_task: FlowTask) -> None:

@@ -47,7 +47,7 @@ from v6flow.schemas.events import (
     SyncEvent,
     parse_event,
 )
-from v6flow.schemas.misc import HealthOut, VersionOut
+from v6flow.schemas.misc import HealthOut, UiConfigOut, VersionOut
 from v6flow.schemas.node import NodeConfigItem, NodeCreate, NodeCreatedOut, NodeOut, NodeUpdate
 from v6flow.schemas.organization import (
     OrganizationCreate,
@@ -179,6 +179,7 @@ __all__ = [
     "TwoFactorEnrolmentOut",
     "TwoFactorRecover",
     "TwoFactorReset",
+    "UiConfigOut",
     "UserCreate",
     "UserLogin",
     "UserOut",

@@ -23,6 +23,7 @@ class AuditEvent(StrEnum):
     ACCOUNT_LOCKED = "account_locked"
     ACCOUNT_UNLOCKED = "account_unlocked"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name
+    TWO_FACTOR_RESET = "two_factor_reset"
     USER_CREATED = "user_created"
     USER_UPDATED = "user_updated"
     USER_DELETED = "user_deleted"
@@ -31,7 +32,6 @@ class AuditEvent(StrEnum):
     ROLE_UPDATED = "role_updated"
     ROLE_DELETED = "role_deleted"
     NODE_CREATED = "node_created"
-    NODE_KEY_RESET = "node_key_reset"
     NODE_DELETED = "node_deleted"
     CONTAINER_TOKEN_ISSUED = "container_token_issued"  # noqa: S105 - an event name
     CONTAINER_TOKEN_REFUSED = "container_token_refused"  # noqa: S105 - an event name

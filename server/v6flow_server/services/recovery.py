@@ -21,15 +21,18 @@ from v6flow_server.auth.passwords import hash_password, hash_reset_token
 from v6flow_server.db.models import AccountToken, User
 from v6flow_server.errors import BadRequestError
 from v6flow_server.mail import Mail, Mailer, MailError
+from v6flow_server.services import audit
 from v6flow_server.services.accounts import (
     AccountRules,
     Enrolment,
     RefuseAfterCommit,
     enrol,
+    failures_of,
     store_failures,
     where_login,
     with_password,
 )
+from v6flow_server.services.audit import AuditEvent
 
 log = structlog.get_logger(__name__)
 
@@ -200,7 +203,14 @@ def reset_password(*, session: Session, rules: AccountRules, token: str, passwor
     user = _redeem(session, token, Purpose.PASSWORD, now)
     rules.password_policy.check(password, username=user.username)
     user.password_hash = hash_password(password)
+    was_locked = rules.lockout.is_locked(failures_of(user), now)
     store_failures(user, rules.lockout.after_success())
+    actor = audit.Actor.user(user)
+    audit.record(session, event=AuditEvent.PASSWORD_CHANGED, actor=actor,
+                 target=("user", user.id), reason="reset by mail")
+    if was_locked:
+        audit.record(session, event=AuditEvent.ACCOUNT_UNLOCKED, actor=actor,
+                     target=("user", user.id), reason="password reset")
     log.info("password_reset", user_id=user.id)
     return PASSWORD_RESET_DONE
 
@@ -213,5 +223,7 @@ def reset_two_factor(*, session: Session, rules: AccountRules, token: str,
         BadRequestError: the token is not valid, used or expired.
     """
     user = _redeem(session, token, Purpose.TWO_FACTOR, now or utcnow())
+    audit.record(session, event=AuditEvent.TWO_FACTOR_RESET, actor=audit.Actor.user(user),
+                 target=("user", user.id))
     log.info("two_factor_reset", user_id=user.id)
     return enrol(session, rules, user)

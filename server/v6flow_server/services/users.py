@@ -209,6 +209,13 @@ def update_user(*, session: Session, identity: UserIdentity, user_id: int,
         audit.record(session, event=AuditEvent.USER_ROLES_CHANGED, actor=identity,
                      target=("user", user.id), role_ids=sorted(r.id for r in roles),
                      rule_ids=sorted(r.id for r in rules))
+    changed = [name for name in ("username", "firstname", "lastname", "email")
+               if getattr(data, name) is not None and getattr(data, name) != getattr(user, name)]
+    if org_id != user.organization_id:
+        changed.append("organization_id")
+    if changed:  # the names of the fields, never their values
+        audit.record(session, event=AuditEvent.USER_UPDATED, actor=identity,
+                     target=("user", user.id), fields=", ".join(changed))
     for name in ("username", "firstname", "lastname", "email"):
         value = getattr(data, name)
         if value is not None:

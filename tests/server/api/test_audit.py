@@ -156,3 +156,41 @@ def test_trail_holds_no_secrets_or_data(world: World) -> None:
     for secret in (password, wrong, marker, wire, api_key, container_token, user_token,
                    world.root_token):
         assert secret not in trail
+
+
+def test_role_user_and_node_changes_are_stored(world: World) -> None:
+    """Role create/update/delete, a user's roles and fields changed, a node deleted: each an
+    entry naming its target; a changed field is named, its value is not stored."""
+    # Prepare
+    rule_id = world.ok("GET", "/rule", params={"name": "task", "operation": "view",
+                                               "scope": "organization"})["data"][0]["id"]
+    user_id, _username = _new_user(world, secrets.token_urlsafe(12))
+    org_id = world.ok("POST", "/organization", json={"name": unique("org")})["id"]
+    collab = world.ok("POST", "/collaboration", json={"name": unique("collab"),
+                                                      "organization_ids": [org_id]})
+    node_id = world.ok("POST", "/node", json={"collaboration_id": collab["id"],
+                                              "organization_id": org_id})["id"]
+    email = f"{unique('mail')}@example.org"
+    # Execute
+    role = world.ok("POST", "/role", json={"name": unique("role"), "description": "d",
+                                           "rules": [rule_id],
+                                           "organization_id": world.org_ids[0]})
+    world.ok("PATCH", f"/role/{role['id']}", json={"description": "changed"})
+    world.ok("PATCH", f"/user/{user_id}", json={"roles": [role["id"]]})
+    world.ok("PATCH", f"/user/{user_id}", json={"email": email, "lastname": "Changed"})
+    world.ok("PATCH", f"/user/{user_id}", json={"roles": []})
+    world.ok("DELETE", f"/role/{role['id']}")
+    world.ok("DELETE", f"/node/{node_id}")
+    # Assert
+    for event, kind, target in (("role_created", "role", role["id"]),
+                                ("role_updated", "role", role["id"]),
+                                ("role_deleted", "role", role["id"]),
+                                ("node_deleted", "node", node_id)):
+        entries = [e for e in _entries(world, event=event) if e["target_id"] == target]
+        assert len(entries) == 1, event
+        assert (entries[0]["target_type"], entries[0]["actor_type"]) == (kind, "user")
+    roles = [e for e in _entries(world, event="user_roles_changed") if e["target_id"] == user_id]
+    assert [e["details"]["role_ids"] for e in roles] == [[], [role["id"]]]  # newest first
+    (updated,) = [e for e in _entries(world, event="user_updated") if e["target_id"] == user_id]
+    assert updated["details"] == {"fields": "lastname, email"}
+    assert email not in json.dumps(_entries(world))

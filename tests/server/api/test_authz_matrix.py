@@ -52,8 +52,11 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/version"): "public, holds nothing",
     ("GET", "/api/blobstream/status"): "public, holds nothing",
     ("POST", "/api/blobstream"): "an upload is a new blob of the caller's own, named by nobody",
-    ("DELETE", "/api/port"): "a no-op kept for the v4 node; no ports are stored",
-    ("GET", "/api/vpn/algorithm/addresses"): "containers only; always an empty list",
+    ("DELETE", "/api/port"): "its run is a query parameter, which the matrix does not fill; "
+                             "another node's run is refused in test_ports.py::"
+                             "test_ports_of_another_nodes_run_are_refused",
+    ("GET", "/api/vpn/algorithm/addresses"): "containers only, their own job's addresses: "
+                                             "test_ports.py::test_addresses_never_leave_the_job",
     ("GET", "/api/rule/{rule_id}"): "rules are global, the same for everyone",
     ("POST", "/api/recover/lost"): "public; answers the same for any account, holds nothing",
     ("POST", "/api/recover/reset"): "public; only a mailed single-use token acts",

@@ -23,7 +23,7 @@ from tests.server.api.accounts_support import (
     sql,
     start_backend,
 )
-from tests.server.conftest import HTTP, unique
+from tests.server.conftest import HTTP, auth, unique
 from v6flow_server.mail import Mail, MailError, SmtpMailer
 from v6flow_server.settings import SmtpSettings
 
@@ -186,8 +186,8 @@ def test_reset_refuses_a_weak_password_and_keeps_the_token(mail_server: ServerPr
 
 
 def test_reset_lifts_a_lockout(mail_server: ServerProcess, smtp_server: SmtpServer) -> None:
-    """A locked account logs in again right after a password reset."""
-    username, _, _ = create_user(mail_server.url, root_token(mail_server))
+    """A locked account logs in again right after a password reset; the trail says so."""
+    username, _, user_id = create_user(mail_server.url, root_token(mail_server))
     for _ in range(3):
         assert login(mail_server.url, username, "wrong-password").status_code == 401
     _ask(mail_server, username=username)
@@ -195,6 +195,10 @@ def test_reset_lifts_a_lockout(mail_server: ServerProcess, smtp_server: SmtpServ
     new = f"unlocked-{time.time_ns()}"
     assert _reset(mail_server, token, new)[0] == 200
     assert login(mail_server.url, username, new).status_code == 200
+    trail = HTTP.get(f"{mail_server.url}/audit", headers=auth(root_token(mail_server)),
+                     params={"actor_id": user_id, "per_page": 100}, timeout=10).json()
+    events = [e["event"] for e in reversed(trail["data"]) if e["event"] != "login_failed"]
+    assert events == ["account_locked", "password_changed", "account_unlocked", "login"]
 
 
 def test_only_the_token_hash_is_stored(mail_server: ServerProcess,

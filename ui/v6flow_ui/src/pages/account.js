@@ -8,12 +8,16 @@ import { Form, TextField, useForm } from "../components/forms.js";
 import { KeyPanel } from "../components/keys.js";
 import { getPrefectUiUrl, setPrefectUiUrl } from "./task_detail.js";
 
+/** The password policy's minimum length, as the server announces it (8 from an older one). */
+export const minPasswordLength = (config) => config?.password_min_length ?? 8;
+
 function PasswordForm() {
-  const { api } = useApp();
+  const { api, config } = useApp();
+  const min = minPasswordLength(config);
   const [done, setDone] = useState(null);
   const form = useForm({ current_password: "", new_password: "", repeat: "" }, (v) => ({
     current_password: v.current_password ? null : "Enter your current password.",
-    new_password: v.new_password.length >= 8 ? null : "Use at least 8 characters.",
+    new_password: v.new_password.length >= min ? null : `Use at least ${min} characters.`,
     repeat: v.repeat === v.new_password ? null : "The passwords differ.",
   }));
   const submit = async (values) => {
@@ -28,9 +32,6 @@ function PasswordForm() {
       if ((error.status === 401 || error.status === 403) && !Object.keys(error.fields).length) {
         error.fields = { current_password: error.message };
       }
-      if (error.status === 404 || error.status === 405) {
-        error.message = "This server cannot change passwords yet.";
-      }
       throw error;
     }
   };
@@ -42,7 +43,7 @@ function PasswordForm() {
         <${TextField} form=${form} name="current_password" label="Current password" type="password"
                       required autocomplete="current-password" />
         <${TextField} form=${form} name="new_password" label="New password" type="password"
-                      required autocomplete="new-password" hint="At least 8 characters." />
+                      required autocomplete="new-password" hint=${`At least ${min} characters.`} />
         <${TextField} form=${form} name="repeat" label="New password again" type="password"
                       required autocomplete="new-password" />
       <//>

@@ -7,6 +7,7 @@ import { Link } from "../router.js";
 import { Name } from "../directory.js";
 import { ConfirmButton, LastSeen, StatusBadge } from "../components/ui.js";
 import { formatTime } from "../format.js";
+import { minPasswordLength } from "./account.js";
 
 /** A related list, or undefined when the rules hide it (403), or the Error to show. */
 const settle = (promise) => promise.catch((error) => (error.status === 403 ? undefined : error));
@@ -91,7 +92,7 @@ const collaboration = {
   createFields: () => [
     { name: "name", label: "Name", required: true },
     { name: "encrypted", label: "Encrypted", type: "checkbox",
-      hint: "Inputs and results are encrypted end to end (the web UI cannot create tasks in such a collaboration yet)." },
+      hint: "Inputs and results are encrypted end to end; the web UI encrypts and decrypts them with your organization's private key (Account page)." },
     { name: "organization_ids", label: "Organizations", type: "checkboxes", options: orgOptions(),
       empty: "No organizations yet." },
   ],
@@ -122,7 +123,7 @@ const collaboration = {
   },
   canDelete: (p, c) => p.reaches("collaboration", "delete", { collaborationIds: [c.id] }),
   deleteDependents: "Also delete its nodes, studies and tasks",
-  actions: ({ perms }, c) => perms.canCreateTask(c.id) && !c.encrypted && html`
+  actions: ({ perms }, c) => perms.canCreateTask(c.id) && html`
     <${Link} class="button" href=${`/tasks/new?collaboration=${c.id}`}>New task<//>`,
   related: [
     { key: "organizations", title: "Organizations",
@@ -278,10 +279,11 @@ const user = {
   ],
   canCreate: (p) => p.can("user", "create", "ORGANIZATION"),
   createInitial: ({ me }) => ({ organization_id: String(me.organizationId), roles: [] }),
-  createFields: () => [
+  createFields: ({ config }) => [
     { name: "username", label: "Username", required: true },
     { name: "password", label: "Password", type: "password", required: true,
-      autocomplete: "new-password", hint: "At least 8 characters." },
+      autocomplete: "new-password",
+      hint: `At least ${minPasswordLength(config)} characters.` },
     { name: "firstname", label: "First name" },
     { name: "lastname", label: "Last name" },
     { name: "email", label: "Email", type: "email" },
