@@ -135,14 +135,14 @@ def test_partial_reads_the_node_threshold_from_env(monkeypatch: pytest.MonkeyPat
     df = pd.DataFrame({"a": ["x", "x", "y", "y", "y"], "b": ["u", "u", "u", "u", "u"]})
     monkeypatch.setenv(MIN_CELL_COUNT_ENV, "3")
     # Execute
-    part = v6flow_crosstab.crosstab("a", "b", mock_data=[df])
+    part = v6flow_crosstab.local_table("a", "b", mock_data=[df])
     # Assert
     assert part["counts"] == [[None], [3]]
     monkeypatch.setenv(MIN_CELL_COUNT_ENV, "five")
     with pytest.raises(ConfigurationError, match=MIN_CELL_COUNT_ENV):
-        v6flow_crosstab.crosstab("a", "b", mock_data=[df])
+        v6flow_crosstab.local_table("a", "b", mock_data=[df])
     monkeypatch.delenv(MIN_CELL_COUNT_ENV)
-    assert v6flow_crosstab.crosstab("a", "b", mock_data=[df])["counts"] == [[2], [3]]
+    assert v6flow_crosstab.local_table("a", "b", mock_data=[df])["counts"] == [[2], [3]]
 
 
 def test_numeric_levels_merge_across_int_and_float_columns() -> None:

@@ -154,7 +154,10 @@ def declared_flow(name: str,
     """The flow ``name`` when ``V6FLOW_CENTRAL_FLOWS`` declares it (``module:name``).
 
     The wrapper asks this before it imports the partial package, so a central flow does not
-    pay for the package's imports (pandas: about 0.3 s).
+    pay for the package's imports (pandas: about 0.3 s). A declared name must therefore not
+    also be a partial function of the package: the flow would shadow it, and each subtask
+    the flow creates would start the flow again (tests/flows/test_central_declarations.py
+    checks the repository's images).
 
     Returns:
         The flow and its Prefect plan, or None when no entry declares ``name``.

@@ -1,6 +1,6 @@
 """The contingency table central function as a Prefect flow.
 
-Each organization counts its (row, column) level pairs (``v6flow_crosstab.crosstab`` in the
+Each organization counts its (row, column) level pairs (``v6flow_crosstab.local_table`` in the
 ``v6flow/crosstab`` image) and suppresses positive counts below the threshold its node admin
 configured (``V6FLOW_MIN_CELL_COUNT``); the flow pools the tables and tests independence.
 
@@ -58,7 +58,7 @@ async def crosstab(
         raise ValueError("row and column must differ")
     logger = run_logger()
     connection = await resolve_connection(federation, image=CROSSTAB_IMAGE)
-    partials = await connection.run_partial("crosstab", kwargs={"row": row, "column": column})
+    partials = await connection.run_partial("local_table", kwargs={"row": row, "column": column})
     table = combine_tables(partials, row=row, column=column)
     if table["complete"]:
         logger.info("crosstab %s x %s of %d rows from %d organizations", row, column,
