@@ -181,6 +181,13 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=7601, ge=0, le=65535, description="TCP port to listen on.")
     access_token_minutes: int = Field(default=360, gt=0, description="Access token lifetime.")
     refresh_token_minutes: int = Field(default=2880, gt=0, description="Refresh token lifetime.")
+    max_tasks_per_job: int = Field(
+        default=1000, ge=1, le=1_000_000,
+        description=(
+            "Most tasks one job may hold (its first task and every subtask below it). An "
+            "algorithm that creates subtasks without end (or a flow whose subtasks start the "
+            "flow again) is refused at this count instead of filling every node; v4 has no "
+            "bound."))
     container_token_minutes: float = Field(
         default=7 * 24 * 60, gt=0,
         description=(

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, and_, insert, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from v6flow.crypto import Scheme, check_envelope, scheme_of
@@ -178,15 +178,26 @@ def _origin(session: Session, identity: Identity, collab: Collaboration,
     return _Origin(identity.organization_id, identity.user_id, None, data.image, data.store_id)
 
 
+def _check_job_size(session: Session, job_id: int, limit: int) -> None:
+    """Refuse a subtask of a job that already holds ``limit`` tasks (runaway algorithms)."""
+    held = session.scalar(select(func.count()).select_from(Task).where(Task.job_id == job_id))
+    if (held or 0) >= limit:
+        raise BadRequestError(
+            f"Job {job_id} already holds {held} tasks, the most this server allows in one job "
+            f"(max_tasks_per_job); an algorithm that creates subtasks without end is stopped "
+            f"here")
+
+
 def create_task(*, session: Session, identity: Identity, data: TaskCreate,
-                outbox: Outbox) -> Task:
+                outbox: Outbox, max_job_tasks: int | None = None) -> Task:
     """Validate, authorize and store a task with one pending run per organization.
 
     Raises:
         NotFoundError: collaboration (or study) unknown.
         BadRequestError: target organization outside the collaboration (or the study) or
             without a node, a study of another collaboration, or an input that is not
-            what the collaboration takes (encrypted or base64 JSON; :func:`_check_inputs`).
+            what the collaboration takes (encrypted or base64 JSON; :func:`_check_inputs`),
+            or a subtask of a job that holds ``max_job_tasks`` tasks already.
         UnauthorizedError: no permission, or an invalid container token (v4 answers 401).
     """
     collab, study = _collaboration(session, data)
@@ -194,6 +205,8 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
     origin = _origin(session, identity, collab, members, data)
     if origin.parent is not None and origin.parent.study_id is not None:
         study = session.get(Study, origin.parent.study_id)  # a subtask inherits the study
+    if origin.parent is not None and max_job_tasks is not None:
+        _check_job_size(session, origin.parent.job_id, max_job_tasks)
     org_ids = _check_targets(collab, members, data)
     _check_study(study, org_ids)
     _check_inputs(data, collab)

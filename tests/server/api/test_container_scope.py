@@ -158,14 +158,20 @@ def test_container_token_lifetime_is_the_setting(world: World) -> None:
     assert claims["exp"] - claims["iat"] == pytest.approx(default * 60, abs=1)
 
 
+#: ``max_tasks_per_job`` of the :func:`short_lived` server.
+JOB_LIMIT = 4
+
+
 @pytest.fixture(scope="module")
 def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A server whose container tokens live 3 s."""
+    """A server whose container tokens live 3 s and whose jobs hold at most
+    :data:`JOB_LIMIT` tasks."""
     directory: Path = tmp_path_factory.mktemp("short-lived")
     proc = start_server(database_url=f"sqlite:///{directory}/server.sqlite",
                         root_password=secrets.token_urlsafe(12), log_dir=directory,
                         extra_env={"V6FLOW_SERVER_CONTAINER_TOKEN_MINUTES":
-                                   str(SHORT_LIFETIME_MINUTES)})
+                                   str(SHORT_LIFETIME_MINUTES),
+                                   "V6FLOW_SERVER_MAX_TASKS_PER_JOB": str(JOB_LIMIT)})
     yield proc
     proc.stop()
 
@@ -180,3 +186,23 @@ def test_container_token_expires(short_lived: ServerProcess) -> None:
     time.sleep(max(0.0, claims["exp"] - time.time()) + 1.0)
     response = world.call("GET", f"/task/{task['id']}", token)
     assert response.status_code == 401 and response.json()["msg"] == "Token has expired"
+
+
+def test_a_runaway_job_is_stopped_at_the_job_limit(short_lived: ServerProcess) -> None:
+    """An algorithm that creates subtasks without end gets a 400 naming the setting once its
+    job holds ``max_tasks_per_job`` tasks; nothing past the limit is stored, and another
+    job is not affected."""
+    # Prepare
+    world = build_world(short_lived)
+    task = world.create_task([world.org_ids[0]])
+    token = world.container_token(task, world.org_ids[0])
+    # Execute
+    answers = [world.call("POST", "/task", token, json=world.task_body([world.org_ids[0]]))
+               for _ in range(JOB_LIMIT + 1)]
+    # Assert
+    codes = [a.status_code for a in answers]
+    assert codes == [201] * (JOB_LIMIT - 1) + [400, 400]
+    assert "max_tasks_per_job" in answers[-1].json()["msg"]
+    job = world.ok("GET", "/task", params={"job_id": task["job_id"], "per_page": 100})
+    assert len(job["data"]) == JOB_LIMIT
+    assert world.create_task([world.org_ids[0]])["job_id"] != task["job_id"]

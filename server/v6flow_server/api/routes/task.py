@@ -55,10 +55,12 @@ def _shape(session: Session, identity: Identity, rows: Iterable[Task],
 
 
 @router.post("/task", status_code=201, response_model=TaskOut, responses=errors(403, 404))
-def create_task(body: TaskCreate, work: WorkDep, identity: UserOrContainerPrincipal) -> Response:
+def create_task(body: TaskCreate, work: WorkDep, identity: UserOrContainerPrincipal,
+                state: StateDep) -> Response:
     """Create a task (by a user, or a subtask by an algorithm container)."""
     task = tasks.create_task(session=work.session, identity=identity, data=body,
-                             outbox=work.outbox)
+                             outbox=work.outbox,
+                             max_job_tasks=state.settings.max_tasks_per_job)
     return model_response(task_out(task), status_code=201)
 
 
