@@ -18,7 +18,7 @@ from prefect_v6flow import V6flowServerCredentials
 from tests.fixtures.encrypted_federation import create_encrypted_federation, keys_of
 from tests.fixtures.federation import Federation, shutdown_federation
 from tests.fixtures.server import ServerProcess
-from v6flow.prefect import run_partial
+from v6flow_flows.parameters import Federation as FlowFederation
 from v6flow_flows.parameters import resolve_connection
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -40,9 +40,9 @@ def enc(server: ServerProcess, base_image: str, test_algorithm_image: str,
 async def encrypted_age_stats(collaboration_id: int, image: str,
                               credentials_block: str) -> dict[int, Any]:
     """column_stats of 'age' at every organization, through the flows' connection hook."""
-    connection = await resolve_connection(None, credentials_block)
-    return await run_partial(connection, collaboration_id, "column_stats", image=image,
-                             kwargs={"column": "age"})
+    connection = await resolve_connection(FlowFederation(
+        collaboration_id=collaboration_id, credentials_block=credentials_block), image=image)
+    return await connection.run_partial("column_stats", kwargs={"column": "age"})
 
 
 @pytest.mark.parametrize("source", ["pem", "path"])

@@ -169,6 +169,6 @@ def test_password_forms_follow_the_servers_minimum_length(
     form.get_by_label("New password again").fill(too_short)
     form.get_by_role("button", name="Change password").click()
     # Assert
-    expect(form.get_by_text("At least 14 characters.")).to_be_visible()
-    expect(form.get_by_text("Use at least 14 characters.")).to_be_visible()
+    expect(form.get_by_text("At least 14 characters.", exact=True)).to_be_visible()
+    expect(form.get_by_text("Use at least 14 characters.", exact=True)).to_be_visible()
     assert api_token(server.url, "root", server.root_password)  # unchanged
