@@ -1,10 +1,11 @@
 """Tasks in the browser against a real federation (server + 3 nodes on Docker): create one for
-three organizations and watch it complete live, read a result table and a log line, kill a
-long task."""
+three organizations and watch it complete live, read a result table and a log line, see a
+running task's log grow, kill a long task, delete a task."""
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -85,3 +86,29 @@ def test_kill_a_long_task(page: Any, federation: Federation) -> None:
     expect(page.get_by_role("button", name="Kill task")).to_have_count(0)
     runs = federation.wait_for_runs(task["id"], timeout=SLOW_MS / 1000)
     assert [r["status"] for r in runs] == ["killed by user"]
+
+
+def test_a_running_log_grows_live_then_the_task_is_deleted(page: Any,
+                                                           federation: Federation) -> None:
+    """While the run is active, new log lines appear without a reload; once it ended, Delete
+    task (confirmed) takes the user to the list, and the API no longer has the task."""
+    # Prepare
+    node = federation.nodes[0]
+    task = federation.create_task("tick", args=[12, 0.5], organization_ids=[node.organization_id],
+                                  name=f"ui-tick-{uuid.uuid4().hex[:6]}")
+    log_in(page, ui_url(federation.server_url), federation.username, federation.password,
+           f"/tasks/{task['id']}")
+    run_badge = page.locator("article.run .run-header .badge")
+    log = page.locator("article.run .log")
+    # Execute: watch the log while the run is active
+    expect(log).to_contain_text("tick 2", timeout=SLOW_MS)
+    expect(run_badge).to_have_attribute("data-status", "active")
+    expect(log).to_contain_text("tick 5")
+    still_active = run_badge.get_attribute("data-status")
+    expect(run_badge).to_have_attribute("data-status", "completed", timeout=SLOW_MS)
+    page.get_by_role("button", name="Delete task").click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete").click()
+    # Assert
+    assert still_active == "active", "tick 5 should arrive while the run is still active"
+    expect(page).to_have_url(re.compile(r"/tasks$"))
+    assert federation.request("GET", f"task/{task['id']}").status_code == 404

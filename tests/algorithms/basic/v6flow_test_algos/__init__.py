@@ -54,6 +54,14 @@ def sleep(seconds: float) -> float:
     return float(seconds)
 
 
+def tick(count: int, seconds: float = 0.5) -> int:
+    """Print ``tick <i>`` every ``seconds``, ``count`` times: a log that grows while it runs."""
+    for index in range(1, int(count) + 1):
+        print(f"tick {index}", flush=True)
+        time.sleep(float(seconds))
+    return int(count)
+
+
 def non_json() -> Any:
     """Return a set, which JSON cannot encode."""
     return {1, 2, 3}
