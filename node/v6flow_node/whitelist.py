@@ -33,6 +33,7 @@ import structlog
 from v6flow_node.errors import ProxyError
 from v6flow_node.runtime.identity import give_to_algorithm
 from v6flow_node.settings import Whitelist
+from v6flow_node.streams import pipe
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +43,6 @@ MAX_HEAD = 32 * 1024
 MAX_CONNECTIONS = 512
 _HEAD_TIMEOUT = 30.0
 _CONNECT_TIMEOUT = 10.0
-_CHUNK = 256 * 1024
 _HOP_HEADERS = frozenset({"connection", "proxy-connection", "keep-alive", "proxy-authorization",
                           "proxy-authenticate", "te", "trailer", "upgrade"})
 _MAX_UNIX_PATH = 107
@@ -164,17 +164,6 @@ def _split_host_port(authority: str, default_port: int) -> tuple[str, int]:
     if not host or not 1 <= port <= 65535:
         raise ValueError(authority)
     return host, port
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(_CHUNK):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        pass
 
 
 async def _connect(addresses: Iterable[str], port: int
@@ -314,8 +303,8 @@ async def _splice(client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
                   tunnel: bool) -> None:
     """Pipe both ways; a tunnel ends when both directions did, a plain request when the
     answer did (the origin closes after it: ``Connection: close``)."""
-    up = asyncio.create_task(_pipe(client[0], upstream[1]))
-    down = asyncio.create_task(_pipe(upstream[0], client[1]))
+    up = asyncio.create_task(pipe(client[0], upstream[1]))
+    down = asyncio.create_task(pipe(upstream[0], client[1]))
     try:
         if tunnel:
             await asyncio.gather(up, down)

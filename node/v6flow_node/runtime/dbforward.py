@@ -33,6 +33,7 @@ import structlog
 from v6flow.databases import POSTGRES_SCHEMES, DatabaseType, dialect, is_ip_literal, with_host
 from v6flow_node.runtime.identity import give_to_algorithm
 from v6flow_node.settings import Database
+from v6flow_node.streams import pipe
 
 log = structlog.get_logger(__name__)
 
@@ -202,24 +203,12 @@ class DatabaseForwarder:
             writer.close()
             return
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
         finally:
             for w in (up_writer, writer):
                 w.close()
                 with contextlib.suppress(ConnectionError, OSError):
                     await w.wait_closed()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF, then half-close."""
-    try:
-        while data := await reader.read(_CHUNK):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()
-    except (ConnectionError, OSError):
-        pass
 
 
 async def _answer_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
