@@ -112,3 +112,25 @@ def test_a_running_log_grows_live_then_the_task_is_deleted(page: Any,
     assert still_active == "active", "tick 5 should arrive while the run is still active"
     expect(page).to_have_url(re.compile(r"/tasks$"))
     assert federation.request("GET", f"task/{task['id']}").status_code == 404
+
+
+def test_a_node_going_offline_and_back_shows_live(page: Any, federation: Federation) -> None:
+    """The node page follows ``node_status``: offline when the node stops, online when it is
+    back, without a reload."""
+    # Prepare
+    node = federation.nodes[-1]
+    log_in(page, ui_url(federation.server_url), federation.username, federation.password,
+           f"/nodes/{node.node_id}")
+    badge = page.locator(".badge[data-status]").first
+    expect(badge).to_have_attribute("data-status", "online", timeout=SLOW_MS)
+    page.evaluate("window.__sameDocument = true")
+    # Execute
+    assert federation.stop_node(node) == 0
+    try:
+        expect(badge).to_have_attribute("data-status", "offline", timeout=SLOW_MS)
+    finally:
+        federation.start_node(node)
+        federation.wait_online(node)
+    # Assert
+    expect(badge).to_have_attribute("data-status", "online", timeout=SLOW_MS)
+    assert page.evaluate("window.__sameDocument === true")  # no reload happened
