@@ -134,3 +134,37 @@ def test_a_node_going_offline_and_back_shows_live(page: Any, federation: Federat
     # Assert
     expect(badge).to_have_attribute("data-status", "online", timeout=SLOW_MS)
     assert page.evaluate("window.__sameDocument === true")  # no reload happened
+
+
+def test_a_task_in_a_study_runs_only_at_its_organizations(page: Any,
+                                                          federation: Federation) -> None:
+    """Choosing a study offers only its organizations; the task is stored in the study and
+    runs at exactly the organizations picked from it."""
+    # Prepare
+    members = federation.nodes[:2]
+    study = federation.request("POST", "study", json={
+        "name": f"ui-study-{uuid.uuid4().hex[:6]}", "collaboration_id": federation.collaboration_id,
+        "organization_ids": [n.organization_id for n in members]}).json()
+    log_in(page, ui_url(federation.server_url), federation.username, federation.password,
+           "/tasks/new")
+    form = page.get_by_role("form", name="New task")
+    form.get_by_label("Collaboration").select_option(label=_collaboration_name(federation))
+    form.get_by_label("Study").select_option(label=study["name"])
+    offered = form.get_by_role("group", name="Organizations").get_by_role("checkbox")
+    expect(offered).to_have_count(len(members))
+    for node in members:
+        form.get_by_label(node.organization_name).check()
+    form.get_by_label("Image").fill(federation.test_image)
+    form.get_by_label("Method").fill("echo")
+    form.get_by_label("Positional arguments").fill(json.dumps(["in a study"]))
+    # Execute
+    form.get_by_role("button", name="Create task").click()
+    # Assert
+    expect(page.locator('.task-status .badge[data-status="completed"]')).to_be_visible(
+        timeout=SLOW_MS)
+    task_id = int(page.url.rstrip("/").rsplit("/", 1)[-1])
+    task = federation.get(f"task/{task_id}")
+    assert task["study"]["id"] == study["id"]
+    runs = federation.get("run", task_id=task_id)["data"]
+    assert sorted(r["organization"]["id"] for r in runs) == sorted(
+        n.organization_id for n in members)
