@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -9,12 +10,13 @@ from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     Table,
     and_,
+    bindparam,
     func,
     insert,
-    literal,
     select,
     union_all,
     update,
@@ -84,6 +86,22 @@ class _Collab:
     encrypted: bool
 
 
+def _collaboration_query() -> Any:
+    """A collaboration's ``encrypted`` with each member and its node in the collaboration (if
+    any); no row: no such collaboration (``:collaboration``: its id)."""
+    collaborations, nodes = Collaboration.__table__, Node.__table__
+    return (select(collaborations.c.encrypted, member_table.c.organization_id, nodes.c.id)
+            .select_from(collaborations.outerjoin(
+                member_table, member_table.c.collaboration_id == collaborations.c.id).outerjoin(
+                nodes, and_(nodes.c.organization_id == member_table.c.organization_id,
+                            nodes.c.collaboration_id == member_table.c.collaboration_id)))
+            .where(collaborations.c.id == bindparam("collaboration", type_=Integer)))
+
+
+#: Built once: SQLAlchemy then finds its compiled form without re-deriving its cache key.
+_COLLABORATION_QUERY = _collaboration_query()
+
+
 def _collaboration(session: Session,
                    data: TaskCreate) -> tuple[_Collab, Study | None, dict[int, bool]]:
     """The task's collaboration, its study when one is named (v4: either or both), and its
@@ -98,14 +116,7 @@ def _collaboration(session: Session,
     if data.collaboration_id is None:
         raise BadRequestError("collaboration_id or study_id is required")
     # The collaboration with its members in one query (the hot path: POST /task).
-    collaborations, nodes = Collaboration.__table__, Node.__table__
-    rows = session.execute(
-        select(collaborations.c.encrypted, member_table.c.organization_id, nodes.c.id)
-        .select_from(collaborations.outerjoin(
-            member_table, member_table.c.collaboration_id == collaborations.c.id).outerjoin(
-            nodes, and_(nodes.c.organization_id == member_table.c.organization_id,
-                        nodes.c.collaboration_id == member_table.c.collaboration_id)))
-        .where(collaborations.c.id == data.collaboration_id)).all()
+    rows = session.execute(_COLLABORATION_QUERY, {"collaboration": data.collaboration_id}).all()
     if not rows:
         raise NotFoundError(f"Collaboration id={data.collaboration_id} not found")
     members = {org: node is not None for _, org, node in rows if org is not None}
@@ -233,6 +244,36 @@ _TASKS = cast(Table, Task.__table__)
 _RUNS = cast(Table, Run.__table__)
 
 
+#: The columns of a new task (besides ``id`` and ``job_id``) and of a new run (besides
+#: ``task_id``) that :func:`create_task` sets.
+_TASK_COLUMNS = ("name", "description", "image", "collaboration_id", "study_id", "parent_id",
+                 "init_org_id", "init_user_id", "algorithm_store_id", "created_at",
+                 "flow_run_id")
+_RUN_COLUMNS = ("organization_id", "status", "assigned_at", "input", "blob_storage_used",
+                "result_in_blob")
+#: Statements of :func:`_insert_job_pg` are kept for up to this many runs (SQLAlchemy then
+#: finds their compiled form without re-deriving its cache key).
+_KEPT_JOB_INSERTS = 16
+
+
+@functools.cache
+def _job_insert(runs: int) -> Any:
+    """The statement of :func:`_insert_job_pg` for ``runs`` runs (parameters ``t_<column>``
+    for the task, ``r<i>_<column>`` for run ``i``)."""
+    number = select(func.nextval(func.pg_get_serial_sequence(_TASKS.name, "id"))
+                    .label("id")).cte("number")
+    stored = insert(_TASKS).from_select(
+        ["id", "job_id", *_TASK_COLUMNS],
+        select(number.c.id, number.c.id,
+               *(bindparam(f"t_{name}", type_=_TASKS.c[name].type) for name in _TASK_COLUMNS)),
+    ).returning(_TASKS.c.id).cte("stored")
+    selects = [select(stored.c.id, *(bindparam(f"r{index}_{name}", type_=_RUNS.c[name].type)
+                                     for name in _RUN_COLUMNS)) for index in range(runs)]
+    targets = selects[0] if runs == 1 else union_all(*selects)
+    return (insert(_RUNS).from_select(["task_id", *_RUN_COLUMNS], targets)
+            .returning(_RUNS.c.id, _RUNS.c.task_id, _RUNS.c.organization_id))
+
+
 def _insert_job_pg(session: Session, values: dict[str, Any],
                    rows: list[dict[str, Any]]) -> tuple[int, list[int]]:
     """PostgreSQL: the first task of a new job and its runs in one statement.
@@ -242,20 +283,12 @@ def _insert_job_pg(session: Session, values: dict[str, Any],
     task. Sets ``values["job_id"]`` and each row's ``task_id``; returns the task's id and
     the runs' ids in the order of ``rows`` (one run per organization).
     """
-    number = select(func.nextval(func.pg_get_serial_sequence(_TASKS.name, "id"))
-                    .label("id")).cte("number")
-    columns = [name for name in values if name != "job_id"]
-    stored = insert(_TASKS).from_select(
-        ["id", "job_id", *columns],
-        select(number.c.id, number.c.id,
-               *(literal(values[name], _TASKS.c[name].type) for name in columns)),
-    ).returning(_TASKS.c.id).cte("stored")
-    run_columns = list(rows[0])
-    selects = [select(stored.c.id, *(literal(row[name], _RUNS.c[name].type)
-                                     for name in run_columns)) for row in rows]
-    targets = selects[0] if len(selects) == 1 else union_all(*selects)
-    result = session.execute(insert(_RUNS).from_select(["task_id", *run_columns], targets)
-                             .returning(_RUNS.c.id, _RUNS.c.task_id, _RUNS.c.organization_id))
+    statement = (_job_insert(len(rows)) if len(rows) <= _KEPT_JOB_INSERTS
+                 else _job_insert.__wrapped__(len(rows)))
+    params = {f"t_{name}": values[name] for name in _TASK_COLUMNS}
+    for index, row in enumerate(rows):
+        params.update({f"r{index}_{name}": row[name] for name in _RUN_COLUMNS})
+    result = session.execute(statement, params)
     by_organization = {org: (run_id, task_id) for run_id, task_id, org in result}
     task_id = next(iter(by_organization.values()))[1]
     values["job_id"] = task_id
