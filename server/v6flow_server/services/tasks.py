@@ -244,6 +244,13 @@ _TASKS = cast(Table, Task.__table__)
 _RUNS = cast(Table, Run.__table__)
 
 
+#: Statements of :func:`create_task`, built once (SQLAlchemy then finds their compiled form
+#: without re-deriving its cache key).
+_INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
+_JOB_NUMBER = bindparam("number", type_=Integer)
+_NUMBER_JOB = update(_TASKS).where(_TASKS.c.id == _JOB_NUMBER).values(job_id=_JOB_NUMBER)
+_INSERT_RUNS = insert(_RUNS).returning(_RUNS.c.id, sort_by_parameter_order=True)
+
 #: The columns of a new task (besides ``id`` and ``job_id``) and of a new run (besides
 #: ``task_id``) that :func:`create_task` sets.
 _TASK_COLUMNS = ("name", "description", "image", "collaboration_id", "study_id", "parent_id",
@@ -338,18 +345,15 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
     if origin.parent is None and session.get_bind().dialect.name == "postgresql":
         task_id, run_ids = _insert_job_pg(session, values, rows)
     else:
-        task_id = session.execute(
-            insert(_TASKS).values(values).returning(_TASKS.c.id)).scalar_one()
+        task_id = session.execute(_INSERT_TASK, values).scalar_one()
         if origin.parent is None:
             # A new job is numbered by its first task's id: unique without a race between
             # concurrent requests (v4's max(job_id)+1 can hand out one number twice).
             values["job_id"] = task_id
-            session.execute(update(_TASKS).where(_TASKS.c.id == task_id)
-                            .values(job_id=task_id))
+            session.execute(_NUMBER_JOB, {"number": task_id})
         for row in rows:
             row["task_id"] = task_id
-        run_ids = list(session.scalars(
-            insert(_RUNS).returning(_RUNS.c.id, sort_by_parameter_order=True), rows))
+        run_ids = list(session.scalars(_INSERT_RUNS, rows))
     databases = [{"task_id": task_id, "database": db.label, "parameters": json.dumps(
         db.model_dump(exclude_none=True, exclude={"label"}), separators=(",", ":"))}
         for db in data.databases]
