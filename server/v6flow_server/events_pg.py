@@ -32,7 +32,7 @@ import psycopg
 import structlog
 from psycopg import sql
 from psycopg.rows import TupleRow
-from sqlalchemy import Engine, Text, cast, delete, func, insert, select
+from sqlalchemy import Engine, Text, bindparam, cast, delete, func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -90,6 +90,14 @@ class PostgresEventBus:
         self._jobs: list[asyncio.Task[None]] = []
         self._listening = asyncio.Event()
         self._lost = threading.Event()  # a publish failed: all replicas must re-sync
+        # What write_in executes, built once (SQLAlchemy then finds its compiled form without
+        # re-deriving its cache key): the event row, and the notification of its id.
+        table = EventRow.__table__
+        stored = insert(EventRow).values(
+            {name: bindparam(name, type_=table.c[name].type)
+             for name in ("created_at", "name", "collaboration_id", "data")},
+        ).returning(EventRow.id).cte("stored")
+        self._store_and_notify = select(func.pg_notify(channel, cast(stored.c.id, Text)))
 
     async def start(self, *, timeout: float = 10.0) -> None:
         """Start listening; returns once ``LISTEN`` is active (or after ``timeout``)."""
@@ -138,11 +146,9 @@ class PostgresEventBus:
         if self._loop is None:  # not started (no listener): nothing to tell
             return
         for event in events:  # one statement each: the row, and the notification of its id
-            stored = insert(EventRow).values(
-                created_at=utcnow(), name=event.name.value,
-                collaboration_id=event.collaboration_id, data=json.dumps(event.data),
-            ).returning(EventRow.id).cte("stored")
-            session.execute(select(func.pg_notify(self._channel, cast(stored.c.id, Text))))
+            session.execute(self._store_and_notify, {
+                "created_at": utcnow(), "name": event.name.value,
+                "collaboration_id": event.collaboration_id, "data": json.dumps(event.data)})
 
     def _write(self, event: Event) -> None:
         try:

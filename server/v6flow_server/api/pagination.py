@@ -158,6 +158,9 @@ class StreamedRows:
     id_column: Any
     sizes: Callable[[Session, Sequence[int]], Mapping[int, int]]
     shape: Callable[[Session, Sequence[int]], dict[int, BaseModel]]
+    #: The SQL expression of ``sizes`` for one selected row, when it can be read with the
+    #: ids (one query less).
+    size: Any = None
 
 
 def stream_query(session: Session, stmt: Select[Any], params: PageParams, rows: StreamedRows,
@@ -170,19 +173,55 @@ def stream_query(session: Session, stmt: Select[Any], params: PageParams, rows: 
     in its own short session. A row deleted in between is left out. A page whose rows fit in
     one budget is read at once, in the request's transaction, and answered whole.
     """
-    ids = list(session.scalars(stmt.with_only_columns(rows.id_column).limit(params.per_page)
-                               .offset((params.page - 1) * params.per_page)))
+    ids, sizes = _ids(session, stmt, rows, params.per_page, (params.page - 1) * params.per_page)
     if total is None:
         total = _total(session, stmt, params, len(ids))
     return stream_ids(session, ids, total, params, rows, session_factory=session_factory,
-                      budget=budget)
+                      budget=budget, sizes=sizes)
+
+
+def stream_whole(session: Session, stmt: Select[Any], params: PageParams, rows: StreamedRows,
+                 *, session_factory: sessionmaker[Session], budget: int) -> Response:
+    """:func:`stream_query` of every row of ``stmt`` (at most :data:`MAX_PER_PAGE`) on the
+    first page: ``per_page`` is their number (at least 1).
+
+    The ids are read first, one more than a page may hold: the number of rows is then known
+    without a ``COUNT`` query, unless there are more than a page holds.
+    """
+    if params.page != 1:
+        total = count(session, stmt)
+        return stream_query(session, stmt, params.with_per_page(min(max(total, 1),
+                                                                    MAX_PER_PAGE)),
+                            rows, session_factory=session_factory, budget=budget, total=total)
+    ids, sizes = _ids(session, stmt, rows, MAX_PER_PAGE + 1, 0)
+    if len(ids) > MAX_PER_PAGE:
+        total = count(session, stmt)
+        ids = ids[:MAX_PER_PAGE]
+    else:
+        total = len(ids)
+    return stream_ids(session, ids, total, params.with_per_page(min(max(total, 1),
+                                                                    MAX_PER_PAGE)),
+                      rows, session_factory=session_factory, budget=budget, sizes=sizes)
+
+
+def _ids(session: Session, stmt: Select[Any], rows: StreamedRows, limit: int,
+         offset: int) -> tuple[list[int], Mapping[int, int] | None]:
+    """The ids of a page of ``stmt``, with their sizes when ``rows`` can read them along."""
+    if rows.size is None:
+        return list(session.scalars(stmt.with_only_columns(rows.id_column).limit(limit)
+                                    .offset(offset))), None
+    pairs = session.execute(stmt.with_only_columns(rows.id_column, rows.size).limit(limit)
+                            .offset(offset)).all()
+    return [row_id for row_id, _ in pairs], {row_id: int(size or 0) for row_id, size in pairs}
 
 
 def stream_ids(session: Session, ids: Sequence[int], total: int, params: PageParams,
                rows: StreamedRows, *, session_factory: sessionmaker[Session],
-               budget: int) -> Response:
-    """Stream the page of already chosen ``ids`` (see :func:`stream_query`)."""
-    sizes = rows.sizes(session, ids) if ids else {}
+               budget: int, sizes: Mapping[int, int] | None = None) -> Response:
+    """Stream the page of already chosen ``ids`` (see :func:`stream_query`); ``sizes``: the
+    rows' sizes when already read."""
+    if sizes is None:
+        sizes = rows.sizes(session, ids) if ids else {}
     links, headers = _page_links(total, params)
     groups = size_groups(ids, sizes, budget)
     if len(groups) <= 1:  # one budget's worth: no second transaction, nothing to stream

@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import Integer, String, bindparam, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from v6flow.schemas import MAX_ID
@@ -179,46 +179,60 @@ def _row_id(value: Any) -> int | None:
     return None
 
 
-def _user_identity(session: Session, subject: Any) -> UserIdentity:
-    """Who a user token belongs to, in two small queries (no ORM objects).
-
-    This runs on every request of a user: its row with the collaborations of its
-    organization, then the rules of its roles and its own rules.
-    """
-    subject = _row_id(subject)
-    rows = session.execute(
-        select(_USERS.c.organization_id, _USERS.c.username, member_table.c.collaboration_id)
-        .select_from(_USERS.outerjoin(
-            member_table, member_table.c.organization_id == _USERS.c.organization_id))
-        .where(_USERS.c.id == subject)
-    ).all() if subject is not None else []
-    if not rows or subject is None:
-        raise UnauthorizedError("User does not exist (anymore)")
-    organization_id, username = rows[0][0], rows[0][1]
-    by_role = (select(Rule.name, Rule.operation, Rule.scope)
+def _user_query() -> Any:
+    """The one query of :func:`_user_identity` (``:subject``: the user's id)."""
+    subject = bindparam("subject", type_=Integer)
+    no_id, no_text = null().cast(Integer), null().cast(String)
+    user = (select(literal(0).label("kind"), _USERS.c.organization_id,
+                   member_table.c.collaboration_id, _USERS.c.username, no_text, no_text)
+            .select_from(_USERS.outerjoin(
+                member_table, member_table.c.organization_id == _USERS.c.organization_id))
+            .where(_USERS.c.id == subject))
+    by_role = (select(literal(1), no_id, no_id, Rule.name, Rule.operation, Rule.scope)
                .join(role_rule_table, role_rule_table.c.rule_id == Rule.id)
                .join(user_role_table, user_role_table.c.role_id == role_rule_table.c.role_id)
                .where(user_role_table.c.user_id == subject))
-    own = (select(Rule.name, Rule.operation, Rule.scope)
+    own = (select(literal(1), no_id, no_id, Rule.name, Rule.operation, Rule.scope)
            .join(user_rule_table, user_rule_table.c.rule_id == Rule.id)
            .where(user_rule_table.c.user_id == subject))
+    return union_all(user, by_role, own)
+
+
+#: Built once: SQLAlchemy then finds its compiled form without re-deriving its cache key.
+_USER_QUERY = _user_query()
+_NODE_QUERY = (select(_NODES.c.organization_id, _NODES.c.collaboration_id)
+               .where(_NODES.c.id == bindparam("subject", type_=Integer)))
+
+
+def _user_identity(session: Session, subject: Any) -> UserIdentity:
+    """Who a user token belongs to, in one query (no ORM objects).
+
+    This runs on every request of a user: its row with the collaborations of its
+    organization (``kind`` 0), and the rules of its roles and its own rules (``kind`` 1).
+    """
+    subject = _row_id(subject)
+    if subject is None:
+        raise UnauthorizedError("User does not exist (anymore)")
+    rows = session.execute(_USER_QUERY, {"subject": subject}).all()
+    users = [row for row in rows if row[0] == 0]
+    if not users:
+        raise UnauthorizedError("User does not exist (anymore)")
+    organization_id, username = users[0][1], users[0][3]
     rules: frozenset[RuleKey] = frozenset(
-        key for name, operation, scope in session.execute(union_all(by_role, own))
-        if (key := rule_key(name, operation, scope)) is not None
+        key for kind, _, _, name, operation, scope in rows
+        if kind == 1 and (key := rule_key(name, operation, scope)) is not None
     )
     return UserIdentity(
         client_type=ClientType.USER, organization_id=organization_id,
-        collaboration_ids=frozenset(row[2] for row in rows if row[2] is not None),
+        collaboration_ids=frozenset(row[2] for row in users if row[2] is not None),
         rules=rules, user_id=subject, username=username,
     )
 
 
 def _node_identity(session: Session, subject: Any) -> NodeIdentity:
     subject = _row_id(subject)
-    row = session.execute(
-        select(_NODES.c.organization_id, _NODES.c.collaboration_id)
-        .where(_NODES.c.id == subject)
-    ).first() if subject is not None else None
+    row = session.execute(_NODE_QUERY, {"subject": subject}).first() \
+        if subject is not None else None
     if row is None or subject is None:
         raise UnauthorizedError("Node does not exist (anymore)")
     organization_id, collaboration_id = row

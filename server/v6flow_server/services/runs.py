@@ -33,7 +33,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.orm import Session, defer, joinedload, selectinload, undefer
+from sqlalchemy.orm import Session, defer, joinedload, lazyload, selectinload, undefer
 
 from v6flow.schemas import RunUpdate
 from v6flow.status import RunStatus
@@ -189,15 +189,20 @@ class RunFields:
     task: bool = False
 
 
-def stored_sizes(session: Session, ids: Sequence[int], fields: RunFields) -> dict[int, int]:
-    """Bytes of the large columns ``fields`` sends, per run id (as the database counts)."""
+def stored_size(fields: RunFields) -> Any:
+    """The SQL expression of the bytes of the large columns ``fields`` sends, of one run."""
     columns = [c for wanted, c in ((fields.input, Run.input), (fields.result, Run.result),
                                    (fields.log, Run.log)) if wanted]
     size: Any = literal(0)
     for column in columns:
         size = size + func.coalesce(func.length(column), 0)
+    return size
+
+
+def stored_sizes(session: Session, ids: Sequence[int], fields: RunFields) -> dict[int, int]:
+    """Bytes of the large columns ``fields`` sends, per run id (as the database counts)."""
     return {row_id: int(total or 0) for row_id, total in
-            session.execute(select(Run.id, size).where(Run.id.in_(ids)))}
+            session.execute(select(Run.id, stored_size(fields)).where(Run.id.in_(ids)))}
 
 
 def task_sizes(session: Session, task_ids: Sequence[int], fields: RunFields) -> dict[int, int]:
@@ -221,11 +226,14 @@ def load_tasks(session: Session, ids: Sequence[int], fields: RunFields) -> list[
 
 
 def load_runs(session: Session, ids: Sequence[int], fields: RunFields, *,
-              with_task: bool = True) -> list[Run]:
+              with_task: bool = True, with_ports: bool = True) -> list[Run]:
     """The runs of ``ids`` (with their task unless not ``with_task``; its databases and runs
-    only when ``fields.task``), loading only the large columns in ``fields``."""
+    only when ``fields.task``), loading only the large columns in ``fields``; their ports
+    only when ``with_ports`` (else on first access)."""
     options: list[Any] = [undefer(column) if wanted else defer(column) for wanted, column in (
         (fields.input, Run.input), (fields.result, Run.result), (fields.log, Run.log))]
+    if not with_ports:  # no SELECT of the ports of runs whose view does not show them
+        options.append(lazyload(Run.ports))
     if with_task:  # many-to-one: in the same query
         task = joinedload(Run.task, innerjoin=True)
         options.append(task)

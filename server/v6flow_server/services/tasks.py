@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session, selectinload
 
 from v6flow.crypto import Scheme, check_envelope, scheme_of
@@ -25,7 +39,12 @@ from v6flow_server.db.models import (
     TaskDatabase,
     member_table,
 )
-from v6flow_server.errors import BadRequestError, ForbiddenError, UnauthorizedError
+from v6flow_server.errors import (
+    BadRequestError,
+    ForbiddenError,
+    NotFoundError,
+    UnauthorizedError,
+)
 from v6flow_server.events import EventName, Outbox
 from v6flow_server.services import audit, blobs
 from v6flow_server.services.audit import AuditEvent
@@ -59,17 +78,49 @@ def _visible(identity: Identity) -> ColumnElement[bool]:
                            organization_id=Task.init_org_id, job_id=Task.job_id)
 
 
-def _collaboration(session: Session, data: TaskCreate) -> tuple[Collaboration, Study | None]:
-    """The task's collaboration, and its study when one is named (v4: either or both)."""
+@dataclass(frozen=True)
+class _Collab:
+    """What task creation needs of its collaboration."""
+
+    id: int
+    encrypted: bool
+
+
+def _collaboration_query() -> Any:
+    """A collaboration's ``encrypted`` with each member and its node in the collaboration (if
+    any); no row: no such collaboration (``:collaboration``: its id)."""
+    collaborations, nodes = Collaboration.__table__, Node.__table__
+    return (select(collaborations.c.encrypted, member_table.c.organization_id, nodes.c.id)
+            .select_from(collaborations.outerjoin(
+                member_table, member_table.c.collaboration_id == collaborations.c.id).outerjoin(
+                nodes, and_(nodes.c.organization_id == member_table.c.organization_id,
+                            nodes.c.collaboration_id == member_table.c.collaboration_id)))
+            .where(collaborations.c.id == bindparam("collaboration", type_=Integer)))
+
+
+#: Built once: SQLAlchemy then finds its compiled form without re-deriving its cache key.
+_COLLABORATION_QUERY = _collaboration_query()
+
+
+def _collaboration(session: Session,
+                   data: TaskCreate) -> tuple[_Collab, Study | None, dict[int, bool]]:
+    """The task's collaboration, its study when one is named (v4: either or both), and its
+    members (:func:`_members`)."""
     if data.study_id is not None:
         study = get_or_404(session, Study, data.study_id, "Study")
         if data.collaboration_id is not None and data.collaboration_id != study.collaboration_id:
             raise BadRequestError(f"Study id={study.id} does not belong to collaboration "
                                   f"id={data.collaboration_id}")
-        return study.collaboration, study
+        collab = _Collab(study.collaboration.id, bool(study.collaboration.encrypted))
+        return collab, study, _members(session, collab.id)
     if data.collaboration_id is None:
         raise BadRequestError("collaboration_id or study_id is required")
-    return get_or_404(session, Collaboration, data.collaboration_id, "Collaboration"), None
+    # The collaboration with its members in one query (the hot path: POST /task).
+    rows = session.execute(_COLLABORATION_QUERY, {"collaboration": data.collaboration_id}).all()
+    if not rows:
+        raise NotFoundError(f"Collaboration id={data.collaboration_id} not found")
+    members = {org: node is not None for _, org, node in rows if org is not None}
+    return _Collab(data.collaboration_id, bool(rows[0][0])), None, members
 
 
 def _check_study(study: Study | None, org_ids: list[int]) -> None:
@@ -81,7 +132,7 @@ def _check_study(study: Study | None, org_ids: list[int]) -> None:
         raise BadRequestError(f"Organization(s) {outside} are not part of study id={study.id}")
 
 
-def _members(session: Session, collab: Collaboration) -> dict[int, bool]:
+def _members(session: Session, collaboration_id: int) -> dict[int, bool]:
     """The organizations of the collaboration, each with whether it has a node in it (one
     query)."""
     nodes = Node.__table__
@@ -90,10 +141,10 @@ def _members(session: Session, collab: Collaboration) -> dict[int, bool]:
         .select_from(member_table.outerjoin(nodes, and_(
             nodes.c.organization_id == member_table.c.organization_id,
             nodes.c.collaboration_id == member_table.c.collaboration_id)))
-        .where(member_table.c.collaboration_id == collab.id))}
+        .where(member_table.c.collaboration_id == collaboration_id))}
 
 
-def _check_targets(collab: Collaboration, members: dict[int, bool],
+def _check_targets(collab: _Collab, members: dict[int, bool],
                    data: TaskCreate) -> list[int]:
     org_ids = [o.id for o in data.organizations]
     if len(set(org_ids)) != len(org_ids):
@@ -110,7 +161,7 @@ def _check_targets(collab: Collaboration, members: dict[int, bool],
     return org_ids
 
 
-def _check_inputs(data: TaskCreate, collab: Collaboration) -> None:
+def _check_inputs(data: TaskCreate, collab: _Collab) -> None:
     """What the server can check without keys (CONTRACT §5): an encrypted collaboration
     takes only encrypted inputs of a well-formed envelope (v4 or v6flow-aead-1), an
     unencrypted one only base64 JSON."""
@@ -155,7 +206,7 @@ class _Origin:
     store_id: int | None
 
 
-def _origin(session: Session, identity: Identity, collab: Collaboration,
+def _origin(session: Session, identity: Identity, collab: _Collab,
             members: dict[int, bool], data: TaskCreate) -> _Origin:
     if isinstance(identity, ContainerIdentity):
         parent = session.get(Task, identity.task_id)
@@ -188,6 +239,71 @@ def _check_job_size(session: Session, job_id: int, limit: int) -> None:
             f"here")
 
 
+#: The tables themselves: Core inserts, without the ORM's bulk-insert machinery.
+_TASKS = cast(Table, Task.__table__)
+_RUNS = cast(Table, Run.__table__)
+
+
+#: Statements of :func:`create_task`, built once (SQLAlchemy then finds their compiled form
+#: without re-deriving its cache key).
+_INSERT_TASK = insert(_TASKS).returning(_TASKS.c.id)
+_JOB_NUMBER = bindparam("number", type_=Integer)
+_NUMBER_JOB = update(_TASKS).where(_TASKS.c.id == _JOB_NUMBER).values(job_id=_JOB_NUMBER)
+_INSERT_RUNS = insert(_RUNS).returning(_RUNS.c.id, sort_by_parameter_order=True)
+
+#: The columns of a new task (besides ``id`` and ``job_id``) and of a new run (besides
+#: ``task_id``) that :func:`create_task` sets.
+_TASK_COLUMNS = ("name", "description", "image", "collaboration_id", "study_id", "parent_id",
+                 "init_org_id", "init_user_id", "algorithm_store_id", "created_at",
+                 "flow_run_id")
+_RUN_COLUMNS = ("organization_id", "status", "assigned_at", "input", "blob_storage_used",
+                "result_in_blob")
+#: Statements of :func:`_insert_job_pg` are kept for up to this many runs (SQLAlchemy then
+#: finds their compiled form without re-deriving its cache key).
+_KEPT_JOB_INSERTS = 16
+
+
+@functools.cache
+def _job_insert(runs: int) -> Any:
+    """The statement of :func:`_insert_job_pg` for ``runs`` runs (parameters ``t_<column>``
+    for the task, ``r<i>_<column>`` for run ``i``)."""
+    number = select(func.nextval(func.pg_get_serial_sequence(_TASKS.name, "id"))
+                    .label("id")).cte("number")
+    stored = insert(_TASKS).from_select(
+        ["id", "job_id", *_TASK_COLUMNS],
+        select(number.c.id, number.c.id,
+               *(bindparam(f"t_{name}", type_=_TASKS.c[name].type) for name in _TASK_COLUMNS)),
+    ).returning(_TASKS.c.id).cte("stored")
+    selects = [select(stored.c.id, *(bindparam(f"r{index}_{name}", type_=_RUNS.c[name].type)
+                                     for name in _RUN_COLUMNS)) for index in range(runs)]
+    targets = selects[0] if runs == 1 else union_all(*selects)
+    return (insert(_RUNS).from_select(["task_id", *_RUN_COLUMNS], targets)
+            .returning(_RUNS.c.id, _RUNS.c.task_id, _RUNS.c.organization_id))
+
+
+def _insert_job_pg(session: Session, values: dict[str, Any],
+                   rows: list[dict[str, Any]]) -> tuple[int, list[int]]:
+    """PostgreSQL: the first task of a new job and its runs in one statement.
+
+    The task's id is drawn from its sequence first, so that the job is numbered by it in the
+    same INSERT (no UPDATE of ``job_id`` afterwards); the runs are inserted from the stored
+    task. Sets ``values["job_id"]`` and each row's ``task_id``; returns the task's id and
+    the runs' ids in the order of ``rows`` (one run per organization).
+    """
+    statement = (_job_insert(len(rows)) if len(rows) <= _KEPT_JOB_INSERTS
+                 else _job_insert.__wrapped__(len(rows)))
+    params = {f"t_{name}": values[name] for name in _TASK_COLUMNS}
+    for index, row in enumerate(rows):
+        params.update({f"r{index}_{name}": row[name] for name in _RUN_COLUMNS})
+    result = session.execute(statement, params)
+    by_organization = {org: (run_id, task_id) for run_id, task_id, org in result}
+    task_id = next(iter(by_organization.values()))[1]
+    values["job_id"] = task_id
+    for row in rows:
+        row["task_id"] = task_id
+    return task_id, [by_organization[row["organization_id"]][0] for row in rows]
+
+
 def create_task(*, session: Session, identity: Identity, data: TaskCreate,
                 outbox: Outbox, max_job_tasks: int | None = None) -> Task:
     """Validate, authorize and store a task with one pending run per organization.
@@ -200,8 +316,7 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
             or a subtask of a job that holds ``max_job_tasks`` tasks already.
         UnauthorizedError: no permission, or an invalid container token (v4 answers 401).
     """
-    collab, study = _collaboration(session, data)
-    members = _members(session, collab)
+    collab, study, members = _collaboration(session, data)
     origin = _origin(session, identity, collab, members, data)
     if origin.parent is not None and origin.parent.study_id is not None:
         study = session.get(Study, origin.parent.study_id)  # a subtask inherits the study
@@ -220,25 +335,30 @@ def create_task(*, session: Session, identity: Identity, data: TaskCreate,
         "algorithm_store_id": origin.store_id, "created_at": now,
         "flow_run_id": data.flow_run_id,
     }
-    # Core inserts (no unit of work): this is the hottest write of the server.
-    task_id = session.execute(insert(Task).values(values).returning(Task.id)).scalar_one()
-    if origin.parent is None:
-        # A new job is numbered by its first task's id: unique without a race between
-        # concurrent requests (v4's max(job_id)+1 can hand out one number twice).
-        values["job_id"] = task_id
-        session.execute(update(Task).where(Task.id == task_id).values(job_id=task_id))
+    inputs = {o.id: o.input for o in data.organizations}
+    in_blob = {oid: blobs.is_blob_ref(inputs[oid]) for oid in org_ids}
+    rows = [{"organization_id": oid, "status": RunStatus.PENDING.value,
+             "assigned_at": now, "input": inputs[oid].lower() if in_blob[oid] else inputs[oid],
+             "blob_storage_used": in_blob[oid], "result_in_blob": False} for oid in org_ids]
+    # Core inserts on the tables (no unit of work, no ORM bulk insert): this is the hottest
+    # write of the server.
+    if origin.parent is None and session.get_bind().dialect.name == "postgresql":
+        task_id, run_ids = _insert_job_pg(session, values, rows)
+    else:
+        task_id = session.execute(_INSERT_TASK, values).scalar_one()
+        if origin.parent is None:
+            # A new job is numbered by its first task's id: unique without a race between
+            # concurrent requests (v4's max(job_id)+1 can hand out one number twice).
+            values["job_id"] = task_id
+            session.execute(_NUMBER_JOB, {"number": task_id})
+        for row in rows:
+            row["task_id"] = task_id
+        run_ids = list(session.scalars(_INSERT_RUNS, rows))
     databases = [{"task_id": task_id, "database": db.label, "parameters": json.dumps(
         db.model_dump(exclude_none=True, exclude={"label"}), separators=(",", ":"))}
         for db in data.databases]
     if databases:
-        session.execute(insert(TaskDatabase), databases)
-    inputs = {o.id: o.input for o in data.organizations}
-    in_blob = {oid: blobs.is_blob_ref(inputs[oid]) for oid in org_ids}
-    rows = [{"task_id": task_id, "organization_id": oid, "status": RunStatus.PENDING.value,
-             "assigned_at": now, "input": inputs[oid].lower() if in_blob[oid] else inputs[oid],
-             "blob_storage_used": in_blob[oid], "result_in_blob": False} for oid in org_ids]
-    run_ids = list(session.scalars(
-        insert(Run).returning(Run.id, sort_by_parameter_order=True), rows))
+        session.execute(insert(cast(Table, TaskDatabase.__table__)), databases)
     for run_id, row in zip(run_ids, rows, strict=True):
         if row["blob_storage_used"]:
             blobs.reference(session=session, identity=identity, blob_id=str(row["input"]),

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from v6flow.schemas import Page, ResultOut
 from v6flow_server.api.deps import AnyPrincipal, StateDep, WorkDep
 from v6flow_server.api.openapi import errors
-from v6flow_server.api.pagination import MAX_PER_PAGE, PageDep, StreamedRows, count, stream_query
+from v6flow_server.api.pagination import PageDep, StreamedRows, stream_query, stream_whole
 from v6flow_server.api.params import IdPath, IdQuery, OpenStateQuery
 from v6flow_server.api.responses import model_response
 from v6flow_server.api.serializers import result_out
@@ -25,11 +25,13 @@ RESULT_FIELDS = runs.RunFields(result=True)
 
 def _shape(session: Session, ids: Sequence[int]) -> dict[int, BaseModel]:
     return {run.id: result_out(run)
-            for run in runs.load_runs(session, ids, RESULT_FIELDS, with_task=False)}
+            for run in runs.load_runs(session, ids, RESULT_FIELDS, with_task=False,
+                                      with_ports=False)}
 
 
 RESULT_ROWS = StreamedRows(
-    Run.id, lambda session, ids: runs.stored_sizes(session, ids, RESULT_FIELDS), _shape)
+    Run.id, lambda session, ids: runs.stored_sizes(session, ids, RESULT_FIELDS), _shape,
+    size=runs.stored_size(RESULT_FIELDS))
 
 
 @router.get("/result", response_model=Page[ResultOut], responses=errors(403))
@@ -47,13 +49,13 @@ def list_results(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state
     stmt = runs.list_runs(session=work.session, identity=identity, task_id=task_id,
                           organization_id=organization_id, node_id=node_id,
                           collaboration_id=collaboration_id, state=state)
-    total = None
     if task_id is not None and not page.explicit:
-        total = count(work.session, stmt)
-        page = page.with_per_page(min(max(total, 1), MAX_PER_PAGE))
+        return stream_whole(work.session, stmt, page, RESULT_ROWS,
+                            session_factory=app_state.session_factory,
+                            budget=app_state.settings.page_bytes)
     return stream_query(work.session, stmt, page, RESULT_ROWS,
                         session_factory=app_state.session_factory,
-                        budget=app_state.settings.page_bytes, total=total)
+                        budget=app_state.settings.page_bytes)
 
 
 @router.get("/result/{run_id}", response_model=ResultOut, responses=errors(403, 404))

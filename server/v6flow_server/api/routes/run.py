@@ -64,7 +64,7 @@ def list_runs(work: WorkDep, identity: AnyPrincipal, page: PageDep, app_state: S
                 for r in rows}
 
     rows = StreamedRows(Run.id, lambda session, ids: runs.stored_sizes(session, ids, fields),
-                        shape)
+                        shape, size=runs.stored_size(fields))
     return stream_query(work.session, stmt, page, rows,
                         session_factory=app_state.session_factory,
                         budget=app_state.settings.page_bytes)
