@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.logging.handlers import APILogHandler
 from pydantic import SecretStr
 
 from prefect_v6flow import V6flowServerCredentials
@@ -64,10 +67,17 @@ async def test_flow_reads_an_encrypted_collaboration_with_the_blocks_key(
     results = await state.result()
     flow_run_id = state.state_details.flow_run_id
     assert flow_run_id is not None
+    await APILogHandler.aflush()
     async with get_client() as client:
         run = await client.read_flow_run(flow_run_id)
-        logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
-            any_=[flow_run_id])))
+        # Prefect ships logs from a background worker: wait until they have arrived.
+        deadline = time.monotonic() + 30
+        while True:
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(
+                any_=[flow_run_id])))
+            if logs or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     loaded = await V6flowServerCredentials.aload(name)
     # Assert
     for node in enc.nodes:
