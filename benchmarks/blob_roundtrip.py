@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from typing import Any
 
 import httpx
 import yaml
+from _procmem import PeakMeter, free_port
 
 from v6flow import images
 from v6flow.client import Client
@@ -45,39 +45,6 @@ MB = 1024 * 1024
 ROOT = Path(__file__).resolve().parents[1]
 BULKY_DIR = ROOT / "tests" / "node" / "algorithms" / "bulky"
 BULKY_IMAGE = "v6flow-test/node-bulky:latest"
-
-
-def free_port() -> int:
-    """An unused loopback port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def status_kb(pid: int, key: str) -> int:
-    """A ``kB`` figure of ``/proc/<pid>/status`` (``VmHWM``, ``VmRSS``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1])
-    raise KeyError(key)
-
-
-class PeakMeter:
-    """Peak RSS growth of one process over a block of work."""
-
-    def __init__(self, pid: int) -> None:
-        """Measure process ``pid``."""
-        self.pid = pid
-        self.before = 0
-
-    def start(self) -> None:
-        """Reset the peak to the current RSS and remember it."""
-        Path(f"/proc/{self.pid}/clear_refs").write_text("5")
-        self.before = status_kb(self.pid, "VmRSS")
-
-    def growth_mb(self) -> float:
-        """How far the peak rose above the RSS at :meth:`start`, in MB."""
-        return (status_kb(self.pid, "VmHWM") - self.before) / 1024
 
 
 def expected_text(size: int) -> str:

@@ -16,19 +16,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _procmem import status_mb
+
 from v6flow import images
 from v6flow.client import Client
 from v6flow_flows.demo import docker_engine, ensure_images
 from v6flow_flows.local_federation import local_federation
 from v6flow_flows.summary import SUMMARY_IMAGE
-
-
-def status_mb(pid: int, key: str) -> float:
-    """A ``kB`` figure of ``/proc/<pid>/status`` in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(f"{key}:"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(key)
 
 
 def pids_with(*words: str) -> list[int]:
