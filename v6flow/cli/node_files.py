@@ -87,11 +87,10 @@ class PidRecord:
 def process_is_node(pid: int) -> bool:
     """Whether ``pid`` is alive and (where ``/proc`` tells) runs ``node start``."""
     try:
-        os.kill(pid, 0)
+        with contextlib.suppress(PermissionError):  # alive, owned by another user
+            os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        pass  # alive, owned by another user
     cmdline = Path(f"/proc/{pid}/cmdline")
     try:
         args = cmdline.read_bytes().split(b"\0")

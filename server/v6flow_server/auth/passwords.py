@@ -46,8 +46,9 @@ class LegacyScryptHasher:
             return False
 
     def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
-        """Refused: new hashes are argon2."""
-        raise NotImplementedError("scrypt hashes are only verified, never made")
+        """Refused by design: scrypt is the legacy format, verified only; new hashes are
+        argon2 (this hasher is never the password hasher's first, so pwdlib never asks)."""
+        raise TypeError("scrypt is a legacy format: it is verified, new hashes are argon2")
 
     def verify(self, password: str | bytes, hash: str | bytes) -> bool:
         """Check in constant time; a malformed hash never matches."""
