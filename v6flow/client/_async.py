@@ -15,6 +15,7 @@ from v6flow._http_errors import raise_for_response, transport_errors
 from v6flow._retry import RESUBSCRIBE_EVENTS
 from v6flow._sse import Event, aopen_stream
 from v6flow.client import _ops as ops
+from v6flow.client import _result_ops as result_ops
 from v6flow.client._auth import UserAuth, token_subject
 from v6flow.client._e2e import ClientEncryption, KeySource, read_private_key
 from v6flow.client._resources import Asyncio, SubClients
@@ -87,7 +88,7 @@ class AsyncClient(SubClients[Asyncio]):
     async def _answer(self, call: ops.Question) -> Any:
         if isinstance(call, ops.Keys):
             if self._key_pending:
-                await self.drive(ops.encryption_setup(self.encryption))
+                await self.drive(result_ops.encryption_setup(self.encryption))
                 self._key_pending = False
             return self.encryption
         if isinstance(call, ops.Subject):
@@ -180,7 +181,7 @@ class AsyncClient(SubClients[Asyncio]):
         self.encryption = ClientEncryption(private_key=key,
                                            by_node_proxy=self.encryption.by_node_proxy)
         self._key_pending = False
-        await self.drive(ops.encryption_setup(self.encryption,
+        await self.drive(result_ops.encryption_setup(self.encryption,
                                               replace_public_key=replace_public_key))
 
     async def whoami(self) -> UserOut:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from v6flow.client import _ops as ops
+from v6flow.client import _result_ops as result_ops
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -138,10 +139,10 @@ class Runs(Resource[Mode]):
 class Results(Resource[Mode]):
     """``/result``."""
 
-    list = operation(ops.result_list)
-    get = operation(ops.result_get)
-    value = operation(ops.result_value)
-    from_task = operation(ops.result_from_task)
+    list = operation(result_ops.result_list)
+    get = operation(result_ops.result_get)
+    value = operation(result_ops.result_value)
+    from_task = operation(result_ops.result_from_task)
 
 
 class SubClients(Generic[Mode]):

@@ -14,6 +14,7 @@ from v6flow._http_errors import raise_for_response, transport_errors
 from v6flow._retry import RESUBSCRIBE_EVENTS
 from v6flow._sse import Event, open_stream
 from v6flow.client import _ops as ops
+from v6flow.client import _result_ops as result_ops
 from v6flow.client._auth import UserAuth, token_subject
 from v6flow.client._e2e import ClientEncryption, KeySource, read_private_key
 from v6flow.client._resources import Blocking, SubClients
@@ -106,7 +107,7 @@ class Client(SubClients[Blocking]):
     def _answer(self, call: ops.Question) -> Any:
         if isinstance(call, ops.Keys):
             if self._key_pending:
-                self.drive(ops.encryption_setup(self.encryption))
+                self.drive(result_ops.encryption_setup(self.encryption))
                 self._key_pending = False
             return self.encryption
         if isinstance(call, ops.Subject):
@@ -204,7 +205,8 @@ class Client(SubClients[Blocking]):
         self.encryption = ClientEncryption(private_key=key,
                                            by_node_proxy=self.encryption.by_node_proxy)
         self._key_pending = False
-        self.drive(ops.encryption_setup(self.encryption, replace_public_key=replace_public_key))
+        self.drive(result_ops.encryption_setup(self.encryption,
+                                               replace_public_key=replace_public_key))
 
     def whoami(self) -> UserOut:
         """The logged-in user (``GET /user/<sub of the access token>``)."""

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 
 from v6flow._shield import uncancellable
-from v6flow.client import _ops as ops
+from v6flow.client import _result_ops as result_ops
 from v6flow.client._async import AsyncClient
 from v6flow.client._ops import DEFAULT_DATABASES, log_tail
 from v6flow.client._stream_wait import subscribe, wait_on_stream
@@ -366,7 +366,7 @@ async def _run_result(client: AsyncClient, task_id: int, organization_id: int,
         raise failure(run_id=run_id, organization_id=organization_id, status=run_status,
                       task_id=task_id, log_tail=tail)
     try:
-        return await client.drive(ops.result_of_run(
+        return await client.drive(result_ops.result_of_run(
             task_id, run_id, organization_id, collaboration_id=collaboration_id,
             init_org_id=client.encryption.organization_id))
     except DeserializationError as exc:
